@@ -1,0 +1,1 @@
+"""customer720: shared plumbing (settings, logging) used by every pipeline stage."""
