@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Telemetry off in every tool we run; set before any of them is imported by a stage.
@@ -72,6 +74,17 @@ class Settings:
             DBT_TARGET=self.dbt_target,
             AIRFLOW_HOME=str(self.airflow_home),
         )
+        if self.warehouse_is_postgres:
+            url = make_url(self.warehouse)
+            env.update(
+                DBT_PG_HOST=url.host or "127.0.0.1",
+                DBT_PG_PORT=str(url.port or 5432),
+                DBT_PG_USER=url.username or "postgres",
+                DBT_PG_PASSWORD=url.password or "",
+                DBT_PG_DBNAME=url.database or "postgres",
+            )
+        else:
+            env["DBT_DUCKDB_PATH"] = self.warehouse
         return env
 
 
