@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def duckdb_connection(settings: Settings | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def duckdb_connection(
+    settings: Settings | None = None, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     settings = settings or get_settings()
     path = settings.warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +109,15 @@ def replace_rows(
                 con.execute(sa.text(f'delete from "{schema}"."{table}" where {clause}'), where)
             elif exists:
                 con.execute(sa.text(f'delete from "{schema}"."{table}"'))
-            df.to_sql(table, con, schema=schema, if_exists="append", index=False, method="multi", chunksize=5000)
+            df.to_sql(
+                table,
+                con,
+                schema=schema,
+                if_exists="append",
+                index=False,
+                method="multi",
+                chunksize=5000,
+            )
         return len(df)
     with duckdb_connection(settings) as con:
         con.execute(f'create schema if not exists "{schema}"')

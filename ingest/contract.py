@@ -1,0 +1,77 @@
+"""The source contract (``contract.json``) as typed Python objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+CONTRACT_PATH = Path(__file__).with_name("contract.json")
+
+METADATA_COLUMNS = {
+    "_batch_id": "VARCHAR",
+    "_loaded_at": "TIMESTAMP",
+    "_source": "VARCHAR",
+    # Fields a source sent that the contract does not name (schema drift), kept as JSON.
+    "_extra": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    raw_table: str
+    primary_key: str
+    columns: tuple[Column, ...]
+    required_table: bool
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def raw_ddl(self, schema: str = "raw") -> str:
+        cols = [f'"{c.name}" {c.type}' for c in self.columns]
+        cols += [f'"{name}" {type_}' for name, type_ in METADATA_COLUMNS.items()]
+        return f'create table if not exists {schema}."{self.raw_table}" ({", ".join(cols)})'
+
+
+def _spec(name: str, raw_table: str, body: dict) -> TableSpec:
+    columns = tuple(
+        Column(col, meta["type"], bool(meta.get("required", False)))
+        for col, meta in body["columns"].items()
+    )
+    return TableSpec(
+        name=name,
+        raw_table=raw_table,
+        primary_key=body["primary_key"],
+        columns=columns,
+        required_table=bool(body.get("required_table", False)),
+    )
+
+
+@cache
+def contract() -> dict:
+    return json.loads(CONTRACT_PATH.read_text())
+
+
+@cache
+def crm_tables() -> tuple[TableSpec, ...]:
+    tables = contract()["crm"]["tables"]
+    return tuple(_spec(name, f"crm_{name}", body) for name, body in tables.items())
+
+
+@cache
+def events_table() -> TableSpec:
+    return _spec("events", "web_events", contract()["events"])
+
+
+def all_raw_tables() -> tuple[TableSpec, ...]:
+    return (*crm_tables(), events_table())
