@@ -1,0 +1,11 @@
+"""Quality gates: Great Expectations suites over the raw layer and the marts.
+
+A gate validates a DataFrame batch (GX's SQL datasource misreads DuckDB through
+duckdb-engine, so we fetch through our own warehouse module), writes GX data docs, and
+raises ``QualityGateFailed`` with the failed expectations so the run stops before it
+publishes anything.
+"""
+
+from quality.gates import GateResult, QualityGateFailed, check_marts, check_raw, check_scores
+
+__all__ = ["GateResult", "QualityGateFailed", "check_marts", "check_raw", "check_scores"]

@@ -1,0 +1,214 @@
+"""The gates a run must pass: raw (after ingest), marts (before ML), scores (before publish).
+
+dbt tests guard keys and relationships inside the models; these gates cover what dbt
+does not: the day's batch against its own history (volume), value ranges of what we
+publish, and that no personal data reaches a mart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+import great_expectations as gx
+
+from customer720 import warehouse
+from customer720.settings import Settings, get_settings
+from quality.gx_runner import SuiteResult, data_docs_index, gx_root, run_suite
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = [
+    "page_view",
+    "product_view",
+    "search",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout_start",
+    "purchase",
+    "login",
+    "signup",
+    "email_click",
+]
+PII_COLUMNS = {"email", "phone", "first_name", "last_name", "name", "full_name", "address"}
+VOLUME_TOLERANCE = 5.0  # a day may have 1/5x to 5x the trailing 7-day average of events
+
+
+class QualityGateFailed(RuntimeError):
+    """A gate failed: the run must not go on to publish for this date."""
+
+
+@dataclass
+class GateResult:
+    gate: str
+    as_of: str
+    success: bool
+    suites: list[SuiteResult] = field(default_factory=list)
+    data_docs: str = ""
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{s.suite}: {f}" for s in self.suites for f in s.failures]
+
+    def summary(self) -> dict:
+        return {
+            "gate": self.gate,
+            "as_of": self.as_of,
+            "success": self.success,
+            "failures": self.failures,
+            "data_docs": self.data_docs,
+        }
+
+
+def _finish(gate: GateResult, settings: Settings) -> GateResult:
+    gate.success = all(s.success for s in gate.suites)
+    gate.data_docs = str(data_docs_index(settings))
+    out = gx_root(settings) / "results" / gate.as_of
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{gate.gate}.json").write_text(json.dumps(asdict(gate), indent=2, default=str))
+    if not gate.success:
+        lines = "\n  ".join(gate.failures)
+        raise QualityGateFailed(
+            f"quality gate '{gate.gate}' failed for {gate.as_of}; nothing will be published "
+            f"for this date:\n  {lines}\nData docs: {gate.data_docs}"
+        )
+    log.info("gate %s passed for %s (%d suites)", gate.gate, gate.as_of, len(gate.suites))
+    return gate
+
+
+def _pii_result(name: str, columns: list[str]) -> SuiteResult:
+    leaked = sorted(set(c.lower() for c in columns) & PII_COLUMNS)
+    return SuiteResult(
+        name, not leaked, [f"personal data column(s) in a mart: {leaked}"] if leaked else [], 1
+    )
+
+
+def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
+    """The day's raw batch: ids present, timestamps in range, volume near its history."""
+    settings = settings or get_settings()
+    gate = GateResult("raw", as_of.isoformat(), False)
+    day, next_day = as_of.isoformat(), (as_of + timedelta(days=1)).isoformat()
+    events = warehouse.query_df(
+        f"""select event_id, event_type, anonymous_id, collector_timestamp
+            from raw.web_events
+            where collector_timestamp >= date '{day}' and collector_timestamp < date '{next_day}'""",
+        settings,
+    )
+    history = warehouse.scalar(
+        f"""select avg(n) from (
+              select cast(collector_timestamp as date) as d, count(*) as n from raw.web_events
+              where collector_timestamp >= date '{(as_of - timedelta(days=7)).isoformat()}'
+                and collector_timestamp < date '{day}'
+              group by 1)""",
+        settings,
+    )
+    has_web = bool(warehouse.scalar("select count(*) > 0 from raw.web_events", settings))
+    if has_web:
+        expectations = [
+            gx.expectations.ExpectColumnValuesToNotBeNull(column="event_id"),
+            gx.expectations.ExpectColumnValuesToNotBeNull(column="anonymous_id"),
+            gx.expectations.ExpectColumnValuesToBeInSet(column="event_type", value_set=EVENT_TYPES),
+        ]
+        if history:
+            expectations.append(
+                gx.expectations.ExpectTableRowCountToBeBetween(
+                    min_value=int(history / VOLUME_TOLERANCE),
+                    max_value=int(history * VOLUME_TOLERANCE) + 1,
+                )
+            )
+        gate.suites.append(run_suite("raw_web_events_day", events, expectations, settings))
+    contacts = warehouse.query_df("select contact_id, created_at from raw.crm_contacts", settings)
+    gate.suites.append(
+        run_suite(
+            "raw_crm_contacts",
+            contacts,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+                gx.expectations.ExpectColumnValuesToBeUnique(column="contact_id"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="created_at"),
+            ],
+            settings,
+        )
+    )
+    orders = warehouse.query_df(
+        "select order_id, contact_id, total_amount from raw.crm_orders", settings
+    )
+    gate.suites.append(
+        run_suite(
+            "raw_crm_orders",
+            orders,
+            [
+                gx.expectations.ExpectColumnValuesToBeUnique(column="order_id"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="contact_id"),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="total_amount", min_value=0),
+            ],
+            settings,
+        )
+    )
+    return _finish(gate, settings)
+
+
+def check_marts(as_of: date, settings: Settings | None = None) -> GateResult:
+    """Before ML: one row per person, keys present, no personal data in the 720° mart."""
+    settings = settings or get_settings()
+    gate = GateResult("marts", as_of.isoformat(), False)
+    dim = warehouse.query_df("select * from marts.dim_customer_720", settings)
+    gate.suites.append(
+        run_suite(
+            "marts_dim_customer_720",
+            dim,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
+            ],
+            settings,
+        )
+    )
+    gate.suites.append(_pii_result("marts_no_personal_data", list(dim.columns)))
+    return _finish(gate, settings)
+
+
+def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
+    """Before publishing: scores for this date, probabilities in [0, 1], one per customer."""
+    settings = settings or get_settings()
+    gate = GateResult("scores", as_of.isoformat(), False)
+    scores = warehouse.query_df(
+        "select customer_key, churn_probability, as_of_date from marts.customer_churn_scores",
+        settings,
+    )
+    gate.suites.append(
+        run_suite(
+            "marts_customer_churn_scores",
+            scores,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
+                gx.expectations.ExpectColumnValuesToBeBetween(
+                    column="churn_probability", min_value=0, max_value=1
+                ),
+                gx.expectations.ExpectColumnValuesToBeInSet(column="as_of_date", value_set=[as_of]),
+            ],
+            settings,
+        )
+    )
+    recs = warehouse.query_df(
+        "select customer_key, rank, product_id from marts.customer_recommendations", settings
+    )
+    gate.suites.append(
+        run_suite(
+            "marts_customer_recommendations",
+            recs,
+            [
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="product_id"),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
+                gx.expectations.ExpectCompoundColumnsToBeUnique(
+                    column_list=["customer_key", "rank"]
+                ),
+            ],
+            settings,
+        )
+    )
+    return _finish(gate, settings)

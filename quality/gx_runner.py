@@ -1,0 +1,87 @@
+"""Run one Great Expectations suite over one DataFrame and keep the data docs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from customer720.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+# GX logs every decorated function at import; keep our logs readable.
+logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    success: bool
+    failures: list[str] = field(default_factory=list)
+    evaluated: int = 0
+
+
+def gx_root(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).reports_dir / "quality"
+
+
+def data_docs_index(settings: Settings | None = None) -> Path:
+    return gx_root(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def _context(settings: Settings):
+    import great_expectations as gx
+
+    root = gx_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(root))
+    context.variables.progress_bars = {"globally": False}
+    return context
+
+
+def _describe(result: Any) -> str:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k not in ("batch_id",)}
+    observed = result.result.get("observed_value")
+    unexpected = result.result.get("unexpected_count")
+    detail = f"observed {observed}" if observed is not None else f"{unexpected} unexpected values"
+    return f"{config.type}({', '.join(f'{k}={v}' for k, v in kwargs.items())}): {detail}"
+
+
+def run_suite(
+    name: str, df: pd.DataFrame, expectations: list[Any], settings: Settings | None = None
+) -> SuiteResult:
+    """Validate ``df`` against ``expectations`` as suite ``name``; update the data docs."""
+    import great_expectations as gx
+
+    settings = settings or get_settings()
+    context = _context(settings)
+    source = context.data_sources.add_or_update_pandas("customer720")
+    try:
+        asset = source.get_asset(name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name)
+    try:
+        batch = asset.get_batch_definition("batch")
+    except (LookupError, KeyError):
+        batch = asset.add_batch_definition_whole_dataframe("batch")
+    suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
+    validation = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
+    )
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=name,
+            validation_definitions=[validation],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            result_format="SUMMARY",
+        )
+    )
+    outcome = checkpoint.run(batch_parameters={"dataframe": df})
+    results = [r for run in outcome.run_results.values() for r in run.results]
+    failures = [_describe(r) for r in results if not r.success]
+    log.info("suite %s: %d expectations, %d failed", name, len(results), len(failures))
+    return SuiteResult(name, outcome.success, failures, len(results))
