@@ -72,6 +72,9 @@ class Settings:
             DBT_PROFILES_DIR=str(self.dbt_project_dir),
             DBT_PROJECT_DIR=str(self.dbt_project_dir),
             DBT_TARGET=self.dbt_target,
+            # dbt's artefacts are local state, not source: keep them out of the repo.
+            DBT_TARGET_PATH=str(self.local_dir / "dbt" / "target"),
+            DBT_LOG_PATH=str(self.local_dir / "dbt" / "logs"),
             AIRFLOW_HOME=str(self.airflow_home),
         )
         if self.warehouse_is_postgres:

@@ -1,0 +1,270 @@
+"""Reverse ETL: churn risk, reasons and next best products onto the CRM contact.
+
+Scores go to a CRM-side custom-fields table (``c720_customer_scores``, one row per
+contact), as real CRMs keep custom fields. The sync is diff-based: a row is written only
+when its values changed since the last sync (compared by a hash of the values), so
+re-running writes nothing. Consent is read from the CRM at sync time, not from the
+warehouse, because an opt-out must take effect even if the warehouse is a day old:
+contacts without marketing consent or soft-deleted receive nothing, and values written
+earlier for them are cleared. A row that fails to write is counted with its reason and,
+since its hash was not stored, is retried on the next run. Every run appends to
+``c720_sync_audit``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from customer720 import warehouse
+from customer720.settings import Settings, get_settings
+from customer720.warehouse import sqlalchemy_url
+
+log = logging.getLogger(__name__)
+
+SCORES_TABLE = "c720_customer_scores"
+AUDIT_TABLE = "c720_sync_audit"
+BATCH_ROWS = 1_000
+PAYLOAD = [
+    "churn_probability",
+    "churn_risk_band",
+    "churn_top_reasons",
+    "next_best_products",
+    "model_version",
+    "scored_at",
+]
+
+_metadata = sa.MetaData()
+scores_table = sa.Table(
+    SCORES_TABLE,
+    _metadata,
+    sa.Column("contact_id", sa.BigInteger, primary_key=True),
+    sa.Column("churn_probability", sa.Float),
+    sa.Column("churn_risk_band", sa.String(16)),
+    sa.Column("churn_top_reasons", sa.Text),
+    sa.Column("next_best_products", sa.Text),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("scored_at", sa.String(32)),
+    sa.Column("values_hash", sa.String(64)),
+    sa.Column("synced_at", sa.String(32)),
+)
+audit_table = sa.Table(
+    AUDIT_TABLE,
+    _metadata,
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("as_of_date", sa.String(10)),
+    sa.Column("synced_at", sa.String(32)),
+    sa.Column("dry_run", sa.Boolean),
+    sa.Column("inserted", sa.Integer),
+    sa.Column("updated", sa.Integer),
+    sa.Column("unchanged", sa.Integer),
+    sa.Column("skipped_no_consent", sa.Integer),
+    sa.Column("skipped_deleted", sa.Integer),
+    sa.Column("skipped_unknown_contact", sa.Integer),
+    sa.Column("cleared", sa.Integer),
+    sa.Column("failed", sa.Integer),
+    sa.Column("failures", sa.Text),
+)
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    as_of_date: str
+    dry_run: bool
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_no_consent: int = 0
+    skipped_deleted: int = 0
+    skipped_unknown_contact: int = 0
+    cleared: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+def _values_hash(row: dict) -> str:
+    payload = json.dumps({k: row.get(k) for k in PAYLOAD}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def desired_values(as_of: date, settings: Settings) -> pd.DataFrame:
+    """What each person's primary CRM contact should show, from the published marts."""
+    df = warehouse.query_df(
+        f"""
+        with recs as (
+            select customer_key, string_agg(cast(product_id as varchar), ',' order by rank) as products
+            from marts.customer_recommendations
+            where as_of_date = date '{as_of.isoformat()}'
+            group by customer_key
+        )
+        select d.primary_contact_id as contact_id,
+               round(s.churn_probability, 4) as churn_probability,
+               s.risk_band as churn_risk_band,
+               s.top_reasons as churn_top_reasons,
+               r.products as next_best_products,
+               s.model_version,
+               cast(s.scored_at as varchar) as scored_at
+        from marts.customer_churn_scores s
+        join marts.dim_customer_720 d using (customer_key)
+        left join recs r using (customer_key)
+        where s.as_of_date = date '{as_of.isoformat()}' and d.primary_contact_id is not null
+        """,
+        settings,
+    )
+    return df
+
+
+def _ensure_tables(engine: sa.Engine) -> None:
+    _metadata.create_all(engine, tables=[scores_table, audit_table])
+
+
+def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = None) -> SyncResult:
+    """Write changed scores to the CRM; return what was (or, dry-run, would be) done."""
+    settings = settings or get_settings()
+    result = SyncResult(run_id=uuid.uuid4().hex[:12], as_of_date=as_of.isoformat(), dry_run=dry_run)
+    desired = desired_values(as_of, settings)
+    engine = sa.create_engine(sqlalchemy_url(settings.crm_url))
+    try:
+        if not dry_run:
+            _ensure_tables(engine)
+        with engine.connect() as con:
+            contacts = pd.read_sql_query(
+                sa.text("select contact_id, marketing_consent, is_deleted from contacts"), con
+            )
+            has_table = sa.inspect(con).has_table(SCORES_TABLE)
+            current = (
+                pd.read_sql_query(
+                    sa.text(f"select contact_id, values_hash from {SCORES_TABLE}"), con
+                )
+                if has_table
+                else pd.DataFrame({"contact_id": [], "values_hash": []})
+            )
+        allowed, to_clear = _apply_consent(desired, contacts, current, result)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        known_hash = dict(
+            zip(current["contact_id"].astype("int64"), current["values_hash"], strict=True)
+        )
+        inserts, updates = [], []
+        for row in allowed.to_dict("records"):
+            row = {k: (None if pd.isna(v) else v) for k, v in row.items()}
+            row["contact_id"] = int(row["contact_id"])
+            row["values_hash"] = _values_hash(row)
+            row["synced_at"] = now
+            previous = known_hash.get(row["contact_id"])
+            if previous == row["values_hash"]:
+                result.unchanged += 1
+            elif previous is None:
+                inserts.append(row)
+            else:
+                updates.append(row)
+        result.cleared = len(to_clear)
+        if dry_run:
+            result.inserted, result.updated = len(inserts), len(updates)
+            for row in (inserts + updates)[:20]:
+                log.info(
+                    "would write contact %s: %s", row["contact_id"], {k: row[k] for k in PAYLOAD}
+                )
+            return result
+        if to_clear:
+            with engine.begin() as con:
+                con.execute(scores_table.delete().where(scores_table.c.contact_id.in_(to_clear)))
+        result.inserted = _write(engine, inserts, "insert", result)
+        result.updated = _write(engine, updates, "update", result)
+        with engine.begin() as con:
+            values = asdict(result)
+            values["failures"] = json.dumps(result.failures[:100])
+            values["synced_at"] = now
+            con.execute(audit_table.insert().values(**values))
+    finally:
+        engine.dispose()
+    log.info(
+        "CRM sync %s: %d inserted, %d updated, %d unchanged, %d without consent, "
+        "%d deleted, %d cleared, %d failed",
+        result.run_id,
+        result.inserted,
+        result.updated,
+        result.unchanged,
+        result.skipped_no_consent,
+        result.skipped_deleted,
+        result.cleared,
+        result.failed,
+    )
+    return result
+
+
+def _apply_consent(
+    desired: pd.DataFrame, contacts: pd.DataFrame, current: pd.DataFrame, result: SyncResult
+) -> tuple[pd.DataFrame, list[int]]:
+    """Split the desired rows by what the CRM allows now; count the skipped ones.
+
+    Returns the rows that may be written and the contacts whose earlier values must be
+    cleared (they opted out or were deleted since).
+    """
+    contacts = contacts.assign(
+        contact_id=contacts["contact_id"].astype("int64"),
+        consent=contacts["marketing_consent"].fillna(0).astype(bool),
+        deleted=contacts["is_deleted"].fillna(0).astype(bool),
+    )
+    merged = desired.assign(contact_id=desired["contact_id"].astype("int64")).merge(
+        contacts[["contact_id", "consent", "deleted"]], on="contact_id", how="left"
+    )
+    unknown = merged["consent"].isna()
+    deleted = ~unknown & merged["deleted"].astype(bool)
+    no_consent = ~unknown & ~deleted & ~merged["consent"].astype(bool)
+    result.skipped_unknown_contact = int(unknown.sum())
+    result.skipped_deleted = int(deleted.sum())
+    result.skipped_no_consent = int(no_consent.sum())
+    blocked = set(contacts.loc[contacts["deleted"] | ~contacts["consent"], "contact_id"])
+    to_clear = sorted(blocked & set(current["contact_id"].astype("int64")))
+    allowed = merged[~unknown & ~deleted & ~no_consent].drop(columns=["consent", "deleted"])
+    return allowed, to_clear
+
+
+def _write(engine: sa.Engine, rows: list[dict], kind: str, result: SyncResult) -> int:
+    """Write in batches; a failing batch is retried row by row so one bad row fails alone."""
+    written = 0
+    statement = (
+        scores_table.insert()
+        if kind == "insert"
+        else scores_table.update()
+        .where(scores_table.c.contact_id == sa.bindparam("b_contact_id"))
+        .values(
+            {c.name: sa.bindparam(c.name) for c in scores_table.columns if c.name != "contact_id"}
+        )
+    )
+
+    def params(batch: list[dict]) -> list[dict]:
+        if kind == "insert":
+            return batch
+        return [{**r, "b_contact_id": r["contact_id"]} for r in batch]
+
+    for start in range(0, len(rows), BATCH_ROWS):
+        batch = rows[start : start + BATCH_ROWS]
+        try:
+            with engine.begin() as con:
+                con.execute(statement, params(batch))
+            written += len(batch)
+        except sa.exc.SQLAlchemyError:
+            for row in batch:
+                try:
+                    with engine.begin() as con:
+                        con.execute(statement, params([row]))
+                    written += 1
+                except sa.exc.SQLAlchemyError as exc:
+                    result.failed += 1
+                    result.failures.append(
+                        f"contact {row['contact_id']}: {type(exc.orig).__name__}: {exc.orig}"
+                    )
+    return written
