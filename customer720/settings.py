@@ -41,6 +41,7 @@ class Settings:
     dbt_project_dir: Path
     quarantine_max_rate: float
     churn_horizon_days: int
+    task_retries: int
 
     @property
     def warehouse_is_postgres(self) -> bool:
@@ -76,6 +77,12 @@ class Settings:
             DBT_TARGET_PATH=str(self.local_dir / "dbt" / "target"),
             DBT_LOG_PATH=str(self.local_dir / "dbt" / "logs"),
             AIRFLOW_HOME=str(self.airflow_home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(PROJECT_ROOT / "dags"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            # 2 cores: a few parallel tasks at most; DuckDB writers queue in a pool of 1.
+            AIRFLOW__CORE__PARALLELISM="4",
+            AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="2",
+            AIRFLOW__COSMOS__CACHE_DIR=str(self.local_dir / "cosmos_cache"),
         )
         if self.warehouse_is_postgres:
             url = make_url(self.warehouse)
@@ -113,6 +120,8 @@ def get_settings() -> Settings:
         dbt_project_dir=PROJECT_ROOT / "dbt_project",
         quarantine_max_rate=float(os.environ.get("C720_QUARANTINE_MAX_RATE", "0.05")),
         churn_horizon_days=int(os.environ.get("C720_CHURN_HORIZON_DAYS", "90")),
+        # Airflow retries per task; the one-shot `make run` sets 0 so a failure shows at once.
+        task_retries=int(os.environ.get("C720_TASK_RETRIES", "2")),
     )
 
 

@@ -1,0 +1,35 @@
+"""Failure callbacks for Airflow tasks.
+
+By default a failure is logged with the task, date and error. To page someone, set
+``C720_ALERT_WEBHOOK`` to a Slack (or compatible) incoming-webhook URL; the message is
+posted there as well. Email alerts use Airflow's own SMTP settings (``email_on_failure``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+
+log = logging.getLogger("customer720.alerts")
+
+
+def log_failure(context: dict) -> None:
+    ti = context.get("task_instance")
+    message = (
+        f"customer720 task failed: {getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')} "
+        f"for {context.get('ds')}: {context.get('exception')}"
+    )
+    log.error(message)
+    webhook = os.environ.get("C720_ALERT_WEBHOOK")
+    if webhook:
+        request = urllib.request.Request(
+            webhook,
+            data=json.dumps({"text": message}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10)
+        except OSError as exc:
+            log.warning("could not post the alert to C720_ALERT_WEBHOOK: %s", exc)
