@@ -1,0 +1,132 @@
+"""CRM writeback: only changes are written, consent and deletion are honoured, audit adds up."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from activate.publish import publish
+from activate.writeback import AUDIT_TABLE, SCORES_TABLE, sync_scores
+from customer720 import warehouse
+from customer720.settings import get_settings
+from customer720.warehouse import sqlalchemy_url
+
+AS_OF = date(2024, 6, 30)
+
+
+def _crm(url: str, contacts: list[tuple]) -> None:
+    engine = sa.create_engine(sqlalchemy_url(url))
+    with engine.begin() as con:
+        con.execute(sa.text("create table contacts (contact_id bigint primary key, "
+                            "marketing_consent boolean, is_deleted boolean)"))
+        for row in contacts:
+            con.execute(sa.text("insert into contacts values (:i, :c, :d)"),
+                        {"i": row[0], "c": row[1], "d": row[2]})
+    engine.dispose()
+
+
+def _scores(probabilities: dict[int, float]) -> None:
+    keys = [f"k{i}" for i in probabilities]
+    warehouse.replace_rows(
+        pd.DataFrame({"customer_key": keys, "primary_contact_id": list(probabilities)}),
+        "marts", "dim_customer_720")
+    warehouse.replace_rows(
+        pd.DataFrame({
+            "customer_key": keys,
+            "as_of_date": [AS_OF] * len(keys),
+            "churn_probability": list(probabilities.values()),
+            "risk_band": ["high" if p > 0.5 else "low" for p in probabilities.values()],
+            "top_reasons": ["no order for 120 days"] * len(keys),
+            "model_version": ["v1"] * len(keys),
+            "scored_at": [pd.Timestamp("2024-06-30 03:00")] * len(keys),
+        }),
+        "marts", "customer_churn_scores")
+    warehouse.replace_rows(
+        pd.DataFrame({"customer_key": keys * 2, "as_of_date": [AS_OF] * (2 * len(keys)),
+                      "rank": [1] * len(keys) + [2] * len(keys),
+                      "product_id": [11] * len(keys) + [12] * len(keys)}),
+        "marts", "customer_recommendations")
+
+
+def _crm_rows(url: str, table: str) -> pd.DataFrame:
+    engine = sa.create_engine(sqlalchemy_url(url))
+    with engine.connect() as con:
+        df = pd.read_sql_query(sa.text(f"select * from {table}"), con)
+    engine.dispose()
+    return df
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def crm_url(request: pytest.FixtureRequest, local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "sqlite":
+        local_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{local_dir / 'crm.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("C720_CRM_URL", url)
+    # contact 1, 2: consent; 3: opted out; 4: deleted
+    _crm(url, [(1, True, False), (2, True, False), (3, False, False), (4, True, True)])
+    return url
+
+
+def test_sync_writes_only_changes_and_honours_consent(crm_url: str) -> None:
+    _scores({1: 0.8, 2: 0.1, 3: 0.5, 4: 0.9})
+    first = sync_scores(AS_OF)
+    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
+    assert (first.skipped_no_consent, first.skipped_deleted, first.failed) == (1, 1, 0)
+    written = _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id")
+    assert sorted(written.index) == [1, 2]
+    assert written.loc[1, "next_best_products"] == "11,12"
+    assert written.loc[1, "churn_risk_band"] == "high"
+
+    again = sync_scores(AS_OF)
+    assert (again.written, again.unchanged) == (0, 2)
+
+    _scores({1: 0.8, 2: 0.35, 3: 0.5, 4: 0.9})
+    changed = sync_scores(AS_OF)
+    assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 1)
+
+    audit = _crm_rows(crm_url, AUDIT_TABLE)
+    assert len(audit) == 3
+    # Every desired row is accounted for in every run.
+    totals = audit[["inserted", "updated", "unchanged", "skipped_no_consent", "skipped_deleted",
+                    "skipped_unknown_contact", "failed"]].sum(axis=1)
+    assert list(totals) == [4, 4, 4]
+
+
+def test_opt_out_after_sync_clears_the_values(crm_url: str) -> None:
+    _scores({1: 0.8, 2: 0.1})
+    sync_scores(AS_OF)
+    engine = sa.create_engine(sqlalchemy_url(crm_url))
+    with engine.begin() as con:
+        con.execute(sa.text("update contacts set marketing_consent = false where contact_id = 2"))
+    engine.dispose()
+    result = sync_scores(AS_OF)
+    assert result.cleared == 1
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1]
+
+
+def test_dry_run_writes_nothing(crm_url: str) -> None:
+    _scores({1: 0.8, 2: 0.1})
+    result = sync_scores(AS_OF, dry_run=True)
+    assert result.inserted == 2
+    engine = sa.create_engine(sqlalchemy_url(crm_url))
+    assert not sa.inspect(engine).has_table(SCORES_TABLE)
+    engine.dispose()
+
+
+def test_publish_copies_only_the_marts(local_dir: Path) -> None:
+    import duckdb
+
+    _scores({1: 0.8})
+    warehouse.replace_rows(pd.DataFrame({"email": ["a@x.com"]}), "raw", "crm_contacts")
+    result = publish()
+    assert set(result["tables"]) == {"marts.dim_customer_720", "marts.customer_churn_scores",
+                                      "marts.customer_recommendations"}
+    with duckdb.connect(str(get_settings().published), read_only=True) as con:
+        schemas = {r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
+    assert schemas == {"marts"}
