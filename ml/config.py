@@ -1,0 +1,118 @@
+"""One config object per model, built from the project settings (``C720_*`` variables).
+
+Project-wide values (horizon, paths) come from :func:`customer720.settings.get_settings`.
+ML-only knobs have defaults here and may be overridden with ``C720_ML_*`` environment
+variables (listed in each field's comment) or by passing ``dataclasses.replace(cfg, ...)``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from customer720.settings import Settings, get_settings
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _bands(value: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError as exc:
+        raise ValueError(
+            f"C720_ML_RISK_BANDS must be two probabilities like '0.3,0.6', not {value!r}"
+        ) from exc
+    if not 0 <= low < high <= 1:
+        raise ValueError(f"C720_ML_RISK_BANDS needs 0 <= low < high <= 1, got {value!r}")
+    return low, high
+
+
+@dataclass(frozen=True)
+class ChurnConfig:
+    horizon_days: int = 90  # C720_CHURN_HORIZON_DAYS: churn = no order in (cutoff, cutoff + H]
+    inactivity_days: int = 365  # C720_ML_INACTIVITY_DAYS: lapsed longer than this = not eligible
+    n_holdout_cutoffs: int = 1  # latest labelled cutoff(s) kept for the final comparison
+    n_calibration_cutoffs: int = 1  # next cutoff(s): calibration of probabilities
+    n_valid_cutoffs: int = 1  # next cutoff(s): early stopping
+    seed: int = 42
+    num_threads: int = 2  # C720_ML_NUM_THREADS
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_data_in_leaf: int = 20
+    feature_fraction: float = 0.9
+    lambda_l2: float = 1.0
+    num_boost_round: int = 1000
+    early_stopping_rounds: int = 50
+    # "sigmoid" (Platt, default: smooth, never exactly 0 or 1 — better log loss on the
+    # synthetic holdout) or "isotonic" (C720_ML_CALIBRATION)
+    calibration: str = "sigmoid"
+    champion_margin: float = 0.005  # C720_ML_CHAMPION_MARGIN: ROC-AUC gain needed to replace
+    max_ece: float = 0.10  # C720_ML_MAX_ECE: sanity gate on expected calibration error
+    risk_bands: tuple[float, float] = (0.3, 0.6)  # C720_ML_RISK_BANDS="0.3,0.6": low/medium/high
+    n_reasons: int = 3
+    model_dir: Path = field(default_factory=lambda: get_settings().model_dir / "churn")
+    reports_dir: Path = field(default_factory=lambda: get_settings().reports_dir / "churn")
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> ChurnConfig:
+        s = settings or get_settings()
+        return cls(
+            horizon_days=s.churn_horizon_days,
+            inactivity_days=_env_int("C720_ML_INACTIVITY_DAYS", 365),
+            num_threads=_env_int("C720_ML_NUM_THREADS", 2),
+            champion_margin=_env_float("C720_ML_CHAMPION_MARGIN", 0.005),
+            max_ece=_env_float("C720_ML_MAX_ECE", 0.10),
+            calibration=os.environ.get("C720_ML_CALIBRATION", "sigmoid"),
+            risk_bands=_bands(os.environ.get("C720_ML_RISK_BANDS", "0.3,0.6")),
+            model_dir=s.model_dir / "churn",
+            reports_dir=s.reports_dir / "churn",
+        )
+
+
+@dataclass(frozen=True)
+class RecConfig:
+    k: int = 10  # recommendations per customer
+    eval_days: int = 28  # offline evaluation: train up to as_of - 28d, test the last 28 days
+    inactivity_days: int = 365  # C720_ML_INACTIVITY_DAYS: who gets recommendations
+    popular_window_days: int = 90  # "popular" = most bought in this many days before as_of
+    recent_view_days: int = 30  # "you viewed it" looks back this far
+    seed_items: int = 20  # most recent distinct products per customer used for co-occurrence
+    neighbours: int = 30  # co-occurring products kept per seed product
+    max_candidates: int = 100  # per customer, before blending
+    # Transparent blend: score = sum(weight * per-customer-normalised source score).
+    weights: dict[str, float] = field(
+        default_factory=lambda: {
+            "repurchase": 1.0,
+            "co_purchase": 0.8,
+            "co_view": 0.4,
+            "viewed": 0.6,
+            "category_popular": 0.5,
+            "popular": 0.2,
+        }
+    )
+    use_ranker: bool = True  # C720_ML_USE_RANKER=0 disables the LambdaRank re-ranker
+    ranker_margin: float = 0.005  # ranker is used only if its offline MAP@k beats the blend by this
+    ranker_min_eval_users: int = 50  # … and the evaluation had at least this many buyers
+    seed: int = 42
+    num_threads: int = 2  # C720_ML_NUM_THREADS
+    model_version: str = "blend-v1"  # the ranker's outputs are labelled "ranker-v1"
+    reports_dir: Path = field(
+        default_factory=lambda: get_settings().reports_dir / "recommendations"
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> RecConfig:
+        s = settings or get_settings()
+        return cls(
+            inactivity_days=_env_int("C720_ML_INACTIVITY_DAYS", 365),
+            use_ranker=os.environ.get("C720_ML_USE_RANKER", "1") not in ("0", "false", "no"),
+            num_threads=_env_int("C720_ML_NUM_THREADS", 2),
+            reports_dir=s.reports_dir / "recommendations",
+        )

@@ -1,0 +1,173 @@
+"""Metrics: churn classification (ranking + calibration) and recommendation ranking."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    roc_auc_score,
+)
+
+
+# --------------------------------------------------------------------------- churn
+def top_decile_lift(y: np.ndarray, score: np.ndarray, fraction: float = 0.1) -> float:
+    """Positive rate among the top ``fraction`` by score, divided by the overall rate."""
+    y = np.asarray(y, dtype=float)
+    score = np.asarray(score, dtype=float)
+    if len(y) == 0 or y.mean() == 0:
+        return float("nan")
+    n = max(1, int(math.ceil(len(y) * fraction)))
+    order = np.argsort(-score, kind="mergesort")  # stable: ties keep input order
+    return float(y[order[:n]].mean() / y.mean())
+
+
+def calibration_curve(y: np.ndarray, prob: np.ndarray, n_bins: int = 10) -> dict[str, list]:
+    """Equal-width bins on [0, 1]: mean predicted, observed rate and count per non-empty bin."""
+    y = np.asarray(y, dtype=float)
+    prob = np.clip(np.asarray(prob, dtype=float), 0, 1)
+    bins = np.minimum((prob * n_bins).astype(int), n_bins - 1)
+    out: dict[str, list] = {"mean_predicted": [], "observed_rate": [], "count": []}
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            out["mean_predicted"].append(float(prob[m].mean()))
+            out["observed_rate"].append(float(y[m].mean()))
+            out["count"].append(int(m.sum()))
+    return out
+
+
+def expected_calibration_error(y: np.ndarray, prob: np.ndarray, n_bins: int = 10) -> float:
+    curve = calibration_curve(y, prob, n_bins)
+    n = sum(curve["count"])
+    if n == 0:
+        return float("nan")
+    return float(
+        sum(
+            c * abs(p - o)
+            for p, o, c in zip(
+                curve["mean_predicted"], curve["observed_rate"], curve["count"], strict=True
+            )
+        )
+        / n
+    )
+
+
+def ranking_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """Metrics that need only an ordering (valid for any score, e.g. recency in days)."""
+    y = np.asarray(y)
+    if len(np.unique(y)) < 2:
+        return {
+            "roc_auc": float("nan"),
+            "pr_auc": float("nan"),
+            "top_decile_lift": top_decile_lift(y, score),
+        }
+    return {
+        "roc_auc": float(roc_auc_score(y, score)),
+        "pr_auc": float(average_precision_score(y, score)),
+        "top_decile_lift": top_decile_lift(y, score),
+    }
+
+
+def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Ranking + probability metrics for calibrated probabilities."""
+    y = np.asarray(y, dtype=int)
+    prob = np.clip(np.asarray(prob, dtype=float), 1e-6, 1 - 1e-6)
+    out = ranking_metrics(y, prob)
+    out.update(
+        brier=float(brier_score_loss(y, prob)),
+        log_loss=float(log_loss(y, prob, labels=[0, 1])),
+        ece=expected_calibration_error(y, prob),
+        base_rate=float(y.mean()) if len(y) else float("nan"),
+        mean_predicted=float(prob.mean()) if len(y) else float("nan"),
+        n=int(len(y)),
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- recommendations
+def precision_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+    return sum(1 for r in recommended[:k] if r in relevant) / k if k else 0.0
+
+
+def recall_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+    if not relevant:
+        return 0.0
+    return len(set(recommended[:k]) & relevant) / len(relevant)
+
+
+def average_precision_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+    """AP@k = sum over hit positions i<=k of precision@i, divided by min(|relevant|, k)."""
+    if not relevant:
+        return 0.0
+    hits, total, seen = 0, 0.0, set()
+    for i, item in enumerate(recommended[:k], start=1):
+        if item in relevant and item not in seen:
+            hits += 1
+            total += hits / i
+        seen.add(item)
+    return total / min(len(relevant), k)
+
+
+def ndcg_at_k(recommended: Sequence, relevant: set, k: int) -> float:
+    """Binary-relevance NDCG@k with the log2(position + 1) discount."""
+    if not relevant:
+        return 0.0
+    seen: set = set()
+    dcg = 0.0
+    for i, item in enumerate(recommended[:k], start=1):
+        if item in relevant and item not in seen:
+            dcg += 1.0 / math.log2(i + 1)
+        seen.add(item)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(relevant), k) + 1))
+    return dcg / ideal
+
+
+def recommendation_metrics(
+    recommended: dict[str, Sequence],
+    truth: dict[str, set],
+    k: int,
+    candidates: dict[str, set] | None = None,
+) -> dict[str, float]:
+    """Mean MAP@k, Recall@k, NDCG@k, Precision@k over customers with ≥1 relevant item.
+
+    ``candidates`` (optional): the full candidate set per customer; adds candidate_recall =
+    share of relevant items that the candidate generators found at all.
+    """
+    users = [u for u, rel in truth.items() if rel]
+    if not users:
+        return {
+            "map_at_k": float("nan"),
+            "recall_at_k": float("nan"),
+            "ndcg_at_k": float("nan"),
+            "precision_at_k": float("nan"),
+            "n_users": 0,
+            "k": k,
+        }
+    recs = [list(recommended.get(u, [])) for u in users]
+    out = {
+        "map_at_k": float(
+            np.mean(
+                [average_precision_at_k(r, truth[u], k) for u, r in zip(users, recs, strict=True)]
+            )
+        ),
+        "recall_at_k": float(
+            np.mean([recall_at_k(r, truth[u], k) for u, r in zip(users, recs, strict=True)])
+        ),
+        "ndcg_at_k": float(
+            np.mean([ndcg_at_k(r, truth[u], k) for u, r in zip(users, recs, strict=True)])
+        ),
+        "precision_at_k": float(
+            np.mean([precision_at_k(r, truth[u], k) for u, r in zip(users, recs, strict=True)])
+        ),
+        "n_users": len(users),
+        "k": k,
+    }
+    if candidates is not None:
+        found = sum(len(truth[u] & candidates.get(u, set())) for u in users)
+        out["candidate_recall"] = float(found / sum(len(truth[u]) for u in users))
+    return out

@@ -1,0 +1,87 @@
+"""Churn labels and eligibility, computed from orders only (never from the features).
+
+- churn = 1 when the customer has **no non-cancelled order in (cutoff, cutoff + H]**; an
+  order exactly on cutoff + H counts as a purchase, one a day later does not.
+- eligible at a cutoff = at least one non-cancelled order on or before the cutoff and the
+  last one no more than ``inactivity_days`` before it (long-lapsed customers are not
+  "churning", they are gone).
+- a cutoff is labelled (usable for training) only when cutoff + H <= as_of.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pandas as pd
+
+from ml import data
+from ml.config import ChurnConfig
+
+log = logging.getLogger(__name__)
+
+
+def labelled_cutoffs(
+    cutoffs: list[pd.Timestamp], as_of: dt.date, horizon_days: int
+) -> list[pd.Timestamp]:
+    """Cutoffs whose whole horizon has happened by ``as_of`` (oldest first)."""
+    limit = pd.Timestamp(as_of) - pd.Timedelta(days=horizon_days)
+    return sorted(c for c in cutoffs if c <= limit)
+
+
+def label_history(history: pd.DataFrame, cfg: ChurnConfig) -> pd.DataFrame:
+    """Add ``eligible`` and ``churned`` to :func:`ml.data.order_history` rows."""
+    out = history.copy()
+    out["eligible"] = (out["n_orders"] > 0) & (out["days_since_last_order"] <= cfg.inactivity_days)
+    out["churned"] = (out["future_orders"] == 0).astype("int8")
+    return out
+
+
+def churn_labels(cutoffs: list[pd.Timestamp], cfg: ChurnConfig) -> pd.DataFrame:
+    """customer_key, cutoff_date, churned for every eligible customer at each cutoff."""
+    hist = label_history(data.order_history(cutoffs, cfg.horizon_days), cfg)
+    hist = hist[hist["eligible"]]
+    log.info(
+        "labelled %d eligible (customer, cutoff) rows over %d cutoffs; churn rate %.3f",
+        len(hist),
+        len(cutoffs),
+        hist["churned"].mean() if len(hist) else float("nan"),
+    )
+    return hist
+
+
+def assign_splits(cutoffs: list[pd.Timestamp], cfg: ChurnConfig) -> dict[pd.Timestamp, str]:
+    """Time-based split of labelled cutoffs: newest → holdout, then calibration, valid, train.
+
+    Needs at least 2 labelled cutoffs. With fewer than the configured number, calibration
+    and validation fall back to sharing cutoffs (logged); the holdout always stays separate.
+    """
+    cutoffs = sorted(cutoffs, reverse=True)
+    if len(cutoffs) < 2:
+        raise ValueError(
+            f"need at least 2 labelled cutoffs (cutoff + {cfg.horizon_days} days <= as_of); "
+            f"found {len(cutoffs)}. Build ml.customer_features with more history, use a later "
+            "--as-of, or lower C720_CHURN_HORIZON_DAYS."
+        )
+    splits: dict[pd.Timestamp, str] = {}
+    plan = [
+        ("holdout", cfg.n_holdout_cutoffs),
+        ("calibration", cfg.n_calibration_cutoffs),
+        ("valid", cfg.n_valid_cutoffs),
+    ]
+    i = 0
+    for name, n in plan:
+        for _ in range(n):
+            if len(cutoffs) - i <= 1 and name != "holdout":
+                break  # keep at least one cutoff for training
+            splits[cutoffs[i]] = name
+            i += 1
+    for c in cutoffs[i:]:
+        splits[c] = "train"
+    names = set(splits.values())
+    if "calibration" not in names or "valid" not in names:
+        log.warning(
+            "few labelled cutoffs (%d): calibration/validation share the rows available",
+            len(cutoffs),
+        )
+    return splits

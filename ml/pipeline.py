@@ -1,0 +1,31 @@
+"""The three ML steps as plain functions for orchestration (Airflow tasks, the run summary).
+
+Each takes the logical date (``datetime.date`` or ISO string) and returns a small,
+JSON-serialisable summary dict. Heavy libraries are imported only when a step runs, so
+importing this module from a DAG file is cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def train_churn(as_of: dt.date | str) -> dict:
+    """Train, evaluate and register a churn model (champion only if it wins); see ml.train."""
+    from ml.train import train_churn as run
+
+    return run(as_of)
+
+
+def score_churn(as_of: dt.date | str) -> dict:
+    """Champion (or newest) churn model → ml.churn_predictions for as_of; see ml.score."""
+    from ml.score import score_churn as run
+
+    return run(as_of)
+
+
+def recommend(as_of: dt.date | str) -> dict:
+    """Top-10 products per active customer → ml.product_recommendations; see ml.recommend."""
+    from ml.recommend import recommend as run
+
+    return run(as_of)

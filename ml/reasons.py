@@ -1,0 +1,103 @@
+"""Readable churn reasons from LightGBM contributions (``pred_contrib=True``).
+
+Known features get a sentence ("no order for 120 days"); any other feature falls back to
+"<name> high/low (raises risk)" relative to its training median, or "<name> = value" for
+categories. Each reason ends with the direction: "(raises risk)" or "(lowers risk)".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from ml.features import FeatureSpec
+
+
+def _n(v: float) -> str:
+    return f"{v:,.0f}" if abs(v - round(v)) < 1e-9 else f"{v:,.1f}"
+
+
+def _count(v: float, word: str) -> str:
+    return f"{_n(v)} {word}" + ("" if abs(v - 1) < 1e-9 else "s")
+
+
+READABLE: dict[str, Callable[[float], str]] = {
+    "recency_days": lambda v: f"no order for {_count(v, 'day')}",
+    "days_since_last_order": lambda v: f"no order for {_count(v, 'day')}",
+    "frequency": lambda v: f"{_count(v, 'order')} in total",
+    "monetary": lambda v: f"total spend {_n(v)}",
+    "orders_last_90d": lambda v: f"{_count(v, 'order')} in the last 90 days",
+    "tickets_last_90d": lambda v: f"{_count(v, 'support ticket')} in 90 days",
+    "negative_tickets_last_90d": lambda v: f"{_count(v, 'negative ticket')} in 90 days",
+    "avg_ticket_sentiment": lambda v: f"average ticket sentiment {v:.2f}",
+    "emails_clicked_last_90d": lambda v: f"{_count(v, 'email click')} in 90 days",
+    "sessions_last_30d": lambda v: f"{_count(v, 'web session')} in 30 days",
+    "tenure_days": lambda v: f"customer for {_count(v, 'day')}",
+    # names produced by dbt_project/models/ml/customer_features.sql
+    "days_since_first_order": lambda v: f"first order {_count(v, 'day')} ago",
+    "orders_last_30d": lambda v: f"{_count(v, 'order')} in the last 30 days",
+    "orders_prior_90d": lambda v: f"{_count(v, 'order')} in the 90 days before that",
+    "order_trend_90d": lambda v: f"order trend {v:+,.0f} vs the previous 90 days",
+    "revenue_last_90d": lambda v: f"spend {_n(v)} in the last 90 days",
+    "revenue_trend_90d": lambda v: f"spend trend {v:+,.0f} vs the previous 90 days",
+    "avg_order_value": lambda v: f"average order value {_n(v)}",
+    "return_rate": lambda v: f"{v:.0%} of orders returned",
+    "cancel_rate": lambda v: f"{v:.0%} of orders cancelled",
+    "late_delivery_count": lambda v: f"{_count(v, 'late delivery')}".replace(
+        "deliverys", "deliveries"
+    ),
+    "ticket_count": lambda v: f"{_count(v, 'support ticket')} in total",
+    "negative_ticket_count": lambda v: f"{_count(v, 'negative ticket')}",
+    "open_ticket_count": lambda v: f"{_count(v, 'open ticket')}",
+    "last_nps_score": lambda v: f"last NPS answer {_n(v)}",
+    "last_csat_score": lambda v: f"last CSAT answer {_n(v)}",
+    "emails_opened_90d": lambda v: f"{_count(v, 'email')} opened in 90 days",
+    "emails_clicked_90d": lambda v: f"{_count(v, 'email click')} in 90 days",
+    "is_unsubscribed": lambda v: "unsubscribed from emails" if v else "subscribed to emails",
+    "marketing_consent": lambda v: "marketing consent given" if v else "no marketing consent",
+    "sessions_prior_30d": lambda v: f"{_count(v, 'web session')} in the 30 days before that",
+    "product_views_last_30d": lambda v: f"{_count(v, 'product view')} in 30 days",
+    "carts_last_30d": lambda v: f"{_count(v, 'cart')} in 30 days",
+    "days_since_last_session": lambda v: f"no web visit for {_count(v, 'day')}",
+    "top_category_share": lambda v: f"{v:.0%} of spend in one category",
+    "category_count": lambda v: f"bought in {_count(v, 'category')}".replace(
+        "categorys", "categories"
+    ),
+}
+
+
+def describe(name: str, value, spec: FeatureSpec, contribution: float) -> str:
+    direction = "raises risk" if contribution > 0 else "lowers risk"
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return f"{name} unknown ({direction})"
+    if spec.kinds.get(name) == "categorical":
+        return f"{name} = {value} ({direction})"
+    value = float(value)
+    if spec.kinds.get(name) == "boolean":
+        return f"{name} = {'yes' if value else 'no'} ({direction})"
+    if name in READABLE:
+        return f"{READABLE[name](value)} ({direction})"
+    level = "high" if value > spec.medians.get(name, 0.0) else "low"
+    return f"{name} {level} ({direction})"
+
+
+def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: int = 3) -> list[str]:
+    """For each row: the n strongest risk-raising drivers, "; "-joined.
+
+    If a row has fewer than n positive contributions, the remaining slots are not padded
+    with risk-lowering ones unless the row has no risk-raising driver at all (then the
+    strongest protective drivers are shown instead).
+    """
+    values = contrib.to_numpy(float)
+    names = list(contrib.columns)
+    out = []
+    for i in range(len(values)):
+        row = values[i]
+        order = np.argsort(-row, kind="mergesort")
+        picked = [j for j in order[:n] if row[j] > 0]
+        if not picked:
+            picked = list(np.argsort(row, kind="mergesort")[:n])
+        out.append("; ".join(describe(names[j], X.iat[i, j], spec, row[j]) for j in picked))
+    return out

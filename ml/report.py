@@ -1,0 +1,223 @@
+"""Reports: metrics JSON and a self-contained HTML page (plots embedded as base64 PNG).
+
+Churn: ``<reports_dir>/churn/<version>/{metrics.json, holdout_predictions.csv, report.html}``.
+Recommendations: ``<reports_dir>/recommendations/<as_of>/metrics.json`` (+ report.html).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from ml.evaluate import calibration_curve  # noqa: E402
+from ml.registry import write_json  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _curves(pred: pd.DataFrame, score_cols: list[str]) -> tuple[str, str]:
+    y = pred["churned"].to_numpy(int)
+    fig_roc, ax_roc = plt.subplots(figsize=(5, 4))
+    fig_pr, ax_pr = plt.subplots(figsize=(5, 4))
+    for col in score_cols:
+        s = pred[col].to_numpy(float)
+        if len(np.unique(y)) < 2:
+            continue
+        fpr, tpr, _ = roc_curve(y, s)
+        ax_roc.plot(fpr, tpr, label=col)
+        prec, rec, _ = precision_recall_curve(y, s)
+        ax_pr.plot(rec, prec, label=col)
+    ax_roc.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (holdout)")
+    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision-recall (holdout)")
+    ax_roc.legend(fontsize=8)
+    ax_pr.legend(fontsize=8)
+    return _png(fig_roc), _png(fig_pr)
+
+
+def _calibration_plot(pred: pd.DataFrame) -> str:
+    curve = calibration_curve(pred["churned"].to_numpy(int), pred["model"].to_numpy(float))
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.plot(curve["mean_predicted"], curve["observed_rate"], "o-", label="model")
+    ax.set(
+        xlabel="mean predicted churn probability",
+        ylabel="observed churn rate",
+        title="Calibration (holdout)",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    return _png(fig)
+
+
+def _importance_plot(importance: dict[str, float], top: int = 15) -> str:
+    items = list(importance.items())[:top][::-1]
+    fig, ax = plt.subplots(figsize=(5, 0.3 * len(items) + 1))
+    ax.barh([k for k, _ in items], [v for _, v in items])
+    ax.set(xlabel="share of total gain", title="Feature importance")
+    return _png(fig)
+
+
+def _lift_plot(pred: pd.DataFrame) -> str:
+    df = pred.sort_values("model", ascending=False, kind="mergesort").reset_index(drop=True)
+    df["decile"] = np.minimum(df.index * 10 // max(len(df), 1), 9) + 1
+    rate = df.groupby("decile")["churned"].mean() / max(df["churned"].mean(), 1e-12)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar(rate.index.astype(str), rate.to_numpy())
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set(
+        xlabel="decile by churn probability (1 = riskiest)", ylabel="lift", title="Lift by decile"
+    )
+    return _png(fig)
+
+
+def _table(rows: dict[str, dict], cols: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *cols])
+    body = []
+    for name, m in rows.items():
+        cells = "".join(
+            f"<td>{m[c]:.4f}</td>" if isinstance(m.get(c), float) else f"<td>{m.get(c, '')}</td>"
+            for c in cols
+        )
+        body.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def write_churn_report(
+    version: str, metadata: dict, predictions: pd.DataFrame, reports_dir: Path
+) -> Path:
+    """Write metrics.json, holdout_predictions.csv and report.html; returns the HTML path."""
+    out = reports_dir / version
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(
+        out / "metrics.json",
+        {
+            k: metadata[k]
+            for k in (
+                "version",
+                "as_of",
+                "horizon_days",
+                "cutoffs",
+                "rows",
+                "churn_rate",
+                "metrics",
+                "baselines",
+                "feature_importance_gain",
+                "gates",
+                "champion_decision",
+                "code_version",
+            )
+        },
+    )
+    predictions.to_csv(out / "holdout_predictions.csv", index=False)
+    return render_churn_html(out, metadata, predictions)
+
+
+def render_churn_html(out: Path, metadata: dict, predictions: pd.DataFrame) -> Path:
+    score_cols = [
+        c for c in predictions.columns if c not in ("customer_key", "cutoff_date", "churned")
+    ]
+    roc, pr = _curves(predictions, score_cols)
+    rows = {"LightGBM (calibrated)": metadata["metrics"], **metadata["baselines"]}
+    cols = ["roc_auc", "pr_auc", "top_decile_lift", "brier", "log_loss", "ece"]
+    gates = metadata["gates"]
+    decision = metadata["champion_decision"]
+    gate_html = (
+        "<p class=ok>Sanity gates passed.</p>"
+        if gates["passed"]
+        else "<p class=bad>Sanity gates FAILED: "
+        + "; ".join(html.escape(f) for f in gates["failures"])
+        + "</p>"
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>Churn model {html.escape(metadata["version"])}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+.ok{{color:#176317}}.bad{{color:#a00}} img{{margin:4px}}</style></head><body>
+<h1>Churn model {html.escape(metadata["version"])}</h1>
+<p>As of {metadata["as_of"]}; churn = no order within {metadata["horizon_days"]} days after the
+cutoff. Holdout cutoff(s): {", ".join(str(c) for c in metadata["cutoffs"]["holdout"])};
+rows {json.dumps(metadata["rows"])}; churn rate {json.dumps(metadata["churn_rate"])}.</p>
+{gate_html}
+<p>Champion decision: {"promoted" if decision["promoted"] else "not promoted"} —
+{html.escape(decision["reason"])}.</p>
+<h2>Holdout metrics</h2>{_table(rows, cols)}
+<p>Baselines without probabilities (recency rule, BG/NBD) are judged on ranking only.</p>
+<h2>Plots</h2>
+<img src="data:image/png;base64,{roc}"><img src="data:image/png;base64,{pr}">
+<img src="data:image/png;base64,{_calibration_plot(predictions)}">
+<img src="data:image/png;base64,{_lift_plot(predictions)}">
+<img src="data:image/png;base64,{_importance_plot(metadata["feature_importance_gain"])}">
+<p>Code version: {html.escape(str(metadata.get("code_version")))}</p>
+</body></html>"""
+    path = out / "report.html"
+    path.write_text(page)
+    log.info("churn report written to %s", path)
+    return path
+
+
+def rebuild_churn_report(version: str | None = None, as_of: dt.date | None = None) -> Path:
+    """Re-render the HTML report of a churn model.
+
+    ``version`` wins; else the newest model trained for ``as_of``; else the champion (or the
+    newest model when there is no champion).
+    """
+    from ml import registry
+    from ml.config import ChurnConfig
+
+    cfg = ChurnConfig.from_settings()
+    if version is None and as_of is not None:
+        trained = [
+            v
+            for v in registry.list_versions(cfg.model_dir)
+            if json.loads((cfg.model_dir / v / "metadata.json").read_text())["as_of"]
+            == as_of.isoformat()
+        ]
+        if not trained:
+            raise FileNotFoundError(
+                f"no churn model was trained for {as_of}; run `python -m ml train --as-of "
+                f"{as_of}` or omit --as-of to report on the champion"
+            )
+        version = trained[-1]
+    version = version or registry.resolve_scoring_version(cfg.model_dir)[0]
+    metadata = json.loads((cfg.model_dir / version / "metadata.json").read_text())
+    out = cfg.reports_dir / version
+    predictions = pd.read_csv(out / "holdout_predictions.csv")
+    return render_churn_html(out, metadata, predictions)
+
+
+def write_recommendation_report(as_of: str, metrics: dict, reports_dir: Path) -> Path:
+    out = reports_dir / as_of
+    write_json(out / "metrics.json", metrics)
+    rows = metrics["offline"]
+    cols = ["map_at_k", "recall_at_k", "ndcg_at_k", "precision_at_k", "candidate_recall"]
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Recommendations {as_of}
+</title><style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head>
+<body><h1>Recommendations — offline evaluation, as of {as_of}</h1>
+<p>Trained on data up to {metrics["split_date"]}, judged on purchases in the
+{metrics["eval_days"]} days after it ({rows.get("blend", {}).get("n_users", 0)} customers).</p>
+{_table(rows, cols)}</body></html>"""
+    path = out / "report.html"
+    path.write_text(page)
+    return path

@@ -1,0 +1,90 @@
+"""Batch scoring: the champion churn model on the features at cutoff = as_of.
+
+Writes ``ml.churn_predictions`` idempotently per as_of_date (other dates stay as history).
+If no model has passed the sanity gates yet, the newest registered model is used and the
+summary says so (``model_status``) — scores are always produced when any model exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import numpy as np
+import pandas as pd
+
+from customer720 import warehouse
+from ml import data, labels, registry
+from ml.config import ChurnConfig
+from ml.features import build_matrix
+from ml.model import contributions, predict_proba
+from ml.reasons import top_reasons
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_TABLE = "churn_predictions"
+
+
+def risk_band(prob: np.ndarray, bands: tuple[float, float]) -> np.ndarray:
+    low, high = bands
+    return np.where(prob >= high, "high", np.where(prob >= low, "medium", "low"))
+
+
+def predict_frame(
+    features: pd.DataFrame, model: registry.LoadedModel, cfg: ChurnConfig
+) -> pd.DataFrame:
+    """customer_key, churn_probability, risk_band, top_reasons for feature rows."""
+    X = build_matrix(features, model.spec)
+    prob = predict_proba(model.booster, model.calibrator, X)
+    reasons = top_reasons(contributions(model.booster, X), X, model.spec, cfg.n_reasons)
+    return pd.DataFrame(
+        {
+            "customer_key": features["customer_key"].astype(str).to_numpy(),
+            "churn_probability": prob.astype(float),
+            "risk_band": risk_band(prob, cfg.risk_bands),
+            "top_reasons": reasons,
+        }
+    )
+
+
+def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | None = None) -> dict:
+    """Score every eligible customer at ``as_of`` and write ``ml.churn_predictions``."""
+    cfg = cfg or ChurnConfig.from_settings()
+    as_of = pd.Timestamp(as_of).date()
+    status = "requested"
+    if version is None:
+        version, status = registry.resolve_scoring_version(cfg.model_dir)
+    model = registry.load_model(cfg.model_dir, version)
+    features = data.load_features([as_of])
+    if features.empty:
+        available = data.feature_cutoffs()
+        raise data.MissingInputError(
+            f"ml.customer_features has no rows for cutoff_date {as_of}; available cutoffs: "
+            f"{[c.date().isoformat() for c in available[-3:]]} … Rebuild the features for this "
+            "date (dbt) or pass one of those dates to --as-of."
+        )
+    hist = labels.label_history(data.order_history([as_of], cfg.horizon_days), cfg)
+    eligible = set(hist.loc[hist["eligible"], "customer_key"])
+    features = features[features["customer_key"].isin(eligible)].reset_index(drop=True)
+    out = predict_frame(features, model, cfg)
+    out.insert(1, "as_of_date", as_of)
+    out["model_version"] = version
+    out["scored_at"] = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s")
+    out["as_of_date"] = pd.to_datetime(out["as_of_date"]).dt.date
+    written = warehouse.replace_rows(out, "ml", PREDICTIONS_TABLE, where={"as_of_date": as_of})
+    gates = model.metadata.get("gates", {})
+    summary = {
+        "as_of": as_of.isoformat(),
+        "model_version": version,
+        "model_status": status,
+        "model_passed_gates": bool(gates.get("passed", False)),
+        "rows": int(written),
+        "risk_bands": {k: int(v) for k, v in out["risk_band"].value_counts().items()},
+        "mean_probability": float(out["churn_probability"].mean()) if written else None,
+    }
+    if not summary["model_passed_gates"]:
+        log.warning(
+            "scored with model %s that FAILED its sanity gates: %s", version, gates.get("failures")
+        )
+    log.info("scored %d customers at %s with %s", written, as_of, version)
+    return summary

@@ -1,0 +1,135 @@
+"""Churn model: training, behaviour, reproducibility, scoring, champion/challenger."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from customer720 import warehouse
+from ml import data, registry
+from ml.config import ChurnConfig
+from ml.model import raw_scores
+from ml.score import predict_frame, score_churn
+from ml.train import train_churn
+
+
+def _cfg(**kw) -> ChurnConfig:
+    return dataclasses.replace(ChurnConfig.from_settings(), **kw)
+
+
+def test_train_beats_baselines_and_registers(synthetic_wh):
+    s = train_churn(synthetic_wh["as_of"])
+    assert s["gates_passed"] and s["promoted"] and s["champion"] == s["version"]
+    assert s["metrics"]["roc_auc"] > 0.8
+    assert all(s["metrics"]["roc_auc"] > auc for auc in s["baselines_roc_auc"].values())
+    cfg = ChurnConfig.from_settings()
+    folder = cfg.model_dir / s["version"]
+    assert {"model.txt", "calibrator.joblib", "metadata.json"} <= {p.name for p in folder.iterdir()}
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["features"]["kinds"]["country"] == "categorical"
+    assert {"train", "valid", "calibration", "holdout"} == set(meta["rows"])
+    assert meta["cutoffs"]["holdout"] == ["2026-04-01"]  # latest cutoff with a full horizon
+    # no label or history column leaked into the features
+    assert not any(n.startswith("hist__") or n == "churned" for n in meta["features"]["names"])
+    report_dir = cfg.reports_dir / s["version"]
+    assert (report_dir / "report.html").stat().st_size > 10_000  # embedded plots
+    assert json.loads((report_dir / "metrics.json").read_text())["metrics"]["roc_auc"] > 0.8
+
+
+def test_risky_twin_scores_higher(synthetic_wh):
+    """A customer identical to a loyal one but silent for long, with bad tickets, scores higher."""
+    train_churn(synthetic_wh["as_of"])
+    cfg = ChurnConfig.from_settings()
+    model = registry.load_model(cfg.model_dir, registry.champion_version(cfg.model_dir))
+    feats = data.load_features([synthetic_wh["as_of"]])
+    loyal = feats.sort_values(["recency_days", "frequency"], ascending=[True, False]).head(1)
+    assert loyal["negative_tickets_last_90d"].iat[0] == 0
+    risky = loyal.copy()
+    risky["recency_days"] = 200
+    risky["orders_last_90d"] = 0
+    risky["negative_tickets_last_90d"] = 3
+    risky["tickets_last_90d"] = 3
+    risky["avg_ticket_sentiment"] = -0.6
+    both = pd.concat([loyal, risky], ignore_index=True)
+    from ml.features import build_matrix
+
+    raw = raw_scores(model.booster, build_matrix(both, model.spec))
+    assert raw[1] > raw[0]
+    pred = predict_frame(both, model, cfg)
+    assert pred["churn_probability"].iat[1] > pred["churn_probability"].iat[0]
+    assert "raises risk" in pred["top_reasons"].iat[1]
+    assert "no order for 200 days" in pred["top_reasons"].iat[1]
+
+
+def test_irrelevant_key_does_not_change_score(synthetic_wh):
+    train_churn(synthetic_wh["as_of"])
+    cfg = ChurnConfig.from_settings()
+    model = registry.load_model(cfg.model_dir, registry.champion_version(cfg.model_dir))
+    feats = data.load_features([synthetic_wh["as_of"]]).head(20)
+    a = predict_frame(feats, model, cfg)["churn_probability"].to_numpy()
+    b = predict_frame(feats.assign(customer_key="someone else"), model, cfg)["churn_probability"]
+    np.testing.assert_array_equal(a, b.to_numpy())
+
+
+def test_training_is_reproducible(synthetic_wh, monkeypatch, tmp_path):
+    first = train_churn(synthetic_wh["as_of"])
+    monkeypatch.setenv("C720_MODEL_DIR", str(tmp_path / "models2"))
+    monkeypatch.setenv("C720_REPORTS_DIR", str(tmp_path / "reports2"))
+    second = train_churn(synthetic_wh["as_of"])
+    assert first["version"] == second["version"]  # version = date + hash of the model
+    text1 = (tmp_path / "models" / "churn" / first["version"] / "model.txt").read_text()
+    text2 = (tmp_path / "models2" / "churn" / second["version"] / "model.txt").read_text()
+    assert text1 == text2
+    assert first["metrics"] == second["metrics"]
+    cfg = ChurnConfig.from_settings()
+    feats = data.load_features([synthetic_wh["as_of"]])
+    m1 = registry.load_model(tmp_path / "models" / "churn", first["version"])
+    m2 = registry.load_model(cfg.model_dir, second["version"])
+    np.testing.assert_array_equal(
+        predict_frame(feats, m1, cfg)["churn_probability"],
+        predict_frame(feats, m2, cfg)["churn_probability"],
+    )
+
+
+def test_scoring_is_idempotent_and_keeps_history(synthetic_wh):
+    as_of = synthetic_wh["as_of"]
+    train_churn(as_of)
+    s1 = score_churn(as_of)
+    earlier = score_churn(pd.Timestamp("2026-05-31").date())
+    s2 = score_churn(as_of)
+    assert s1["rows"] == s2["rows"] > 100
+    df = warehouse.query_df("select * from ml.churn_predictions")
+    assert len(df) == s2["rows"] + earlier["rows"]  # re-run replaced only its own date
+    assert df["churn_probability"].between(0, 1).all()
+    assert set(df["risk_band"]) <= {"low", "medium", "high"}
+    assert df.duplicated(["customer_key", "as_of_date"]).sum() == 0
+    assert df["top_reasons"].str.count("; ").le(2).all()
+    assert (df["model_version"] == s1["model_version"]).all()
+
+
+def test_worse_challenger_does_not_replace_champion(synthetic_wh):
+    good = train_churn(synthetic_wh["as_of"])
+    weak = train_churn(synthetic_wh["as_of"], _cfg(num_boost_round=1, num_leaves=2))
+    assert weak["version"] != good["version"]
+    assert not weak["promoted"]
+    assert weak["champion"] == good["version"]
+    assert registry.champion_version(ChurnConfig.from_settings().model_dir) == good["version"]
+
+
+def test_model_failing_gates_is_recorded_and_still_scores(synthetic_wh):
+    s = train_churn(synthetic_wh["as_of"], _cfg(max_ece=-1.0))  # impossible gate
+    assert not s["gates_passed"] and not s["promoted"] and s["champion"] is None
+    assert s["gate_failures"]
+    scored = score_churn(synthetic_wh["as_of"])
+    assert scored["rows"] > 0
+    assert scored["model_status"].startswith("no_champion")
+    assert scored["model_passed_gates"] is False
+
+
+def test_scoring_without_a_model_says_what_to_do(synthetic_wh):
+    with pytest.raises(FileNotFoundError, match="python -m ml train"):
+        score_churn(synthetic_wh["as_of"])

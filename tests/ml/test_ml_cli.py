@@ -1,0 +1,53 @@
+"""The command line: help for new users, a full run, actionable errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ml.__main__ import main
+
+
+def test_help_lists_commands():
+    out = subprocess.run(
+        [sys.executable, "-m", "ml", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("train", "score", "recommend", "report"):
+        assert command in out
+
+
+def test_as_of_must_be_a_date(capsys):
+    with pytest.raises(SystemExit):
+        main(["score", "--as-of", "yesterday"])
+    assert "not a date" in capsys.readouterr().err
+
+
+def test_all_then_report(synthetic_wh, capsys):
+    assert main(["all", "--as-of", synthetic_wh["as_of"].isoformat()]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["score"]["model_version"] == result["train"]["version"]
+    assert result["recommend"]["rows"] > 0
+    assert main(["report"]) == 0
+    assert json.loads(capsys.readouterr().out)["report"].endswith("report.html")
+    assert main(["report", "--as-of", synthetic_wh["as_of"].isoformat()]) == 0
+    assert result["train"]["version"] in json.loads(capsys.readouterr().out)["report"]
+    assert main(["report", "--as-of", "2020-01-01"]) == 2
+
+
+def test_missing_features_is_reported_not_a_traceback(local_dir, capsys):
+    assert main(["train", "--as-of", "2026-06-30"]) == 2
+    assert "ml.customer_features is missing" in capsys.readouterr().err
+
+
+def test_pipeline_functions_for_airflow(synthetic_wh):
+    """The functions the DAG calls accept an ISO string and return JSON-serialisable dicts."""
+    from ml import pipeline
+
+    as_of = synthetic_wh["as_of"].isoformat()
+    for step in (pipeline.train_churn, pipeline.score_churn, pipeline.recommend):
+        summary = step(as_of)
+        assert isinstance(summary, dict)
+        json.dumps(summary)  # XCom-safe

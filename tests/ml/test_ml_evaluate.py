@@ -1,0 +1,56 @@
+"""Metric implementations on hand-computed examples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ml import evaluate as ev
+
+
+def test_average_precision_at_k():
+    # hits at ranks 1 and 3 of 3 relevant: (1/1 + 2/3) / min(3, 5)
+    assert ev.average_precision_at_k([1, 2, 3, 4, 5], {1, 3, 6}, 5) == pytest.approx(
+        (1 + 2 / 3) / 3
+    )
+    assert ev.average_precision_at_k([9, 8], {1}, 2) == 0.0
+    assert ev.average_precision_at_k([1, 2], {1, 2}, 2) == pytest.approx(1.0)
+    # k smaller than |relevant|: normalise by k
+    assert ev.average_precision_at_k([5, 1], {1, 2, 3}, 2) == pytest.approx((1 / 2) / 2)
+
+
+def test_ndcg_at_k():
+    dcg = 1 / math.log2(2) + 1 / math.log2(4)
+    idcg = 1 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ev.ndcg_at_k([1, 2, 3, 4, 5], {1, 3, 6}, 5) == pytest.approx(dcg / idcg)
+    assert ev.ndcg_at_k([1, 3], {1, 3}, 2) == pytest.approx(1.0)
+    assert ev.ndcg_at_k([2, 1], {1}, 2) == pytest.approx(1 / math.log2(3))
+
+
+def test_recall_precision_and_means():
+    assert ev.recall_at_k([1, 2, 3], {1, 3, 6}, 3) == pytest.approx(2 / 3)
+    assert ev.precision_at_k([1, 2, 3], {1, 3, 6}, 3) == pytest.approx(2 / 3)
+    m = ev.recommendation_metrics(
+        {"a": [1, 2], "b": [3, 4]},
+        {"a": {1}, "b": {9}, "c": set()},
+        2,
+        candidates={"a": {1, 2}, "b": {3, 4, 9}},
+    )
+    assert m["n_users"] == 2  # users without relevant items are skipped
+    assert m["map_at_k"] == pytest.approx(0.5)
+    assert m["recall_at_k"] == pytest.approx(0.5)
+    assert m["candidate_recall"] == pytest.approx(1.0)
+
+
+def test_lift_and_calibration():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    score = np.linspace(1, 0, 10)
+    assert ev.top_decile_lift(y, score) == pytest.approx(1.0 / 0.2)
+    assert ev.expected_calibration_error(
+        np.array([0, 0, 0, 0, 1]), np.full(5, 0.2)
+    ) == pytest.approx(0)
+    assert ev.expected_calibration_error(np.array([0, 0]), np.full(2, 0.9)) == pytest.approx(0.9)
+    m = ev.classification_metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]))
+    assert m["roc_auc"] == 1.0 and 0 <= m["brier"] <= 1 and m["n"] == 4

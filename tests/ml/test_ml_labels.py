@@ -1,0 +1,103 @@
+"""Churn labels and eligibility on hand-made orders (code tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from customer720 import warehouse
+from ml import data, labels
+from ml.config import ChurnConfig
+
+CUTOFF = pd.Timestamp("2026-01-01")
+
+
+def _orders(rows: list[tuple[str, int, str, bool]]) -> pd.DataFrame:
+    """(customer, days after CUTOFF, time of day, cancelled) → fct_orders rows."""
+    df = pd.DataFrame(rows, columns=["customer_key", "days", "time", "is_cancelled"])
+    df["ordered_at"] = [
+        CUTOFF + pd.Timedelta(days=d) + pd.Timedelta(t)
+        for d, t in zip(df["days"], df["time"], strict=True)
+    ]
+    df["order_date"] = df["ordered_at"].dt.date
+    df["order_id"] = range(1, len(df) + 1)
+    df["total_amount"] = 10.0
+    return df.drop(columns=["days", "time"])
+
+
+@pytest.fixture
+def hand_orders(local_dir):
+    rows = [
+        ("exactly_at_h", -10, "12:00:00", False),
+        ("exactly_at_h", 90, "00:00:00", False),  # exactly cutoff_at + 90 days
+        ("just_after_h", -10, "12:00:00", False),
+        ("just_after_h", 90, "00:00:01", False),  # one second too late
+        ("one_day_late", -10, "12:00:00", False),
+        ("one_day_late", 91, "12:00:00", False),
+        ("only_cancelled", -10, "12:00:00", False),
+        ("only_cancelled", 30, "12:00:00", True),
+        ("at_cutoff_instant", 0, "00:00:00", False),  # known at cutoff_at: history
+        ("same_day_later", -10, "12:00:00", False),
+        ("same_day_later", 0, "09:00:00", False),  # after cutoff_at: inside the horizon
+        ("only_later_that_day", 0, "09:00:00", False),
+        ("lapsed", -400, "12:00:00", False),
+        ("lapsed", 20, "12:00:00", False),
+        ("just_active", -365, "12:00:00", False),
+        ("first_after", 5, "12:00:00", False),
+        ("cancelled_before", -5, "12:00:00", True),
+    ]
+    warehouse.replace_rows(_orders(rows), "marts", "fct_orders")
+    return local_dir
+
+
+def test_labels_horizon_boundaries(hand_orders):
+    """Cutoff D = the instant D 00:00 (as in ml.customer_features); horizon (D, D + 90d]."""
+    cfg = ChurnConfig(horizon_days=90, inactivity_days=365)
+    hist = labels.label_history(data.order_history([CUTOFF], 90), cfg).set_index("customer_key")
+    assert hist.loc["exactly_at_h", "churned"] == 0  # an order exactly at cutoff + H counts
+    assert hist.loc["just_after_h", "churned"] == 1  # one a moment later does not
+    assert hist.loc["one_day_late", "churned"] == 1
+    assert hist.loc["only_cancelled", "churned"] == 1  # cancelled orders do not count
+    assert bool(hist.loc["at_cutoff_instant", "eligible"])
+    assert hist.loc["at_cutoff_instant", "churned"] == 1
+    assert hist.loc["same_day_later", "churned"] == 0  # the cutoff day's orders are future
+    assert "only_later_that_day" not in hist.index  # not yet a customer at the cutoff
+    assert not bool(hist.loc["lapsed", "eligible"])  # 400 days quiet > 365
+    assert bool(hist.loc["just_active", "eligible"])  # exactly 365 days is still eligible
+    assert "first_after" not in hist.index  # no order before the cutoff: no row
+    assert "cancelled_before" not in hist.index  # only a cancelled order: no history
+
+
+def test_history_columns_for_bgnbd(hand_orders):
+    hist = data.order_history([CUTOFF], 90).set_index("customer_key")
+    row = hist.loc["lapsed"]
+    assert row["frequency"] == 0 and row["age_days"] == 400 and row["recency_span_days"] == 0
+    assert row["days_since_last_order"] == 400
+
+
+def test_horizon_is_configurable(hand_orders, monkeypatch):
+    monkeypatch.setenv("C720_CHURN_HORIZON_DAYS", "30")
+    cfg = ChurnConfig.from_settings()
+    assert cfg.horizon_days == 30
+    hist = labels.label_history(data.order_history([CUTOFF], cfg.horizon_days), cfg)
+    assert hist.set_index("customer_key").loc["exactly_at_h", "churned"] == 1
+    assert hist.set_index("customer_key").loc["same_day_later", "churned"] == 0
+
+
+def test_labelled_cutoffs_and_splits():
+    as_of = dt.date(2026, 6, 30)
+    grid = [pd.Timestamp(as_of) - pd.Timedelta(days=30 * k) for k in range(12, -1, -1)]
+    labelled = labels.labelled_cutoffs(grid, as_of, 90)
+    assert max(labelled) == pd.Timestamp(as_of) - pd.Timedelta(days=90)
+    assert len(labelled) == 10
+    splits = labels.assign_splits(labelled, ChurnConfig())
+    ordered = [splits[c] for c in sorted(labelled, reverse=True)]
+    assert ordered[:3] == ["holdout", "calibration", "valid"]
+    assert set(ordered[3:]) == {"train"}
+
+
+def test_too_few_cutoffs_is_an_actionable_error():
+    with pytest.raises(ValueError, match="at least 2 labelled cutoffs"):
+        labels.assign_splits([pd.Timestamp("2026-01-01")], ChurnConfig())
