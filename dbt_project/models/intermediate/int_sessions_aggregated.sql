@@ -1,0 +1,206 @@
+{#-
+    Sessions: events of one anonymous_id, ordered by collector time, split where the gap
+    exceeds var('session_timeout_minutes').
+
+    Incremental: an anonymous id is "touched" when it has events collected or loaded within
+    var('session_lookback_days') of the latest session end / latest load already built.
+    All sessions of touched anonymous ids are rebuilt from their full event history and
+    replace the old ones (delete+insert on anonymous_id), so an incremental run yields
+    exactly what a full refresh would - late-arriving events loaded within the look-back
+    included, whatever their event time; re-running changes nothing.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='anonymous_id',
+        on_schema_change='sync_all_columns',
+    )
+}}
+
+with
+
+events as (
+
+    select * from {{ ref('stg_web__events') }}
+
+),
+
+{% if is_incremental() %}
+watermarks as (
+
+    select
+        {{ dbt.dateadd('day', -1 * var('session_lookback_days') | int, 'max(ended_at)') }} as min_collector_at,
+        {{ dbt.dateadd('day', -1 * var('session_lookback_days') | int, 'max(last_loaded_at)') }} as min_loaded_at,
+        count(*) as built_sessions
+    from {{ this }}
+
+),
+
+touched_anonymous_ids as (
+
+    select distinct events.anonymous_id
+    from events
+    cross join watermarks
+    where watermarks.built_sessions = 0
+       or events.collector_at >= watermarks.min_collector_at
+       or coalesce(events.loaded_at, events.collector_at) >= watermarks.min_loaded_at
+
+),
+
+scoped_events as (
+
+    select events.*
+    from events
+    inner join touched_anonymous_ids
+        on events.anonymous_id = touched_anonymous_ids.anonymous_id
+
+),
+{% else %}
+scoped_events as (
+
+    select * from events
+
+),
+{% endif %}
+
+gaps_flagged as (
+
+    select
+        *,
+        case
+            when lag(collector_at) over (
+                partition by anonymous_id order by collector_at, event_id
+            ) is null then 1
+            when collector_at > {{ dbt.dateadd(
+                'minute',
+                var('session_timeout_minutes') | int,
+                'lag(collector_at) over (partition by anonymous_id order by collector_at, event_id)'
+            ) }} then 1
+            else 0
+        end as is_session_start
+    from scoped_events
+
+),
+
+sessions_numbered as (
+
+    select
+        *,
+        sum(is_session_start) over (
+            partition by anonymous_id
+            order by collector_at, event_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from gaps_flagged
+
+),
+
+landing_events as (
+
+    -- the first event of each session carries the acquisition context
+    select
+        anonymous_id,
+        session_number,
+        platform,
+        device_type,
+        referrer,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        page_url as landing_page_url
+    from sessions_numbered
+    where is_session_start = 1
+
+),
+
+session_metrics as (
+
+    select
+        anonymous_id,
+        session_number,
+        min(collector_at) as started_at,
+        max(collector_at) as ended_at,
+        count(*) as event_count,
+        count(*) filter (where event_type = 'page_view') as page_views,
+        count(*) filter (where event_type = 'product_view') as product_views,
+        count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
+        count(*) filter (where event_type = 'checkout_start') as checkout_starts,
+        count(*) filter (where event_type = 'purchase') as purchases,
+        count(*) filter (where event_type = 'search') as searches,
+        count(*) filter (where event_type = 'email_click') as email_clicks,
+        sum(
+            case when event_type = 'add_to_cart' then coalesce(price, 0) * coalesce(quantity, 1) else 0 end
+        ) as cart_value,
+        max(user_contact_id) as user_contact_id,
+        max(email_contact_id) as email_contact_id,
+        max(order_id) as order_id,
+        max(coalesce(loaded_at, collector_at)) as last_loaded_at
+    from sessions_numbered
+    group by 1, 2
+
+),
+
+channels_grouped as (
+
+    select
+        landing_events.*,
+        case
+            when utm_medium in ('cpc', 'ppc', 'paid', 'paidsearch', 'paid_search', 'sem') then 'paid_search'
+            when utm_medium in ('paid_social', 'paidsocial') then 'paid_social'
+            when utm_medium in ('display', 'banner', 'cpm') then 'display'
+            when utm_medium in ('email', 'newsletter') then 'email'
+            when utm_medium in ('affiliate', 'partner') then 'affiliate'
+            when utm_medium in ('social', 'social_media', 'sm') then 'organic_social'
+            when utm_medium is not null or utm_source is not null then 'other_campaign'
+            when referrer is null then 'direct'
+            when referrer like '%google.%' or referrer like '%bing.%' or referrer like '%duckduckgo.%'
+                or referrer like '%yahoo.%' or referrer like '%ecosia.%' then 'organic_search'
+            when referrer like '%facebook.%' or referrer like '%instagram.%' or referrer like '%t.co/%'
+                or referrer like '%twitter.%' or referrer like '%linkedin.%' or referrer like '%tiktok.%'
+                or referrer like '%pinterest.%' or referrer like '%reddit.%' then 'organic_social'
+            else 'referral'
+        end as channel_group
+    from landing_events
+
+),
+
+final as (
+
+    select
+        {{ dbt.hash("session_metrics.anonymous_id || '|' || cast(session_metrics.session_number as " ~ dbt.type_string() ~ ")") }} as session_id,
+        session_metrics.anonymous_id,
+        cast(session_metrics.session_number as integer) as session_number,
+        cast(session_metrics.started_at as timestamp) as started_at,
+        cast(session_metrics.ended_at as timestamp) as ended_at,
+        channels_grouped.platform,
+        channels_grouped.device_type,
+        channels_grouped.channel_group,
+        channels_grouped.referrer,
+        channels_grouped.utm_source,
+        channels_grouped.utm_medium,
+        channels_grouped.utm_campaign,
+        channels_grouped.landing_page_url,
+        cast(session_metrics.event_count as integer) as event_count,
+        cast(session_metrics.page_views as integer) as page_views,
+        cast(session_metrics.product_views as integer) as product_views,
+        cast(session_metrics.add_to_carts as integer) as add_to_carts,
+        cast(session_metrics.checkout_starts as integer) as checkout_starts,
+        cast(session_metrics.purchases as integer) as purchases,
+        cast(session_metrics.searches as integer) as searches,
+        cast(session_metrics.email_clicks as integer) as email_clicks,
+        cast(session_metrics.cart_value as double precision) as cart_value,
+        session_metrics.purchases > 0 as has_purchase,
+        session_metrics.add_to_carts > 0 and session_metrics.purchases = 0 as is_cart_abandoned,
+        session_metrics.user_contact_id,
+        session_metrics.email_contact_id,
+        session_metrics.order_id,
+        cast(session_metrics.last_loaded_at as timestamp) as last_loaded_at
+    from session_metrics
+    inner join channels_grouped
+        on session_metrics.anonymous_id = channels_grouped.anonymous_id
+        and session_metrics.session_number = channels_grouped.session_number
+
+)
+
+select * from final

@@ -1,0 +1,562 @@
+{#-
+    Point-in-time customer features for the churn model and the recommender.
+
+    Rows: (customer_key, cutoff_date) for cutoff_date = as_of - k * var('cutoff_step_days'),
+    k = 0..var('cutoff_count'), for every customer with at least one non-cancelled order
+    on or before the cutoff.
+
+    Point in time: a row for cutoff_date uses only data known at cutoff_at
+    (= cutoff_date 00:00:00, timestamps <= cutoff_at). Mutable CRM state is used only when
+    the row's last change is known by then:
+      - an order's cancelled/returned status counts only if the order's updated_at <= cutoff_at
+        (otherwise the order counts as still open at the cutoff);
+      - a late delivery counts when delivered late before the cutoff, or when the promised
+        date passed before the cutoff without delivery;
+      - contact attributes (country, marketing_consent) come from the person's lowest
+        contact created by the cutoff, as of the cutoff, from the SCD2 snapshot
+        snap_crm__contacts (the version valid at cutoff_at). When the snapshot holds no
+        version that old (history starts at the first snapshot), marketing_consent is null
+        (unknown) and country falls back to the earliest version known (country is treated
+        as quasi-static);
+      - web activity of an anonymous id counts only once it was linked to the person
+        (first evidence of a used identity edge <= cutoff_at).
+    No label columns: labels are built by the ML stage from data after cutoff_at.
+-#}
+{%- set text = dbt.type_string() -%}
+{%- set step = var('cutoff_step_days') | int -%}
+{%- set count = var('cutoff_count') | int -%}
+
+with
+
+as_of_dates as (
+
+    select * from {{ ref('int_as_of_dates_resolved') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+order_items as (
+
+    select * from {{ ref('fct_order_items') }}
+
+),
+
+tickets as (
+
+    select * from {{ ref('int_tickets_scored') }}
+
+),
+
+survey_responses as (
+
+    select * from {{ ref('stg_crm__survey_responses') }}
+
+),
+
+email_events as (
+
+    select * from {{ ref('stg_crm__email_events') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('stg_crm__contacts') }}
+
+),
+
+contact_history as (
+
+    select * from {{ ref('snap_crm__contacts') }}
+
+),
+
+sessions as (
+
+    select * from {{ ref('fct_sessions') }}
+
+),
+
+events as (
+
+    select * from {{ ref('stg_web__events') }}
+
+),
+
+identity_nodes as (
+
+    select * from {{ ref('int_identity_nodes_resolved') }}
+
+),
+
+identity_edges as (
+
+    select * from {{ ref('int_identity_edges_guarded') }}
+
+),
+
+-- the cutoff grid --------------------------------------------------------------------------
+
+cutoff_offsets as (
+
+    {% for k in range(0, count + 1) %}
+    select {{ k * step }} as days_back
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+cutoffs as (
+
+    select
+        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as date) as cutoff_date,
+        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as timestamp) as cutoff_at
+    from as_of_dates
+    cross join cutoff_offsets
+
+),
+
+contact_keys as (
+
+    select contact_id, customer_key
+    from identity_nodes
+    where node_type = 'contact'
+
+),
+
+anonymous_links as (
+
+    -- when each anonymous id became known as part of its person
+    select
+        identity_nodes.anonymous_id,
+        identity_nodes.customer_key,
+        min(identity_edges.first_seen_at) as linked_at
+    from identity_nodes
+    inner join identity_edges
+        on identity_nodes.node_id = identity_edges.other_node_id
+        and identity_edges.is_used
+    where identity_nodes.node_type = 'anon'
+    group by 1, 2
+
+),
+
+-- commerce ----------------------------------------------------------------------------------
+
+orders_known as (
+
+    select
+        orders.customer_key,
+        cutoffs.cutoff_date,
+        cutoffs.cutoff_at,
+        orders.order_id,
+        orders.ordered_at,
+        orders.total_amount,
+        orders.is_cancelled and orders.updated_at <= cutoffs.cutoff_at as is_cancelled_known,
+        orders.is_returned and orders.updated_at <= cutoffs.cutoff_at as is_returned_known,
+        (orders.delivered_at <= cutoffs.cutoff_at and orders.delivered_at > orders.promised_at)
+            or (
+                orders.promised_at < cutoffs.cutoff_at
+                and (orders.delivered_at is null or orders.delivered_at > cutoffs.cutoff_at)
+                and not (orders.is_cancelled and orders.updated_at <= cutoffs.cutoff_at)
+            ) as is_late_known
+    from orders
+    inner join cutoffs
+        on orders.ordered_at <= cutoffs.cutoff_at
+    where orders.customer_key is not null
+
+),
+
+order_features as (
+
+    select
+        customer_key,
+        cutoff_date,
+        min(cutoff_at) as cutoff_at,
+        count(*) as all_order_count,
+        count(*) filter (where not is_cancelled_known) as order_count,
+        count(*) filter (where is_cancelled_known) as cancelled_order_count,
+        count(*) filter (where is_returned_known) as returned_order_count,
+        count(*) filter (where coalesce(is_late_known, false)) as late_delivery_count,
+        sum(case when not is_cancelled_known and not is_returned_known then total_amount else 0 end) as monetary,
+        sum(case when not is_cancelled_known then total_amount else 0 end) as gross_revenue,
+        min(case when not is_cancelled_known then ordered_at end) as first_order_at,
+        max(case when not is_cancelled_known then ordered_at end) as last_order_at,
+        count(*) filter (
+            where not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as orders_last_30d,
+        count(*) filter (
+            where not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -90, 'cutoff_at') }}
+        ) as orders_last_90d,
+        count(*) filter (
+            where not is_cancelled_known
+              and ordered_at > {{ dbt.dateadd('day', -180, 'cutoff_at') }}
+              and ordered_at <= {{ dbt.dateadd('day', -90, 'cutoff_at') }}
+        ) as orders_prior_90d,
+        sum(case
+            when not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+                then total_amount else 0 end) as revenue_last_30d,
+        sum(case
+            when not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -90, 'cutoff_at') }}
+                then total_amount else 0 end) as revenue_last_90d,
+        sum(case
+            when not is_cancelled_known
+              and ordered_at > {{ dbt.dateadd('day', -180, 'cutoff_at') }}
+              and ordered_at <= {{ dbt.dateadd('day', -90, 'cutoff_at') }}
+                then total_amount else 0 end) as revenue_prior_90d
+    from orders_known
+    group by 1, 2
+
+),
+
+eligible as (
+
+    select * from order_features where order_count > 0
+
+),
+
+category_amounts as (
+
+    select
+        orders_known.customer_key,
+        orders_known.cutoff_date,
+        order_items.category,
+        sum(order_items.line_amount) as category_amount
+    from orders_known
+    inner join order_items
+        on orders_known.order_id = order_items.order_id
+    where not orders_known.is_cancelled_known
+    group by 1, 2, 3
+
+),
+
+category_features as (
+
+    select
+        customer_key,
+        cutoff_date,
+        count(*) as category_count,
+        {{ safe_divide('max(category_amount)', 'sum(category_amount)') }} as top_category_share
+    from category_amounts
+    group by 1, 2
+
+),
+
+-- profile -----------------------------------------------------------------------------------
+
+contacts_known as (
+
+    select
+        contact_keys.customer_key,
+        cutoffs.cutoff_date,
+        cutoffs.cutoff_at,
+        contacts.contact_id,
+        contacts.created_at,
+        row_number() over (
+            partition by contact_keys.customer_key, cutoffs.cutoff_date
+            order by contacts.contact_id
+        ) as contact_rank
+    from contacts
+    inner join contact_keys
+        on contacts.contact_id = contact_keys.contact_id
+    inner join cutoffs
+        on contacts.created_at <= cutoffs.cutoff_at
+
+),
+
+contact_versions as (
+
+    select
+        cast(contact_id as bigint) as contact_id,
+        upper(trim(country)) as country,
+        coalesce(marketing_consent, false) as has_marketing_consent,
+        dbt_valid_from,
+        dbt_valid_to,
+        row_number() over (partition by contact_id order by dbt_valid_from) as version_number
+    from contact_history
+
+),
+
+profile_features as (
+
+    select
+        contacts_known.customer_key,
+        contacts_known.cutoff_date,
+        min(contacts_known.created_at) as first_contact_created_at,
+        max(case when contacts_known.contact_rank = 1 then
+            coalesce(valid_version.country, first_version.country) end) as country,
+        max(case when contacts_known.contact_rank = 1 then
+            case
+                when valid_version.has_marketing_consent then 1
+                when not valid_version.has_marketing_consent then 0
+            end end) as marketing_consent
+    from contacts_known
+    left join contact_versions as valid_version
+        on contacts_known.contact_id = valid_version.contact_id
+        and valid_version.dbt_valid_from <= contacts_known.cutoff_at
+        and (valid_version.dbt_valid_to is null or valid_version.dbt_valid_to > contacts_known.cutoff_at)
+    left join contact_versions as first_version
+        on contacts_known.contact_id = first_version.contact_id
+        and first_version.version_number = 1
+    group by 1, 2
+
+),
+
+-- service -----------------------------------------------------------------------------------
+
+ticket_features as (
+
+    select
+        contact_keys.customer_key,
+        cutoffs.cutoff_date,
+        count(*) as ticket_count,
+        count(*) filter (
+            where tickets.created_at > {{ dbt.dateadd('day', -90, 'cutoffs.cutoff_at') }}
+        ) as tickets_last_90d,
+        count(*) filter (where tickets.is_negative) as negative_ticket_count,
+        count(*) filter (
+            where tickets.resolved_at is null or tickets.resolved_at > cutoffs.cutoff_at
+        ) as open_ticket_count,
+        avg(tickets.sentiment_score) as avg_ticket_sentiment,
+        max(tickets.created_at) as last_ticket_at
+    from tickets
+    inner join contact_keys
+        on tickets.contact_id = contact_keys.contact_id
+    inner join cutoffs
+        on tickets.created_at <= cutoffs.cutoff_at
+    group by 1, 2
+
+),
+
+surveys_ranked as (
+
+    select
+        contact_keys.customer_key,
+        cutoffs.cutoff_date,
+        survey_responses.survey_type,
+        survey_responses.score,
+        row_number() over (
+            partition by contact_keys.customer_key, cutoffs.cutoff_date, survey_responses.survey_type
+            order by survey_responses.responded_at desc, survey_responses.survey_response_id desc
+        ) as response_rank
+    from survey_responses
+    inner join contact_keys
+        on survey_responses.contact_id = contact_keys.contact_id
+    inner join cutoffs
+        on survey_responses.responded_at <= cutoffs.cutoff_at
+
+),
+
+survey_features as (
+
+    select
+        customer_key,
+        cutoff_date,
+        max(case when survey_type = 'nps' then score end) as last_nps_score,
+        max(case when survey_type = 'csat' then score end) as last_csat_score
+    from surveys_ranked
+    where response_rank = 1
+    group by 1, 2
+
+),
+
+-- marketing ---------------------------------------------------------------------------------
+
+email_features as (
+
+    select
+        contact_keys.customer_key,
+        cutoffs.cutoff_date,
+        count(*) filter (
+            where email_events.event_type = 'sent'
+              and email_events.occurred_at > {{ dbt.dateadd('day', -90, 'cutoffs.cutoff_at') }}
+        ) as emails_sent_90d,
+        count(*) filter (
+            where email_events.event_type = 'open'
+              and email_events.occurred_at > {{ dbt.dateadd('day', -90, 'cutoffs.cutoff_at') }}
+        ) as emails_opened_90d,
+        count(*) filter (
+            where email_events.event_type = 'click'
+              and email_events.occurred_at > {{ dbt.dateadd('day', -90, 'cutoffs.cutoff_at') }}
+        ) as emails_clicked_90d,
+        count(*) filter (where email_events.event_type = 'unsubscribe') as unsubscribe_count
+    from email_events
+    inner join contact_keys
+        on email_events.contact_id = contact_keys.contact_id
+    inner join cutoffs
+        on email_events.occurred_at <= cutoffs.cutoff_at
+    group by 1, 2
+
+),
+
+-- digital -----------------------------------------------------------------------------------
+
+sessions_known as (
+
+    select
+        anonymous_links.customer_key,
+        cutoffs.cutoff_date,
+        cutoffs.cutoff_at,
+        sessions.session_id,
+        sessions.started_at
+    from sessions
+    inner join anonymous_links
+        on sessions.anonymous_id = anonymous_links.anonymous_id
+    inner join cutoffs
+        on sessions.started_at <= cutoffs.cutoff_at
+        and anonymous_links.linked_at <= cutoffs.cutoff_at
+
+),
+
+session_features as (
+
+    select
+        customer_key,
+        cutoff_date,
+        count(*) filter (
+            where started_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as sessions_last_30d,
+        count(*) filter (
+            where started_at > {{ dbt.dateadd('day', -60, 'cutoff_at') }}
+              and started_at <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as sessions_prior_30d,
+        max(started_at) as last_session_at
+    from sessions_known
+    group by 1, 2
+
+),
+
+events_known as (
+
+    select
+        anonymous_links.customer_key,
+        cutoffs.cutoff_date,
+        cutoffs.cutoff_at,
+        events.event_type,
+        events.collector_at
+    from events
+    inner join anonymous_links
+        on events.anonymous_id = anonymous_links.anonymous_id
+    inner join cutoffs
+        on events.collector_at <= cutoffs.cutoff_at
+        and events.collector_at > {{ dbt.dateadd('day', -60, 'cutoffs.cutoff_at') }}
+        and anonymous_links.linked_at <= cutoffs.cutoff_at
+    where events.event_type in ('product_view', 'add_to_cart')
+
+),
+
+event_features as (
+
+    select
+        customer_key,
+        cutoff_date,
+        count(*) filter (
+            where event_type = 'product_view' and collector_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as product_views_last_30d,
+        count(*) filter (
+            where event_type = 'product_view' and collector_at <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as product_views_prior_30d,
+        count(*) filter (
+            where event_type = 'add_to_cart' and collector_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as carts_last_30d,
+        count(*) filter (
+            where event_type = 'add_to_cart' and collector_at <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as carts_prior_30d
+    from events_known
+    group by 1, 2
+
+),
+
+-- assembly ----------------------------------------------------------------------------------
+
+final as (
+
+    select
+        cast(eligible.customer_key as {{ text }}) as customer_key,
+        cast(eligible.cutoff_date as date) as cutoff_date,
+        cast(eligible.cutoff_at as timestamp) as cutoff_at,
+
+        -- commerce
+        cast({{ days_between('eligible.last_order_at', 'eligible.cutoff_at') }} as integer) as recency_days,
+        cast(eligible.order_count as integer) as frequency,
+        cast(eligible.monetary as double precision) as monetary,
+        cast({{ safe_divide('eligible.gross_revenue', 'eligible.order_count') }} as double precision) as avg_order_value,
+        cast(eligible.orders_last_30d as integer) as orders_last_30d,
+        cast(eligible.orders_last_90d as integer) as orders_last_90d,
+        cast(eligible.orders_prior_90d as integer) as orders_prior_90d,
+        cast(eligible.revenue_last_30d as double precision) as revenue_last_30d,
+        cast(eligible.revenue_last_90d as double precision) as revenue_last_90d,
+        cast(eligible.revenue_prior_90d as double precision) as revenue_prior_90d,
+        cast(eligible.orders_last_90d - eligible.orders_prior_90d as integer) as order_trend_90d,
+        cast(eligible.revenue_last_90d - eligible.revenue_prior_90d as double precision) as revenue_trend_90d,
+        cast({{ days_between('eligible.first_order_at', 'eligible.cutoff_at') }} as integer) as days_since_first_order,
+        cast(
+            {{ days_between(
+                'case when profile_features.first_contact_created_at < eligible.first_order_at'
+                ~ ' then profile_features.first_contact_created_at else eligible.first_order_at end',
+                'eligible.cutoff_at') }}
+            as integer
+        ) as tenure_days,
+        cast(coalesce(category_features.top_category_share, 0) as double precision) as top_category_share,
+        cast(coalesce(category_features.category_count, 0) as integer) as category_count,
+        cast({{ safe_divide('eligible.returned_order_count', 'eligible.order_count') }} as double precision) as return_rate,
+        cast({{ safe_divide('eligible.cancelled_order_count', 'eligible.all_order_count') }} as double precision) as cancel_rate,
+        cast(eligible.late_delivery_count as integer) as late_delivery_count,
+
+        -- service and voice of the customer
+        cast(coalesce(ticket_features.ticket_count, 0) as integer) as ticket_count,
+        cast(coalesce(ticket_features.tickets_last_90d, 0) as integer) as tickets_last_90d,
+        cast(coalesce(ticket_features.negative_ticket_count, 0) as integer) as negative_ticket_count,
+        cast(coalesce(ticket_features.open_ticket_count, 0) as integer) as open_ticket_count,
+        cast(ticket_features.avg_ticket_sentiment as double precision) as avg_ticket_sentiment,
+        cast(survey_features.last_nps_score as integer) as last_nps_score,
+        cast(survey_features.last_csat_score as integer) as last_csat_score,
+
+        -- marketing
+        cast(coalesce(email_features.emails_sent_90d, 0) as integer) as emails_sent_90d,
+        cast(coalesce(email_features.emails_opened_90d, 0) as integer) as emails_opened_90d,
+        cast(coalesce(email_features.emails_clicked_90d, 0) as integer) as emails_clicked_90d,
+        cast(case when coalesce(email_features.unsubscribe_count, 0) > 0 then 1 else 0 end as integer) as is_unsubscribed,
+        cast(profile_features.marketing_consent as integer) as marketing_consent,
+
+        -- digital
+        cast(coalesce(session_features.sessions_last_30d, 0) as integer) as sessions_last_30d,
+        cast(coalesce(session_features.sessions_prior_30d, 0) as integer) as sessions_prior_30d,
+        cast(coalesce(event_features.product_views_last_30d, 0) as integer) as product_views_last_30d,
+        cast(coalesce(event_features.product_views_prior_30d, 0) as integer) as product_views_prior_30d,
+        cast(coalesce(event_features.carts_last_30d, 0) as integer) as carts_last_30d,
+        cast(coalesce(event_features.carts_prior_30d, 0) as integer) as carts_prior_30d,
+        cast({{ days_between('session_features.last_session_at', 'eligible.cutoff_at') }} as integer) as days_since_last_session,
+
+        -- categoricals
+        cast(profile_features.country as {{ text }}) as country
+    from eligible
+    left join category_features
+        on eligible.customer_key = category_features.customer_key
+        and eligible.cutoff_date = category_features.cutoff_date
+    left join profile_features
+        on eligible.customer_key = profile_features.customer_key
+        and eligible.cutoff_date = profile_features.cutoff_date
+    left join ticket_features
+        on eligible.customer_key = ticket_features.customer_key
+        and eligible.cutoff_date = ticket_features.cutoff_date
+    left join survey_features
+        on eligible.customer_key = survey_features.customer_key
+        and eligible.cutoff_date = survey_features.cutoff_date
+    left join email_features
+        on eligible.customer_key = email_features.customer_key
+        and eligible.cutoff_date = email_features.cutoff_date
+    left join session_features
+        on eligible.customer_key = session_features.customer_key
+        and eligible.cutoff_date = session_features.cutoff_date
+    left join event_features
+        on eligible.customer_key = event_features.customer_key
+        and eligible.cutoff_date = event_features.cutoff_date
+
+)
+
+select * from final

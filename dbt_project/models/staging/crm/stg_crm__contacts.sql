@@ -1,0 +1,55 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'crm_contacts') }}
+
+),
+
+deduplicated as (
+
+    -- ingest merges on the key, so this is only a guard: keep the latest version of a key
+    select
+        *,
+        row_number() over (
+            partition by contact_id
+            order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(contact_id as bigint) as contact_id,
+
+        -- pii (stays in staging)
+        first_name,
+        last_name,
+        email,
+        phone,
+        {{ normalise_email('email') }} as email_normalised,
+        {{ email_hash('email') }} as email_hash,
+
+        -- profile
+        upper(trim(country)) as country,
+        lower(trim(lifecycle_stage)) as lifecycle_stage,
+        owner,
+
+        -- booleans
+        coalesce(marketing_consent, false) as has_marketing_consent,
+        coalesce(is_deleted, false) as is_deleted,
+
+        -- timestamps
+        cast(created_at as timestamp) as created_at,
+        cast(updated_at as timestamp) as updated_at,
+        cast(_loaded_at as timestamp) as loaded_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,42 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'crm_email_events') }}
+
+),
+
+deduplicated as (
+
+    -- ingest merges on the key, so this is only a guard: keep the latest version of a key
+    select
+        *,
+        row_number() over (
+            partition by email_event_id
+            order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(email_event_id as bigint) as email_event_id,
+        cast(contact_id as bigint) as contact_id,
+        campaign_id,
+
+        -- dimensions
+        lower(trim(event_type)) as event_type,
+
+        -- timestamps
+        cast(occurred_at as timestamp) as occurred_at,
+        cast(updated_at as timestamp) as updated_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,52 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'crm_orders') }}
+
+),
+
+deduplicated as (
+
+    -- ingest merges on the key, so this is only a guard: keep the latest version of a key
+    select
+        *,
+        row_number() over (
+            partition by order_id
+            order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(order_id as bigint) as order_id,
+        cast(contact_id as bigint) as contact_id,
+
+        -- dimensions
+        lower(trim(status)) as status,
+        lower(trim(channel)) as channel,
+
+        -- numerics
+        cast(coalesce(total_amount, 0) as double precision) as total_amount,
+
+        -- booleans
+        coalesce(lower(trim(status)) = 'cancelled', false) as is_cancelled,
+        coalesce(lower(trim(status)) = 'returned', false) as is_returned,
+        coalesce(delivered_at > promised_at, false) as is_late_delivery,
+
+        -- timestamps
+        cast(ordered_at as timestamp) as ordered_at,
+        cast(delivered_at as timestamp) as delivered_at,
+        cast(promised_at as timestamp) as promised_at,
+        cast(updated_at as timestamp) as updated_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,48 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'crm_products') }}
+
+),
+
+deduplicated as (
+
+    -- ingest merges on the key, so this is only a guard: keep the latest version of a key
+    select
+        *,
+        row_number() over (
+            partition by product_id
+            order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(product_id as bigint) as product_id,
+
+        -- text
+        name as product_name,
+        coalesce(nullif(lower(trim(category)), ''), 'unknown') as category,
+        brand,
+
+        -- numerics
+        cast(price as double precision) as price,
+
+        -- booleans
+        coalesce(is_discontinued, false) as is_discontinued,
+
+        -- timestamps
+        cast(created_at as timestamp) as created_at,
+        cast(updated_at as timestamp) as updated_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from renamed

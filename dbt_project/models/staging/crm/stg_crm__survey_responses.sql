@@ -1,0 +1,47 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'crm_survey_responses') }}
+
+),
+
+deduplicated as (
+
+    -- ingest merges on the key, so this is only a guard: keep the latest version of a key
+    select
+        *,
+        row_number() over (
+            partition by survey_response_id
+            order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(survey_response_id as bigint) as survey_response_id,
+        cast(contact_id as bigint) as contact_id,
+
+        -- dimensions
+        lower(trim(survey_type)) as survey_type,
+
+        -- numerics
+        cast(score as integer) as score,
+
+        -- text
+        comment as response_comment,
+
+        -- timestamps
+        cast(responded_at as timestamp) as responded_at,
+        cast(updated_at as timestamp) as updated_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from renamed

@@ -1,0 +1,48 @@
+with
+
+source as (
+
+    select * from {{ source('crm', 'crm_tickets') }}
+
+),
+
+deduplicated as (
+
+    -- ingest merges on the key, so this is only a guard: keep the latest version of a key
+    select
+        *,
+        row_number() over (
+            partition by ticket_id
+            order by updated_at desc, _loaded_at desc
+        ) as version_rank
+    from source
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        cast(ticket_id as bigint) as ticket_id,
+        cast(contact_id as bigint) as contact_id,
+        cast(order_id as bigint) as order_id,
+
+        -- text (free text may hold PII: stays in staging / intermediate)
+        subject,
+        body,
+
+        -- dimensions
+        lower(trim(status)) as status,
+        lower(trim(priority)) as priority,
+
+        -- timestamps
+        cast(created_at as timestamp) as created_at,
+        cast(resolved_at as timestamp) as resolved_at,
+        cast(updated_at as timestamp) as updated_at
+
+    from deduplicated
+    where version_rank = 1
+
+)
+
+select * from renamed

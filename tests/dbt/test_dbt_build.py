@@ -1,0 +1,350 @@
+"""Integration tests of the dbt project on the hand-made raw fixture (DuckDB and Postgres).
+
+Runs dbt the way the pipeline does: `dbt build --exclude tag:needs_scores`, then
+`dbt build --select tag:needs_scores`, each in a subprocess with --project-dir/--profiles-dir
+and the DBT_* environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from raw_fixture import EXPECTED_PERSONS, EXPECTED_PERSONS_CRM_ONLY, create_raw  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ROOT / "dbt_project"
+DBT = ROOT / ".venv" / "bin" / "dbt"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SCHEMAS = ("staging", "intermediate", "marts", "ml")
+AS_OF = "2026-03-01"
+
+
+def dbt(args: list[str], env: dict[str, str], tmp: Path) -> str:
+    cmd = [
+        str(DBT if DBT.exists() else "dbt"),
+        *args,
+        "--project-dir",
+        str(PROJECT),
+        "--profiles-dir",
+        str(PROJECT),
+        "--target-path",
+        str(tmp / "target"),
+        "--log-path",
+        str(tmp / "logs"),
+    ]
+    full_env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **env}
+    proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (
+        f"dbt {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+    )
+    return proc.stdout
+
+
+def build_all(env: dict[str, str], tmp: Path, extra: list[str] | None = None) -> None:
+    extra = extra or []
+    dbt(["build", "--exclude", "tag:needs_scores", *extra], env, tmp)
+    dbt(["build", "--select", "tag:needs_scores", *extra], env, tmp)
+
+
+# --- helpers on DuckDB ------------------------------------------------------------------------
+
+
+def duck_rows(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def duck_state(path: Path) -> dict[str, list[tuple]]:
+    """Every built relation's rows, sorted: to compare two runs."""
+    tables = duck_rows(
+        path,
+        "select table_schema, table_name from information_schema.tables "
+        f"where table_schema in {SCHEMAS!r}",
+    )
+    return {
+        f"{s}.{t}": sorted(duck_rows(path, f'select * from "{s}"."{t}"'), key=repr)
+        for s, t in tables
+    }
+
+
+def persons(rows: list[tuple]) -> list[frozenset[str]]:
+    """(node_id, customer_key) rows -> the persons as sets of contact / anonymous nodes."""
+    groups: dict[str, set[str]] = {}
+    for node_id, key in rows:
+        groups.setdefault(key, set()).add(node_id)
+    # email nodes are implementation detail: compare on contacts and anonymous ids
+    return sorted(
+        (frozenset(n for n in g if not n.startswith("email:")) for g in groups.values()),
+        key=sorted,
+    )
+
+
+@pytest.fixture()
+def duck(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    db = tmp_path / "warehouse.duckdb"
+    env = {"DBT_TARGET": "duckdb", "DBT_DUCKDB_PATH": str(db)}
+    yield db, env
+
+
+# --- DuckDB -------------------------------------------------------------------------------------
+
+
+def test_duckdb_build_persons_and_idempotent_rerun(duck, tmp_path: Path) -> None:
+    db, env = duck
+    create_raw(db)
+    build_all(env, tmp_path)
+
+    nodes = duck_rows(
+        db, "select node_id, customer_key from intermediate.int_identity_nodes_resolved"
+    )
+    assert persons(nodes) == sorted((frozenset(p) for p in EXPECTED_PERSONS), key=sorted)
+    n_dim, n_keys = duck_rows(
+        db, "select count(*), count(distinct customer_key) from marts.dim_customer_720"
+    )[0]
+    assert n_dim == n_keys == len(EXPECTED_PERSONS)
+
+    stages = dict(
+        duck_rows(
+            db,
+            "select coalesce(cast(primary_contact_id as varchar), customer_key), journey_stage "
+            "from marts.dim_customer_720",
+        )
+    )
+    assert stages["1"] == "repeat" and stages["4"] == "lead" and stages["5"] == "first_purchase"
+    assert sorted(v for v in stages.values() if v == "anonymous") == ["anonymous", "anonymous"]
+    # the over-merge guard kept the shared-device contacts apart and logged why
+    excluded = duck_rows(
+        db,
+        "select count(*) from intermediate.int_identity_merges "
+        "where not is_used and other_node_id = 'anon:anon-shared'",
+    )[0][0]
+    assert excluded == 6
+    # no PII columns in marts
+    pii = duck_rows(
+        db,
+        "select table_name, column_name from information_schema.columns where table_schema = 'marts' "
+        "and column_name in ('email', 'first_name', 'last_name', 'phone', 'email_normalised')",
+    )
+    assert pii == []
+
+    before = duck_state(db)
+    build_all(env, tmp_path)
+    after = duck_state(db)
+    assert before.keys() == after.keys()
+    changed = [name for name in before if before[name] != after[name]]
+    assert changed == [], f"a second build changed {changed}"
+
+
+def test_duckdb_crm_only(duck, tmp_path: Path) -> None:
+    db, env = duck
+    create_raw(db, crm_only=True)
+    build_all(env, tmp_path)
+    n = duck_rows(db, "select count(*) from marts.dim_customer_720")[0][0]
+    assert n == EXPECTED_PERSONS_CRM_ONLY
+    assert duck_rows(db, "select count(*) from marts.fct_sessions")[0][0] == 0
+    assert duck_rows(db, "select count(*) from ml.customer_features")[0][0] > 0
+
+
+def test_duckdb_empty_raw_builds(duck, tmp_path: Path) -> None:
+    db, env = duck
+    create_raw(db, empty=True)
+    build_all(env, tmp_path)
+    assert duck_rows(db, "select count(*) from marts.dim_customer_720")[0][0] == 0
+
+
+def test_scores_flow_into_dim(duck, tmp_path: Path) -> None:
+    db, env = duck
+    create_raw(db)
+    dbt(["build", "--exclude", "tag:needs_scores"], env, tmp_path)
+    key = duck_rows(db, "select customer_key from marts.fct_orders where contact_id = 1")[0][0]
+    con = duckdb.connect(str(db))
+    try:
+        for as_of, prob in (("2026-02-01", 0.2), (AS_OF, 0.8)):
+            con.execute(
+                "insert into ml.churn_predictions values (?, cast(? as date), ?, 'high', 'recency', 'v1', now())",
+                [key, as_of, prob],
+            )
+            for rank, product in ((1, 1002), (2, 1001)):
+                con.execute(
+                    "insert into ml.product_recommendations values "
+                    "(?, cast(? as date), ?, ?, 0.5, 'similar', 'v1', now())",
+                    [key, as_of, rank, product],
+                )
+    finally:
+        con.close()
+    dbt(["build", "--select", "tag:needs_scores"], env, tmp_path)
+    row = duck_rows(
+        db,
+        "select churn_probability, churn_risk_band, next_best_products, model_version, journey_stage "
+        f"from marts.dim_customer_720 where customer_key = '{key}'",
+    )[0]
+    assert row == (0.8, "high", "1002,1001", "v1", "at_risk")
+    assert duck_rows(db, "select count(*) from marts.customer_churn_score_history")[0][0] == 2
+    assert duck_rows(db, "select count(*) from marts.customer_churn_scores")[0][0] == 1
+    others = duck_rows(
+        db,
+        f"select count(*) from marts.dim_customer_720 where customer_key <> '{key}' "
+        "and churn_probability is not null",
+    )[0][0]
+    assert others == 0
+
+
+def test_sessions_incremental_equals_full_refresh(duck, tmp_path: Path) -> None:
+    db, env = duck
+    create_raw(db)
+    dbt(["build", "--exclude", "tag:needs_scores"], env, tmp_path)
+    con = duckdb.connect(str(db))
+    try:
+        # a late event inside the look-back that joins two sessions, and a new visit
+        con.execute(
+            "insert into raw.web_events (event_id, event_type, collector_timestamp, anonymous_id, _loaded_at) values "
+            "('late-1', 'page_view', timestamp '2026-02-25 12:20:00', 'anon-d1', timestamp '2026-03-03 00:00:00'), "
+            "('new-1', 'page_view', timestamp '2026-03-02 08:00:00', 'anon-x1', timestamp '2026-03-03 00:00:00'), "
+            "('new-2', 'page_view', timestamp '2026-03-02 08:10:00', 'anon-new', timestamp '2026-03-03 00:00:00')"
+        )
+    finally:
+        con.close()
+    dbt(["run", "--select", "stg_web__events", "int_sessions_aggregated"], env, tmp_path)
+    incremental = sorted(
+        duck_rows(db, "select * from intermediate.int_sessions_aggregated"), key=repr
+    )
+    dbt(["run", "--select", "int_sessions_aggregated", "--full-refresh"], env, tmp_path)
+    full = sorted(duck_rows(db, "select * from intermediate.int_sessions_aggregated"), key=repr)
+    assert incremental == full
+    assert len(full) == 14
+
+
+def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
+    """Changing data after a cutoff leaves that cutoff's features unchanged."""
+    db, env = duck
+    create_raw(db)
+    vars_ = [
+        "--vars",
+        f"{{as_of: '{AS_OF}'}}",
+        "--select",
+        "+customer_features",
+        "--indirect-selection",
+        "cautious",
+    ]
+    sql = "select * from ml.customer_features where cutoff_date <= date '2026-01-30'"
+    dbt(["build", *vars_], env, tmp_path)
+    before = sorted(duck_rows(db, sql), key=repr)
+    assert before
+    con = duckdb.connect(str(db))
+    try:
+        after_cutoff = "timestamp '2026-02-05 10:00:00'"
+        con.execute(
+            f"update raw.crm_orders set status = 'returned', updated_at = {after_cutoff} where order_id = 106"
+        )
+        con.execute(
+            f"update raw.crm_contacts set country = 'NL', marketing_consent = false, "
+            f"updated_at = {after_cutoff} where contact_id = 1"
+        )
+        con.execute(
+            "insert into raw.crm_orders (order_id, contact_id, ordered_at, status, channel, total_amount, updated_at) "
+            f"values (108, 1, {after_cutoff}, 'placed', 'web', 999.0, {after_cutoff})"
+        )
+        con.execute(
+            "insert into raw.crm_tickets (ticket_id, contact_id, body, created_at, updated_at) "
+            f"values (504, 3, 'terrible awful', {after_cutoff}, {after_cutoff})"
+        )
+        con.execute(
+            "insert into raw.web_events (event_id, event_type, collector_timestamp, anonymous_id, user_id) "
+            f"values ('pit-1', 'login', {after_cutoff}, 'anon-new-device', '1')"
+        )
+    finally:
+        con.close()
+    dbt(["build", *vars_], env, tmp_path)
+    after = sorted(duck_rows(db, sql), key=repr)
+    assert after == before
+
+
+# --- Postgres -----------------------------------------------------------------------------------
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg2
+
+        psycopg2.connect(PG_ADMIN_URL, connect_timeout=3).close()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture()
+def pg_database() -> Iterator[str]:
+    if not _pg_available():
+        pytest.skip("no Postgres on 127.0.0.1:5432")
+    import psycopg2
+
+    name = f"c720_dbt_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(PG_ADMIN_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f'create database "{name}"')
+    try:
+        yield name
+    finally:
+        admin.cursor().execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+def test_postgres_build_and_rerun(pg_database: str, tmp_path: Path) -> None:
+    import psycopg2
+
+    url = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
+    create_raw(url)
+    env = {
+        "DBT_TARGET": "postgres",
+        "DBT_PG_HOST": "127.0.0.1",
+        "DBT_PG_PORT": "5432",
+        "DBT_PG_USER": "postgres",
+        "DBT_PG_PASSWORD": "",
+        "DBT_PG_DBNAME": pg_database,
+    }
+    build_all(env, tmp_path)
+
+    def state() -> dict[str, list[tuple]]:
+        con = psycopg2.connect(url)
+        try:
+            cur = con.cursor()
+            cur.execute(
+                "select table_schema, table_name from information_schema.tables "
+                f"where table_schema in {SCHEMAS!r}"
+            )
+            out = {}
+            for s, t in cur.fetchall():
+                cur.execute(f'select * from "{s}"."{t}"')
+                out[f"{s}.{t}"] = sorted(cur.fetchall(), key=repr)
+            return out
+        finally:
+            con.close()
+
+    before = state()
+    con = psycopg2.connect(url)
+    try:
+        cur = con.cursor()
+        cur.execute("select node_id, customer_key from intermediate.int_identity_nodes_resolved")
+        assert persons(cur.fetchall()) == sorted(
+            (frozenset(p) for p in EXPECTED_PERSONS), key=sorted
+        )
+        cur.execute("select count(*), count(distinct customer_key) from marts.dim_customer_720")
+        assert cur.fetchone() == (len(EXPECTED_PERSONS), len(EXPECTED_PERSONS))
+    finally:
+        con.close()
+    build_all(env, tmp_path)
+    after = state()
+    changed = [name for name in before if before[name] != after.get(name)]
+    assert changed == [], f"a second build changed {changed}"
