@@ -1,0 +1,184 @@
+"""The Python API: ``generate`` a company, ``append`` days to it. The CLI and tests call these."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+from simulator import crm, state
+from simulator.behaviour import Company
+from simulator.config import SimulationConfig
+from simulator.eventfiles import build_day, day_folder, write_gzip
+from simulator.truth import write_truth
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (days done, days total)
+LATE_DIR = state.STATE_DIR / "late_files"
+
+
+def generate(config: SimulationConfig, progress: Progress | None = None) -> dict:
+    """Simulate a fresh company into ``config.out`` (replacing one that is there) and return the summary."""
+    out = Path(config.out)
+    for stale in ("events", "truth", "simulation.json"):
+        path = out / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    if config.crm_url is None and (out / "crm.sqlite").exists():
+        (out / "crm.sqlite").unlink()  # a fresh file, so the same seed gives the same bytes
+    out.mkdir(parents=True, exist_ok=True)
+    company = Company.create(config.seed, config.start, config.customers, config.anonymous_visitor_share, config.days)
+    meta = {"customers": config.customers, "dirty": config.dirty, "gzip_level": config.gzip_level,
+            "crm_url": _storable_url(config.crm_url), "event_lines": 0, "event_files": 0}
+    return _run(company, out, config.days, meta, config.crm_url, progress)
+
+
+def append(out_dir: Path | str, days: int, crm_url: str | None = None, progress: Progress | None = None) -> dict:
+    """Add the next ``days`` days to the company in ``out_dir``; old event files stay untouched."""
+    out = Path(out_dir)
+    if days < 1:
+        raise ValueError(f"append days={days}: add at least 1 day")
+    company, meta = state.load(out)
+    url = crm_url or meta.get("crm_url")
+    if url == "***":
+        raise ValueError("the CRM was written to a URL with a password; pass it again with --crm-url")
+    return _run(company, out, days, meta, url, progress)
+
+
+def _storable_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parsed = make_url(url)
+    return "***" if parsed.password else url
+
+
+def _run(company: Company, out: Path, days: int, meta: dict, crm_url: str | None, progress: Progress | None) -> dict:
+    dirty = meta["dirty"]
+    events_dir = out / "events"
+    first_day = company.next_day
+    last_day = first_day + days - 1
+    day_str = lambda d: (company.start + timedelta(days=d)).isoformat()  # noqa: E731
+    reports = [pd.read_parquet(out / "truth" / "dirty_events.parquet")] if (out / "truth" / "dirty_events.parquet").exists() else []
+    late_pending = _load_late(out)
+    writes: list[Future] = []
+    # Compression runs in threads (zlib releases the GIL) while the next day is simulated.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        def submit(path: Path, data: bytes) -> None:
+            while len([f for f in writes if not f.done()]) > 4:
+                writes[0].result()
+                writes.pop(0)
+            writes.append(pool.submit(write_gzip, path, data, meta["gzip_level"]))
+            meta["event_files"] += 1
+
+        for d in range(first_day, last_day + 1):
+            # Late files from earlier runs land in their (old) folder on their arrival day.
+            for item in [x for x in late_pending if x["landing"] <= d]:
+                data = item["path"].read_bytes()
+                meta["event_lines"] += data.count(b"\n")
+                submit(day_folder(events_dir, item["date"]) / "part-00001.json.gz", data)
+                item["path"].unlink()
+                late_pending.remove(item)
+            ev = company.step()
+            rng = np.random.default_rng([company.seed, d + 1, 0xD1E7])
+            files = build_day(ev, company.cookies["anonymous_id"], day_str(d), dirty, rng)
+            meta["event_lines"] += files.n_lines  # lines on disk; late lines count when they land
+            submit(day_folder(events_dir, day_str(d)) / "part-00000.json.gz", files.main)
+            if files.late:
+                landing = d + files.late_landing_offset
+                if landing <= last_day:
+                    meta["event_lines"] += files.late.count(b"\n")
+                    submit(day_folder(events_dir, day_str(d)) / "part-00001.json.gz", files.late)
+                else:
+                    late_pending.append(_hold_late(out, day_str(d), landing, files.late))
+            if len(files.dirty):
+                reports.append(files.dirty)
+            if progress:
+                progress(d - first_day + 1, days)
+        for f in writes:
+            f.result()
+
+    dirty_events = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame(
+        {c: pd.Series(dtype=object) for c in ("date", "mode", "detail", "file", "line", "event_id")})
+    views, dirty_crm = _crm_views(company, dirty)
+    keyless = {"contacts", "orders"} if dirty.get("duplicate_crm_rows") else set()
+    url = crm_url or f"sqlite:///{out.resolve() / 'crm.sqlite'}"
+    log.info("writing the CRM tables to %s", make_url(url).render_as_string(hide_password=True))
+    crm.write_tables(url, views, keyless)
+    counts = write_truth(company, out, dirty_events, dirty_crm)
+    state.save(company, out, {**meta, "late_pending": [{"date": x["date"], "landing": x["landing"]} for x in late_pending]})
+
+    start: date = company.start
+    summary = {
+        "seed": company.seed,
+        "start": start.isoformat(),
+        "days": company.next_day,
+        "end": (start + timedelta(days=company.next_day - 1)).isoformat(),
+        "customers": meta["customers"],
+        "crm_url": meta["crm_url"] or "sqlite:///<out>/crm.sqlite",
+        "dirty_modes": dirty,
+        "rows": {t: len(v) for t, v in views.items()},
+        "events": {"lines": meta["event_lines"], "files": meta["event_files"], "late_files_pending": len(late_pending)},
+        "truth": counts,
+        "dirty_injected": _dirty_counts(dirty_events, dirty_crm),
+    }
+    (out / "simulation.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return summary
+
+
+def _crm_views(company: Company, dirty: dict[str, float]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    end_sec = company.start_sec + company.next_day * 86_400 - 1
+    seed = company.seed
+    frame = lambda name: state.table_frame(company, name)  # noqa: E731
+    contacts, bad_contacts = crm.contacts_view(company.contacts, end_sec, seed, dirty)
+    items, bad_items = crm.items_view(frame("order_items"), end_sec, seed, dirty)
+    emails = frame("email_events")
+    surveys = frame("survey_responses")
+    views = {
+        "contacts": contacts,
+        "products": crm.products_view(company.catalog, end_sec, company.start_sec),
+        "orders": crm.orders_view(frame("orders"), end_sec),
+        "order_items": items,
+        "tickets": crm.tickets_view(frame("tickets"), end_sec),
+        "email_events": crm.simple_view(emails, "occurred_sec", "occurred_at", end_sec),
+        "survey_responses": crm.simple_view(surveys, "responded_sec", "responded_at", end_sec),
+    }
+    bad = [bad_contacts, bad_items]
+    if dirty.get("duplicate_crm_rows"):
+        bad.append(crm.duplicate_rows(views, seed, dirty["duplicate_crm_rows"]))
+    return views, crm._concat(bad)
+
+
+def _dirty_counts(events: pd.DataFrame, crm_rows: pd.DataFrame) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    if len(events):
+        originals = events[events["detail"].fillna("") != "copy"]
+        counts |= {k: int(v) for k, v in originals["mode"].value_counts().sort_index().items()}
+    if len(crm_rows):
+        counts |= {k: int(v) for k, v in crm_rows["mode"].value_counts().sort_index().items()}
+    return counts
+
+
+def _hold_late(out: Path, day: str, landing: int, data: bytes) -> dict:
+    path = out / LATE_DIR / f"{day}.ndjson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return {"date": day, "landing": landing, "path": path}
+
+
+def _load_late(out: Path) -> list[dict]:
+    meta_path = out / state.STATE_DIR / "meta.json"
+    if not meta_path.exists():
+        return []
+    held = json.loads(meta_path.read_text()).get("late_pending", [])
+    return [{**x, "path": out / LATE_DIR / f"{x['date']}.ndjson"} for x in held]

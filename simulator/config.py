@@ -1,0 +1,80 @@
+"""The simulation's parameters: one frozen config object instead of scattered constants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from customer720.settings import get_settings
+
+# Each dirty mode and what it breaks; the rate is a fraction of the records it applies to
+# (event lines for event modes, contacts / order items / rows for CRM modes).
+DIRTY_MODES: dict[str, str] = {
+    "malformed_json": "event lines cut short so they are not valid JSON",
+    "missing_ids": "events without event_id or without anonymous_id",
+    "duplicate_event_ids": "events sent twice (same event_id, a retry a few seconds later)",
+    "late_files": "events that reach their date folder 1-3 days late as an extra part file",
+    "clock_skew": "events whose device_timestamp is hours to years off",
+    "schema_drift": "events with a new field, a renamed field or price as a string '12,50'",
+    "duplicate_crm_rows": "CRM contacts and orders rows exported twice (same primary key)",
+    "invalid_emails": "contacts whose email is not a valid address",
+    "negative_quantities": "order items with a negative quantity",
+}
+
+
+def parse_dirty(text: str | None) -> dict[str, float]:
+    """Parse ``mode=rate,mode=rate`` into a dict, with errors that say how to fix the input."""
+    if not text:
+        return {}
+    modes: dict[str, float] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if name not in DIRTY_MODES:
+            raise ValueError(
+                f"unknown dirty mode {name!r}; choose from: {', '.join(DIRTY_MODES)}"
+            )
+        try:
+            rate = float(value) if sep else 0.01
+        except ValueError:
+            raise ValueError(f"dirty mode {name}: rate {value!r} is not a number (e.g. {name}=0.01)") from None
+        if not 0.0 <= rate <= 0.5:
+            raise ValueError(f"dirty mode {name}: rate {rate} must be between 0 and 0.5")
+        modes[name] = rate
+    return modes
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    customers: int = 10_000
+    days: int = 365
+    seed: int = 7
+    start: date = date(2024, 1, 1)
+    out: Path = field(default_factory=lambda: get_settings().sources_dir)
+    crm_url: str | None = None  # None: sqlite:///<out>/crm.sqlite
+    dirty: dict[str, float] = field(default_factory=dict)
+    # Anonymous visitors who never become CRM contacts, as a fraction of customers.
+    anonymous_visitor_share: float = 0.4
+    gzip_level: int = 3
+
+    def __post_init__(self) -> None:
+        if self.customers < 10:
+            raise ValueError(f"customers={self.customers}: use at least 10 customers")
+        if self.days < 1:
+            raise ValueError(f"days={self.days}: simulate at least 1 day")
+        unknown = set(self.dirty) - set(DIRTY_MODES)
+        if unknown:
+            raise ValueError(f"unknown dirty modes {sorted(unknown)}; choose from {list(DIRTY_MODES)}")
+        object.__setattr__(self, "out", Path(self.out))
+
+    @property
+    def end(self) -> date:
+        """The last simulated date (inclusive)."""
+        return self.start + timedelta(days=self.days - 1)
+
+    def resolved_crm_url(self) -> str:
+        return self.crm_url or f"sqlite:///{Path(self.out).resolve() / 'crm.sqlite'}"
