@@ -13,9 +13,8 @@ import logging
 import os
 from pathlib import Path
 
-import duckdb
-
 from customer720.settings import Settings, get_settings
+from customer720.warehouse import duckdb_connection
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +32,24 @@ def publish(settings: Settings | None = None) -> dict:
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
-    # Write the new file, reading the warehouse read-only (no writer runs at this point).
-    with duckdb.connect(str(tmp)) as con:
-        con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
+    with duckdb_connection(settings) as con:
+        con.execute(f"attach '{tmp}' as pub")
         for schema in PUBLISHED_SCHEMAS:
-            con.execute(f"create schema if not exists {schema}")
+            con.execute(f"create schema if not exists pub.{schema}")
             tables = con.execute(
                 """select table_name from information_schema.tables
-                   where table_catalog = 'wh' and table_schema = ? order by table_name""",
+                   where table_catalog = current_database() and table_schema = ?
+                   order by table_name""",
                 [schema],
             ).fetchall()
             for (table,) in tables:
                 con.execute(
-                    f'create table {schema}."{table}" as select * from wh.{schema}."{table}"'
+                    f'create table pub.{schema}."{table}" as select * from {schema}."{table}"'
                 )
                 counts[f"{schema}.{table}"] = con.execute(
-                    f'select count(*) from {schema}."{table}"'
+                    f'select count(*) from pub.{schema}."{table}"'
                 ).fetchone()[0]
-        con.execute("detach wh")
-        con.execute("checkpoint")
+        con.execute("detach pub")
     _fsync(tmp)
     os.replace(tmp, target)
     log.info("published %d tables to %s", len(counts), target)

@@ -24,12 +24,16 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def duckdb_connection(
-    settings: Settings | None = None, read_only: bool = False
+    settings: Settings | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     settings = settings or get_settings()
     path = settings.warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    # Always read-write: dbt-duckdb keeps its read-write connection open in-process after a
+    # run (all tasks share one process under `airflow dags test`), and DuckDB refuses a second
+    # connection to the same file with another configuration. Read-only would not let another
+    # process in either: DuckDB locks the file per process.
+    con = duckdb.connect(str(path))
     try:
         yield con
     finally:
@@ -54,7 +58,7 @@ def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
     if settings.warehouse_is_postgres:
         with _engine(settings).connect() as con:
             return pd.read_sql_query(sa.text(sql), con)
-    with duckdb_connection(settings, read_only=True) as con:
+    with duckdb_connection(settings) as con:
         return con.execute(sql).df()
 
 
@@ -63,7 +67,7 @@ def scalar(sql: str, settings: Settings | None = None) -> Any:
     if settings.warehouse_is_postgres:
         with _engine(settings).connect() as con:
             return con.execute(sa.text(sql)).scalar()
-    with duckdb_connection(settings, read_only=True) as con:
+    with duckdb_connection(settings) as con:
         row = con.execute(sql).fetchone()
         return row[0] if row else None
 
@@ -75,7 +79,7 @@ def table_exists(schema: str, table: str, settings: Settings | None = None) -> b
             return sa.inspect(con).has_table(table, schema=schema)
     if not settings.warehouse_path.exists():
         return False
-    with duckdb_connection(settings, read_only=True) as con:
+    with duckdb_connection(settings) as con:
         row = con.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [schema, table],

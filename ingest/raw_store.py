@@ -154,7 +154,7 @@ def drift_report(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, int
 def rejection_message(
     settings: Settings, batch_id: str, sources: list[str], max_rate: float
 ) -> str:
-    with duckdb_connection(settings, read_only=True) as con:
+    with duckdb_connection(settings) as con:
         reasons = con.execute(
             """select source, reason, rows from raw.load_audit
                where batch_id = ? and outcome = 'quarantined' order by source, rows desc""",
