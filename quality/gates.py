@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
 import great_expectations as gx
+import pandas as pd
 
 from customer720 import warehouse
 from customer720.settings import Settings, get_settings
@@ -32,7 +33,8 @@ EVENT_TYPES = [
     "signup",
     "email_click",
 ]
-PII_COLUMNS = {"email", "phone", "first_name", "last_name", "name", "full_name", "address"}
+# Column names that carry personal data in our sources; marts keep hashes and keys instead.
+PII_COLUMNS = {"email", "email_address", "phone", "first_name", "last_name", "full_name", "address"}
 VOLUME_TOLERANCE = 5.0  # a day may have 1/5x to 5x the trailing 7-day average of events
 
 
@@ -76,13 +78,6 @@ def _finish(gate: GateResult, settings: Settings) -> GateResult:
         )
     log.info("gate %s passed for %s (%d suites)", gate.gate, gate.as_of, len(gate.suites))
     return gate
-
-
-def _pii_result(name: str, columns: list[str]) -> SuiteResult:
-    leaked = sorted(set(c.lower() for c in columns) & PII_COLUMNS)
-    return SuiteResult(
-        name, not leaked, [f"personal data column(s) in a mart: {leaked}"] if leaked else [], 1
-    )
 
 
 def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
@@ -150,11 +145,70 @@ def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
     return _finish(gate, settings)
 
 
+def _marts_pii(settings: Settings) -> SuiteResult:
+    columns = warehouse.query_df(
+        "select table_name, column_name from information_schema.columns where table_schema = 'marts'",
+        settings,
+    )
+    leaked = sorted(
+        f"{t}.{c}" for t, c in columns.itertuples(index=False) if c.lower() in PII_COLUMNS
+    )
+    return SuiteResult(
+        "marts_no_personal_data",
+        not leaked,
+        [f"personal data column(s) in marts: {leaked}"] if leaked else [],
+        1,
+    )
+
+
 def check_marts(as_of: date, settings: Settings | None = None) -> GateResult:
-    """Before ML: one row per person, keys present, no personal data in the 720° mart."""
+    """Before ML: features for this date exist and are unique, no personal data in marts."""
     settings = settings or get_settings()
     gate = GateResult("marts", as_of.isoformat(), False)
-    dim = warehouse.query_df("select * from marts.dim_customer_720", settings)
+    features = warehouse.query_df(
+        "select customer_key, cutoff_date from ml.customer_features", settings
+    )
+    gate.suites.append(
+        run_suite(
+            "ml_customer_features",
+            features,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
+                gx.expectations.ExpectCompoundColumnsToBeUnique(
+                    column_list=["customer_key", "cutoff_date"]
+                ),
+                # Freshness: the newest cutoff is this run's date (pandas reads DATE as Timestamp).
+                gx.expectations.ExpectColumnMaxToBeBetween(
+                    column="cutoff_date",
+                    min_value=pd.Timestamp(as_of - timedelta(days=1)),
+                    max_value=pd.Timestamp(as_of),
+                ),
+            ],
+            settings,
+        )
+    )
+    orders = warehouse.query_df("select order_id, customer_key from marts.fct_orders", settings)
+    gate.suites.append(
+        run_suite(
+            "marts_fct_orders",
+            orders,
+            [
+                gx.expectations.ExpectColumnValuesToBeUnique(column="order_id"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
+            ],
+            settings,
+        )
+    )
+    gate.suites.append(_marts_pii(settings))
+    return _finish(gate, settings)
+
+
+def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
+    """Before publishing: one row per person, scores for this date in [0, 1], recommendations."""
+    settings = settings or get_settings()
+    gate = GateResult("scores", as_of.isoformat(), False)
+    dim = warehouse.query_df("select customer_key from marts.dim_customer_720", settings)
     gate.suites.append(
         run_suite(
             "marts_dim_customer_720",
@@ -167,16 +221,10 @@ def check_marts(as_of: date, settings: Settings | None = None) -> GateResult:
             settings,
         )
     )
-    gate.suites.append(_pii_result("marts_no_personal_data", list(dim.columns)))
-    return _finish(gate, settings)
-
-
-def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
-    """Before publishing: scores for this date, probabilities in [0, 1], one per customer."""
-    settings = settings or get_settings()
-    gate = GateResult("scores", as_of.isoformat(), False)
+    # as_of_date as ISO text: GX serialises a value set to strings.
     scores = warehouse.query_df(
-        "select customer_key, churn_probability, as_of_date from marts.customer_churn_scores",
+        "select customer_key, churn_probability, cast(as_of_date as varchar) as as_of_date "
+        "from marts.customer_churn_scores",
         settings,
     )
     gate.suites.append(
@@ -189,7 +237,9 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
                 gx.expectations.ExpectColumnValuesToBeBetween(
                     column="churn_probability", min_value=0, max_value=1
                 ),
-                gx.expectations.ExpectColumnValuesToBeInSet(column="as_of_date", value_set=[as_of]),
+                gx.expectations.ExpectColumnValuesToBeInSet(
+                    column="as_of_date", value_set=[as_of.isoformat()]
+                ),
             ],
             settings,
         )
@@ -211,4 +261,5 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
             settings,
         )
     )
+    gate.suites.append(_marts_pii(settings))
     return _finish(gate, settings)
