@@ -1,4 +1,8 @@
-"""The run summary: what a person reads when a run ends."""
+"""The run summary: what a person reads when a run ends.
+
+Each pipeline step returns a small dict; this module turns them into a short Markdown
+report (also kept as JSON) under ``reports/runs/<date>/`` and ``reports/run_summary.md``.
+"""
 
 from __future__ import annotations
 
@@ -19,65 +23,130 @@ where churn_risk_band = 'high'
 order by churn_probability desc
 limit 10;"""
 
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return str(value)
+BASELINE_NAMES = {"recency_rule": "recency", "rfm_logistic": "RFM logistic", "bgnbd": "BG/NBD"}
 
 
-def _section(title: str, values: dict[str, Any]) -> list[str]:
-    lines = [f"## {title}", ""]
-    for key, value in values.items():
-        if isinstance(value, dict):
-            lines.append(
-                f"- {key}: "
-                + ", ".join(
-                    f"{k} {_fmt(v)}" for k, v in value.items() if not isinstance(v, dict | list)
-                )
-            )
-        elif not isinstance(value, list):
-            lines.append(f"- {key}: {_fmt(value)}")
-    return lines + [""]
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _ingest(parts: dict) -> list[str]:
+    crm, events = parts.get("ingest_crm") or {}, parts.get("ingest_events") or {}
+    if not crm and not events:
+        return []
+    line = f"- ingest: CRM {_n(crm.get('rows_changed', 0))} new or changed rows"
+    if events:
+        line += (
+            f"; events {_n(events.get('rows_loaded', 0))} rows from "
+            f"{_n(events.get('files_loaded', 0))} new files, "
+            f"{_n(events.get('rows_quarantined', 0))} quarantined"
+        )
+    return [line]
+
+
+def _gates(parts: dict) -> list[str]:
+    gates = [
+        (k.removeprefix("quality_"), v) for k, v in parts.items() if k.startswith("quality_") and v
+    ]
+    if not gates:
+        return []
+    marks = ", ".join(f"{name} {'passed' if g.get('success') else 'FAILED'}" for name, g in gates)
+    return [f"- quality gates: {marks} (data docs: {gates[-1][1].get('data_docs', '')})"]
+
+
+def _churn(parts: dict) -> list[str]:
+    model, scores = parts.get("churn_model") or {}, parts.get("churn_scores") or {}
+    lines = []
+    if model:
+        m = model.get("metrics", {})
+        baselines = ", ".join(
+            f"{BASELINE_NAMES.get(k, k)} {v:.3f}"
+            for k, v in model.get("baselines_roc_auc", {}).items()
+        )
+        lines.append(
+            f"- churn model {model.get('version')}: holdout ROC-AUC {m.get('roc_auc', float('nan')):.3f}, "
+            f"PR-AUC {m.get('pr_auc', float('nan')):.3f}, Brier {m.get('brier', float('nan')):.3f}, "
+            f"calibration error {m.get('ece', float('nan')):.3f}; baselines ROC-AUC: {baselines}; "
+            f"{'champion' if model.get('promoted') else 'not promoted'} ({model.get('decision', '')})"
+        )
+    if scores:
+        bands = scores.get("risk_bands", {})
+        lines.append(
+            f"- churn scores: {_n(scores.get('rows', 0))} customers with model {scores.get('model_version')}"
+            f" ({scores.get('model_status')}): "
+            + ", ".join(f"{_n(bands[b])} {b}" for b in ("high", "medium", "low") if b in bands)
+        )
+    return lines
+
+
+def _recommendations(parts: dict) -> list[str]:
+    recs = parts.get("recommendations") or {}
+    if not recs:
+        return []
+    offline = recs.get("offline", {})
+    ours = offline.get(recs.get("method", ""), {})
+    baselines = {k: v for k, v in offline.items() if k not in ("blend", "ranker")}
+    best = max(baselines.items(), key=lambda kv: kv[1].get("map_at_k", 0), default=(None, {}))
+    line = (
+        f"- recommendations: {_n(recs.get('rows', 0))} for {_n(recs.get('customers', 0))} customers "
+        f"({recs.get('method')})"
+    )
+    if ours and best[0]:
+        line += (
+            f"; offline MAP@10 {ours['map_at_k']:.3f} vs best baseline {best[0]} "
+            f"{best[1]['map_at_k']:.3f}, candidate recall {ours.get('candidate_recall', 0):.2f}"
+        )
+    return [line]
+
+
+def _writeback(parts: dict) -> list[str]:
+    sync = parts.get("crm_writeback") or {}
+    if not sync:
+        return []
+    return [
+        f"- CRM writeback: {_n(sync['inserted'])} new, {_n(sync['updated'])} changed, "
+        f"{_n(sync['unchanged'])} unchanged, {_n(sync['skipped_no_consent'])} without consent, "
+        f"{_n(sync['skipped_deleted'])} deleted, {_n(sync['failed'])} failed"
+    ]
+
+
+def render(as_of: date, parts: dict[str, dict[str, Any]], settings: Settings) -> str:
+    published = parts.get("publish") or {}
+    lines = [f"# customer720 run for {as_of.isoformat()}", ""]
+    lines += _ingest(parts) + _gates(parts)
+    if parts.get("dbt"):
+        lines.append(f"- dbt: {parts['dbt'].get('nodes')} models and tests built")
+    lines += _churn(parts) + _recommendations(parts) + _writeback(parts)
+    if published.get("tables"):
+        lines += ["", "Rows per published table:", ""]
+        lines += [f"    {name:<40} {n:>12,}" for name, n in published["tables"].items()]
+    lines += [
+        "",
+        f"Warehouse (the pipeline writes here):  {settings.warehouse}",
+        f"Published snapshot (read this one):    {published.get('published', settings.published)}",
+        f"Reports (models, data docs, runs):     {settings.reports_dir}",
+        "",
+        "Try a query:",
+        "",
+        f".venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.published}', "
+        "read_only=True).sql('''",
+        EXAMPLE_QUERY,
+        "'''))\"",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def write_summary(
     as_of: date, parts: dict[str, dict[str, Any]], settings: Settings | None = None
 ) -> Path:
-    """Render ``parts`` (one dict per stage) as Markdown + JSON under the reports folder."""
+    """Write the summary for ``as_of`` as Markdown and JSON; return the Markdown path."""
     settings = settings or get_settings()
     out = settings.reports_dir / "runs" / as_of.isoformat()
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# customer720 run for {as_of.isoformat()}", ""]
-    published = parts.get("publish", {})
-    if published.get("tables"):
-        lines += ["## Rows per published table", ""]
-        lines += [f"- {name}: {n:,}" for name, n in published["tables"].items()]
-        lines.append("")
-    for title, values in parts.items():
-        if title != "publish" and values:
-            lines += _section(title, values)
-    warehouse = settings.warehouse
-    lines += [
-        "## Where the results are",
-        "",
-        f"- warehouse (pipeline writes here): {warehouse}",
-        f"- published snapshot (read this one): {published.get('published', settings.published)}",
-        f"- reports (churn model, recommendations, data docs): {settings.reports_dir}",
-        "",
-        "## Try a query",
-        "",
-        "```sql",
-        f"-- .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.published}', "
-        "read_only=True).sql('''<query>'''))\"",
-        EXAMPLE_QUERY,
-        "```",
-        "",
-    ]
-    text = "\n".join(lines)
+    text = render(as_of, parts, settings)
     (out / "summary.md").write_text(text)
     (out / "summary.json").write_text(json.dumps(parts, indent=2, default=str))
-    latest = settings.reports_dir / "run_summary.md"
-    latest.write_text(text)
-    log.info("run summary written to %s", latest)
-    return latest
+    (settings.reports_dir / "run_summary.md").write_text(text)
+    log.info("run summary written to %s", out / "summary.md")
+    return out / "summary.md"

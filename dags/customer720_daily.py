@@ -156,6 +156,7 @@ def customer720_daily():
             "ingest_crm": crm,
             "ingest_events": events,
             "quality_raw": raw_gate,
+            "quality_marts": marts_gate,
             "dbt": marts,
             "churn_model": trained,
             "churn_scores": scored,

@@ -74,6 +74,9 @@ def generate_parser() -> argparse.ArgumentParser:
                         help="inject bad data, e.g. malformed_json=0.01,missing_ids=0.005 (modes listed below; off by default)")
     parser.add_argument("--gzip-level", type=int, default=3, choices=range(1, 10), metavar="1-9",
                         help="gzip compression level of event files: 1 fastest, 9 smallest (default 3)")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="do nothing when --out already holds a company made with the same "
+                             "--customers/--days/--start/--seed/--dirty (what `make run` uses)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     return parser
 
@@ -118,6 +121,16 @@ def run_oracle(argv: list[str]) -> int:
     return 0
 
 
+def _same_company(out: Path, args: argparse.Namespace, dirty: dict[str, float]) -> bool:
+    meta = Path(out) / "simulation.json"
+    if not meta.exists():
+        return False
+    made = json.loads(meta.read_text())
+    wanted = {"customers": args.customers, "days": args.days, "seed": args.seed,
+              "start": args.start.isoformat(), "dirty_modes": dirty}
+    return all(made.get(key) == value for key, value in wanted.items())
+
+
 def run_generate(argv: list[str]) -> int:
     args = generate_parser().parse_args(argv)
     _setup_logging(args.quiet)
@@ -128,6 +141,9 @@ def run_generate(argv: list[str]) -> int:
         dirty = parse_dirty(args.dirty)
     except ValueError as exc:
         raise SystemExit(f"error: --dirty: {exc}") from None
+    if args.if_missing and args.append_days is None and _same_company(out, args, dirty):
+        log.warning("%s already holds this company (simulation.json); not regenerating it", out)
+        return 0
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=Console(stderr=True), disable=args.quiet) as bar:
         task = bar.add_task("simulating days", total=None)
