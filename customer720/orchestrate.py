@@ -97,7 +97,7 @@ def run(run_date: date, settings: Settings) -> int:
         return code
     summary = settings.reports_dir / "runs" / run_date.isoformat() / "summary.md"
     if summary.exists():
-        console.print(summary.read_text(), markup=False, highlight=False)
+        console.print(summary.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"[green]Pipeline succeeded in {elapsed:.0f} s.[/green]")
     return 0
 

@@ -483,16 +483,16 @@ final as (
         -- commerce
         cast({{ days_between('eligible.last_order_at', 'eligible.cutoff_at') }} as integer) as recency_days,
         cast(eligible.order_count as integer) as frequency,
-        cast(eligible.monetary as double precision) as monetary,
-        cast({{ safe_divide('eligible.gross_revenue', 'eligible.order_count') }} as double precision) as avg_order_value,
+        {{ stable_double("eligible.monetary") }} as monetary,
+        {{ stable_double(safe_divide('eligible.gross_revenue', 'eligible.order_count')) }} as avg_order_value,
         cast(eligible.orders_last_30d as integer) as orders_last_30d,
         cast(eligible.orders_last_90d as integer) as orders_last_90d,
         cast(eligible.orders_prior_90d as integer) as orders_prior_90d,
-        cast(eligible.revenue_last_30d as double precision) as revenue_last_30d,
-        cast(eligible.revenue_last_90d as double precision) as revenue_last_90d,
-        cast(eligible.revenue_prior_90d as double precision) as revenue_prior_90d,
+        {{ stable_double("eligible.revenue_last_30d") }} as revenue_last_30d,
+        {{ stable_double("eligible.revenue_last_90d") }} as revenue_last_90d,
+        {{ stable_double("eligible.revenue_prior_90d") }} as revenue_prior_90d,
         cast(eligible.orders_last_90d - eligible.orders_prior_90d as integer) as order_trend_90d,
-        cast(eligible.revenue_last_90d - eligible.revenue_prior_90d as double precision) as revenue_trend_90d,
+        {{ stable_double("eligible.revenue_last_90d - eligible.revenue_prior_90d") }} as revenue_trend_90d,
         cast({{ days_between('eligible.first_order_at', 'eligible.cutoff_at') }} as integer) as days_since_first_order,
         cast(
             {{ days_between(
@@ -501,10 +501,10 @@ final as (
                 'eligible.cutoff_at') }}
             as integer
         ) as tenure_days,
-        cast(coalesce(category_features.top_category_share, 0) as double precision) as top_category_share,
+        {{ stable_double("coalesce(category_features.top_category_share, 0)") }} as top_category_share,
         cast(coalesce(category_features.category_count, 0) as integer) as category_count,
-        cast({{ safe_divide('eligible.returned_order_count', 'eligible.order_count') }} as double precision) as return_rate,
-        cast({{ safe_divide('eligible.cancelled_order_count', 'eligible.all_order_count') }} as double precision) as cancel_rate,
+        {{ stable_double(safe_divide('eligible.returned_order_count', 'eligible.order_count')) }} as return_rate,
+        {{ stable_double(safe_divide('eligible.cancelled_order_count', 'eligible.all_order_count')) }} as cancel_rate,
         cast(eligible.late_delivery_count as integer) as late_delivery_count,
 
         -- service and voice of the customer
@@ -512,7 +512,7 @@ final as (
         cast(coalesce(ticket_features.tickets_last_90d, 0) as integer) as tickets_last_90d,
         cast(coalesce(ticket_features.negative_ticket_count, 0) as integer) as negative_ticket_count,
         cast(coalesce(ticket_features.open_ticket_count, 0) as integer) as open_ticket_count,
-        cast(ticket_features.avg_ticket_sentiment as double precision) as avg_ticket_sentiment,
+        {{ stable_double("ticket_features.avg_ticket_sentiment") }} as avg_ticket_sentiment,
         cast(survey_features.last_nps_score as integer) as last_nps_score,
         cast(survey_features.last_csat_score as integer) as last_csat_score,
 

@@ -1,0 +1,141 @@
+"""End to end: a tiny demo company through the real Airflow DAG (`airflow dags test`).
+
+Asserts what a user relies on after `make run`: every simulated person with CRM data is
+one row of dim_customer_720, every eligible customer has a churn probability in [0, 1],
+recommendations exist, the CRM received the scores, and a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+CUSTOMERS, DAYS, SEED = 500, 300, 11
+
+
+def _run(cmd: list[str], env: dict[str, str], log: Path) -> None:
+    with log.open("w") as out:
+        code = subprocess.run(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+        ).returncode
+    if code != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
+        pytest.fail(f"{' '.join(cmd[1:])} failed ({code}):\n{tail}")
+
+
+def _published_counts(path: Path) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        ).fetchall()
+        return {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for (t,) in tables}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    local = tmp_path_factory.mktemp("e2e") / "local"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("C720_", "AIRFLOW"))}
+    env.update(C720_LOCAL_DIR=str(local), C720_TASK_RETRIES="0")
+    logs = local.parent
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "--customers",
+            str(CUSTOMERS),
+            "--days",
+            str(DAYS),
+            "--seed",
+            str(SEED),
+            "--out",
+            str(local / "sources"),
+            "-q",
+        ],
+        env,
+        logs / "simulate.log",
+    )
+    meta = json.loads((local / "sources" / "simulation.json").read_text())
+    _run([sys.executable, "-m", "customer720.orchestrate", "run"], env, logs / "run1.log")
+    first = _published_counts(local / "published.duckdb")
+    with duckdb.connect(str(local / "warehouse.duckdb")) as con:
+        nodes = con.execute(
+            "select contact_id, customer_key from intermediate.int_identity_nodes_resolved "
+            "where contact_id is not null"
+        ).df()
+        eligible = con.execute(
+            f"select customer_key from ml.customer_features where cutoff_date = date '{meta['end']}'"
+        ).df()
+        scores = con.execute("select * from marts.customer_churn_scores").df()
+        dim = con.execute("select customer_key from marts.dim_customer_720").df()
+    crm = sa.create_engine(f"sqlite:///{local / 'sources' / 'crm.sqlite'}")
+    with crm.connect() as con:
+        written = pd.read_sql_query(sa.text("select * from c720_customer_scores"), con)
+        contacts = pd.read_sql_query(
+            sa.text("select contact_id, marketing_consent, is_deleted from contacts"), con
+        )
+    _run([sys.executable, "-m", "customer720.orchestrate", "run"], env, logs / "run2.log")
+    with crm.connect() as con:
+        audit = pd.read_sql_query(sa.text("select * from c720_sync_audit order by synced_at"), con)
+    crm.dispose()
+    return {
+        "local": local,
+        "meta": meta,
+        "first": first,
+        "second": _published_counts(local / "published.duckdb"),
+        "nodes": nodes,
+        "eligible": eligible,
+        "scores": scores,
+        "dim": dim,
+        "written": written,
+        "contacts": contacts,
+        "audit": audit,
+        "truth": pd.read_parquet(local / "sources" / "truth" / "contact_persons.parquet"),
+    }
+
+
+def test_every_person_with_crm_data_is_one_row(pipeline: dict) -> None:
+    mapping = pipeline["truth"].merge(pipeline["nodes"], on="contact_id", how="left")
+    assert mapping["customer_key"].notna().all(), "a CRM contact has no customer_key"
+    keys_per_person = mapping.groupby("person_id")["customer_key"].nunique()
+    persons_per_key = mapping.groupby("customer_key")["person_id"].nunique()
+    assert (keys_per_person == 1).all(), "a person is split across customer keys"
+    assert (persons_per_key == 1).all(), "two persons share a customer key"
+    dim_counts = pipeline["dim"]["customer_key"].value_counts()
+    assert dim_counts.max() == 1
+    assert set(mapping["customer_key"]) <= set(dim_counts.index)
+
+
+def test_every_eligible_customer_has_a_probability(pipeline: dict) -> None:
+    scores = pipeline["scores"]
+    assert len(pipeline["eligible"]) > 0
+    assert set(pipeline["eligible"]["customer_key"]) == set(scores["customer_key"])
+    assert scores["churn_probability"].between(0, 1).all()
+    assert scores["top_reasons"].str.len().gt(0).all()
+
+
+def test_recommendations_exist(pipeline: dict) -> None:
+    assert pipeline["first"]["customer_recommendations"] > 0
+
+
+def test_crm_received_scores_only_where_allowed(pipeline: dict) -> None:
+    written, contacts = pipeline["written"], pipeline["contacts"].set_index("contact_id")
+    assert len(written) > 0
+    allowed = contacts.loc[written["contact_id"]]
+    assert allowed["marketing_consent"].astype(bool).all()
+    assert not allowed["is_deleted"].astype(bool).any()
+    assert written["churn_probability"].between(0, 1).all()
+
+
+def test_second_run_changes_nothing(pipeline: dict) -> None:
+    assert pipeline["second"] == pipeline["first"]
+    last = pipeline["audit"].iloc[-1]
+    assert (last["inserted"], last["updated"]) == (0, 0)
