@@ -94,8 +94,13 @@ class SyncResult:
         return self.inserted + self.updated
 
 
+# What counts as a change: the scoring time moves on every re-score of the same date, so
+# it is written along with real changes but does not cause a write by itself.
+DIFF_FIELDS = [f for f in PAYLOAD if f != "scored_at"]
+
+
 def _values_hash(row: dict) -> str:
-    payload = json.dumps({k: row.get(k) for k in PAYLOAD}, sort_keys=True, default=str)
+    payload = json.dumps({k: row.get(k) for k in DIFF_FIELDS}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -141,7 +141,13 @@ def make_contacts(rng: np.random.Generator, people: dict[str, np.ndarray], start
     last = np.array(vocab.LAST_NAMES)[rng.integers(0, len(vocab.LAST_NAMES), n)]
     domain = np.array(vocab.EMAIL_DOMAINS)[rng.integers(0, len(vocab.EMAIL_DOMAINS), n)]
     num = rng.integers(1, 999, n).astype(str)
-    email = np.char.add(np.char.add(np.char.add(np.char.add(np.char.lower(first), "."), np.char.lower(last)), num), np.char.add("@", domain))
+    email = np.char.add(np.char.add(np.char.add(np.char.add(np.char.lower(first), "."), np.char.lower(last)), num), np.char.add("@", domain)).astype(object)
+    # Real people do not share an address: a random name+number collision would make two
+    # persons one in the pipeline (rightly, by email) but not in the ground truth. The
+    # underscore form cannot collide with the name+number form.
+    clash = pd.Series(email).duplicated().to_numpy()
+    for i in np.flatnonzero(clash):
+        email[i] = f"{first[i].lower()}.{last[i].lower()}_{pid[i]}@{domain[i]}"
     phone = np.char.add("+44 7700 9", rng.integers(10000, 99999, n).astype(str)).astype(object)
     phone[rng.random(n) < 0.35] = None
     created = start_sec + people["signup_day"][pid].astype(np.int64) * SECONDS_PER_DAY + rng.integers(6 * 3600, 22 * 3600, n)
@@ -156,7 +162,7 @@ def make_contacts(rng: np.random.Generator, people: dict[str, np.ndarray], start
         "person_id": pid.astype(np.int64),
         "first_name": first.astype(object),
         "last_name": last.astype(object),
-        "email": email.astype(object),
+        "email": email,
         "phone": phone,
         "country": rng.choice(vocab.COUNTRIES, n, p=vocab.COUNTRY_WEIGHTS),
         "stage0": stage,

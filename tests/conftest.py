@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-PG_ADMIN_URL = os.environ.get("C720_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "C720_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture
@@ -18,9 +20,17 @@ def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every setting at a fresh folder (warehouse, sources, models, reports)."""
     local = tmp_path / "local"
     monkeypatch.setenv("C720_LOCAL_DIR", str(local))
-    for name in ("C720_SOURCES_DIR", "C720_CRM_URL", "C720_EVENTS_DIR", "C720_WAREHOUSE",
-                 "C720_PUBLISHED", "C720_MODEL_DIR", "C720_REPORTS_DIR", "C720_TRUTH_DIR",
-                 "AIRFLOW_HOME"):
+    for name in (
+        "C720_SOURCES_DIR",
+        "C720_CRM_URL",
+        "C720_EVENTS_DIR",
+        "C720_WAREHOUSE",
+        "C720_PUBLISHED",
+        "C720_MODEL_DIR",
+        "C720_REPORTS_DIR",
+        "C720_TRUTH_DIR",
+        "AIRFLOW_HOME",
+    ):
         monkeypatch.delenv(name, raising=False)
     return local
 

@@ -10,9 +10,19 @@ from customer720.settings import PROJECT_ROOT
 
 EXPECTED_TASKS = {
     "customer720_daily": {
-        "extract_crm", "load_events", "check_raw", "build_marts", "check_marts",
-        "train_churn", "score_churn", "recommend", "build_score_marts", "check_scores",
-        "publish", "sync_crm", "summarize",
+        "extract_crm",
+        "load_events",
+        "check_raw",
+        "build_marts",
+        "check_marts",
+        "train_churn",
+        "score_churn",
+        "recommend",
+        "build_score_marts",
+        "check_scores",
+        "publish",
+        "sync_crm",
+        "summarize",
     },
 }
 
@@ -59,5 +69,11 @@ def test_dag_files_do_no_work_at_import() -> None:
     # The scheduler parses DAG files often: heavy libraries are imported inside tasks.
     for path in Path(PROJECT_ROOT / "dags").glob("*.py"):
         head = path.read_text().split("@dag(")[0]
-        for heavy in ("import pandas", "import duckdb", "import lightgbm", "great_expectations", "from dbt"):
+        for heavy in (
+            "import pandas",
+            "import duckdb",
+            "import lightgbm",
+            "great_expectations",
+            "from dbt",
+        ):
             assert heavy not in head, f"{path.name} imports {heavy} at module level"

@@ -21,35 +21,54 @@ AS_OF = date(2024, 6, 30)
 def _crm(url: str, contacts: list[tuple]) -> None:
     engine = sa.create_engine(sqlalchemy_url(url))
     with engine.begin() as con:
-        con.execute(sa.text("create table contacts (contact_id bigint primary key, "
-                            "marketing_consent boolean, is_deleted boolean)"))
+        con.execute(
+            sa.text(
+                "create table contacts (contact_id bigint primary key, "
+                "marketing_consent boolean, is_deleted boolean)"
+            )
+        )
         for row in contacts:
-            con.execute(sa.text("insert into contacts values (:i, :c, :d)"),
-                        {"i": row[0], "c": row[1], "d": row[2]})
+            con.execute(
+                sa.text("insert into contacts values (:i, :c, :d)"),
+                {"i": row[0], "c": row[1], "d": row[2]},
+            )
     engine.dispose()
 
 
-def _scores(probabilities: dict[int, float]) -> None:
+def _scores(probabilities: dict[int, float], scored_at: str = "2024-06-30 03:00") -> None:
     keys = [f"k{i}" for i in probabilities]
     warehouse.replace_rows(
         pd.DataFrame({"customer_key": keys, "primary_contact_id": list(probabilities)}),
-        "marts", "dim_customer_720")
+        "marts",
+        "dim_customer_720",
+    )
     warehouse.replace_rows(
-        pd.DataFrame({
-            "customer_key": keys,
-            "as_of_date": [AS_OF] * len(keys),
-            "churn_probability": list(probabilities.values()),
-            "risk_band": ["high" if p > 0.5 else "low" for p in probabilities.values()],
-            "top_reasons": ["no order for 120 days"] * len(keys),
-            "model_version": ["v1"] * len(keys),
-            "scored_at": [pd.Timestamp("2024-06-30 03:00")] * len(keys),
-        }),
-        "marts", "customer_churn_scores")
+        pd.DataFrame(
+            {
+                "customer_key": keys,
+                "as_of_date": [AS_OF] * len(keys),
+                "churn_probability": list(probabilities.values()),
+                "risk_band": ["high" if p > 0.5 else "low" for p in probabilities.values()],
+                "top_reasons": ["no order for 120 days"] * len(keys),
+                "model_version": ["v1"] * len(keys),
+                "scored_at": [pd.Timestamp(scored_at)] * len(keys),
+            }
+        ),
+        "marts",
+        "customer_churn_scores",
+    )
     warehouse.replace_rows(
-        pd.DataFrame({"customer_key": keys * 2, "as_of_date": [AS_OF] * (2 * len(keys)),
-                      "rank": [1] * len(keys) + [2] * len(keys),
-                      "product_id": [11] * len(keys) + [12] * len(keys)}),
-        "marts", "customer_recommendations")
+        pd.DataFrame(
+            {
+                "customer_key": keys * 2,
+                "as_of_date": [AS_OF] * (2 * len(keys)),
+                "rank": [1] * len(keys) + [2] * len(keys),
+                "product_id": [11] * len(keys) + [12] * len(keys),
+            }
+        ),
+        "marts",
+        "customer_recommendations",
+    )
 
 
 def _crm_rows(url: str, table: str) -> pd.DataFrame:
@@ -61,7 +80,9 @@ def _crm_rows(url: str, table: str) -> pd.DataFrame:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def crm_url(request: pytest.FixtureRequest, local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def crm_url(
+    request: pytest.FixtureRequest, local_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
     if request.param == "sqlite":
         local_dir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{local_dir / 'crm.sqlite'}"
@@ -86,16 +107,29 @@ def test_sync_writes_only_changes_and_honours_consent(crm_url: str) -> None:
     again = sync_scores(AS_OF)
     assert (again.written, again.unchanged) == (0, 2)
 
+    # Re-scoring the same date with the same values (only scored_at moves) writes nothing.
+    _scores({1: 0.8, 2: 0.1, 3: 0.5, 4: 0.9}, scored_at="2024-06-30 05:00")
+    assert sync_scores(AS_OF).written == 0
+
     _scores({1: 0.8, 2: 0.35, 3: 0.5, 4: 0.9})
     changed = sync_scores(AS_OF)
     assert (changed.inserted, changed.updated, changed.unchanged) == (0, 1, 1)
 
     audit = _crm_rows(crm_url, AUDIT_TABLE)
-    assert len(audit) == 3
+    assert len(audit) == 4
     # Every desired row is accounted for in every run.
-    totals = audit[["inserted", "updated", "unchanged", "skipped_no_consent", "skipped_deleted",
-                    "skipped_unknown_contact", "failed"]].sum(axis=1)
-    assert list(totals) == [4, 4, 4]
+    totals = audit[
+        [
+            "inserted",
+            "updated",
+            "unchanged",
+            "skipped_no_consent",
+            "skipped_deleted",
+            "skipped_unknown_contact",
+            "failed",
+        ]
+    ].sum(axis=1)
+    assert list(totals) == [4, 4, 4, 4]
 
 
 def test_opt_out_after_sync_clears_the_values(crm_url: str) -> None:
@@ -125,8 +159,16 @@ def test_publish_copies_only_the_marts(local_dir: Path) -> None:
     _scores({1: 0.8})
     warehouse.replace_rows(pd.DataFrame({"email": ["a@x.com"]}), "raw", "crm_contacts")
     result = publish()
-    assert set(result["tables"]) == {"marts.dim_customer_720", "marts.customer_churn_scores",
-                                      "marts.customer_recommendations"}
+    assert set(result["tables"]) == {
+        "marts.dim_customer_720",
+        "marts.customer_churn_scores",
+        "marts.customer_recommendations",
+    }
     with duckdb.connect(str(get_settings().published), read_only=True) as con:
-        schemas = {r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall()}
+        schemas = {
+            r[0]
+            for r in con.execute(
+                "select distinct table_schema from information_schema.tables"
+            ).fetchall()
+        }
     assert schemas == {"marts"}

@@ -38,8 +38,12 @@ def _events(path: Path, lines: list[str]) -> None:
 
 
 def _event(i: int, **extra) -> str:
-    body = {"event_id": f"e{i}", "event_type": "page_view", "anonymous_id": f"a{i % 7}",
-            "collector_timestamp": "2024-03-01T10:00:00Z"}
+    body = {
+        "event_id": f"e{i}",
+        "event_type": "page_view",
+        "anonymous_id": f"a{i % 7}",
+        "collector_timestamp": "2024-03-01T10:00:00Z",
+    }
     body.update(extra)
     return json.dumps(body)
 
@@ -59,25 +63,33 @@ def sources(local_dir: Path) -> Path:
     src.mkdir(parents=True)
     _crm(
         src / "crm.sqlite",
-        [(1, "A@x.com", 1, "2024-01-01 00:00:00", "2024-01-01 00:00:00", 0),
-         (2, "b@x.com", 0, "2024-01-02 00:00:00", "2024-01-02 00:00:00", 0)],
+        [
+            (1, "A@x.com", 1, "2024-01-01 00:00:00", "2024-01-01 00:00:00", 0),
+            (2, "b@x.com", 0, "2024-01-02 00:00:00", "2024-01-02 00:00:00", 0),
+        ],
         [(10, 1, "2024-02-01 10:00:00", "delivered", 25.0, "2024-02-01 10:00:00")],
     )
-    _events(src / "events" / "date=2024-03-01" / "part-00000.json.gz", [_event(i) for i in range(50)])
+    _events(
+        src / "events" / "date=2024-03-01" / "part-00000.json.gz", [_event(i) for i in range(50)]
+    )
     return src
 
 
 def test_loading_twice_leaves_raw_unchanged(sources: Path) -> None:
     extract_crm()
     load_events()
-    before = [_content_checksum("crm_contacts", "contact_id, email, updated_at, _batch_id"),
-              _content_checksum("crm_orders", "order_id, total_amount, _batch_id"),
-              _content_checksum("web_events", "event_id, _batch_id")]
+    before = [
+        _content_checksum("crm_contacts", "contact_id, email, updated_at, _batch_id"),
+        _content_checksum("crm_orders", "order_id, total_amount, _batch_id"),
+        _content_checksum("web_events", "event_id, _batch_id"),
+    ]
     second_crm = extract_crm()
     second_events = load_events()
-    after = [_content_checksum("crm_contacts", "contact_id, email, updated_at, _batch_id"),
-             _content_checksum("crm_orders", "order_id, total_amount, _batch_id"),
-             _content_checksum("web_events", "event_id, _batch_id")]
+    after = [
+        _content_checksum("crm_contacts", "contact_id, email, updated_at, _batch_id"),
+        _content_checksum("crm_orders", "order_id, total_amount, _batch_id"),
+        _content_checksum("web_events", "event_id, _batch_id"),
+    ]
     assert after == before
     assert second_crm.rows_changed == 0
     assert (second_events.files_loaded, second_events.files_skipped) == (0, 1)
@@ -87,16 +99,25 @@ def test_only_new_rows_and_files_load(sources: Path) -> None:
     extract_crm()
     load_events()
     # A contact changes (soft delete), an order arrives, a new day and a late file arrive.
-    _crm(sources / "crm.sqlite",
-         [(2, "b@x.com", 0, "2024-01-02 00:00:00", "2024-03-02 09:00:00", 1)],
-         [(11, 2, "2024-03-02 08:00:00", "placed", 9.5, "2024-03-02 08:00:00")])
-    _events(sources / "events" / "date=2024-03-02" / "part-00000.json.gz",
-            [_event(100 + i, collector_timestamp="2024-03-02T10:00:00Z") for i in range(5)])
-    _events(sources / "events" / "date=2024-02-20" / "part-00000.json.gz",
-            [_event(200 + i, collector_timestamp="2024-02-20T10:00:00Z") for i in range(3)])
+    _crm(
+        sources / "crm.sqlite",
+        [(2, "b@x.com", 0, "2024-01-02 00:00:00", "2024-03-02 09:00:00", 1)],
+        [(11, 2, "2024-03-02 08:00:00", "placed", 9.5, "2024-03-02 08:00:00")],
+    )
+    _events(
+        sources / "events" / "date=2024-03-02" / "part-00000.json.gz",
+        [_event(100 + i, collector_timestamp="2024-03-02T10:00:00Z") for i in range(5)],
+    )
+    _events(
+        sources / "events" / "date=2024-02-20" / "part-00000.json.gz",
+        [_event(200 + i, collector_timestamp="2024-02-20T10:00:00Z") for i in range(3)],
+    )
     crm = extract_crm()
     events = load_events()
-    assert {t.table: t.rows_changed for t in crm.tables if t.rows_changed} == {"contacts": 1, "orders": 1}
+    assert {t.table: t.rows_changed for t in crm.tables if t.rows_changed} == {
+        "contacts": 1,
+        "orders": 1,
+    }
     assert events.files_loaded == 2 and events.rows_loaded == 8
     assert _query("select is_deleted from raw.crm_contacts where contact_id = 2") == [(True,)]
     assert _query("select count(*) from raw.web_events") == [(58,)]
@@ -104,8 +125,12 @@ def test_only_new_rows_and_files_load(sources: Path) -> None:
 
 def test_bad_records_are_quarantined_with_reasons_and_counted(sources: Path) -> None:
     good = [_event(300 + i, new_field={"x": i}) for i in range(96)]
-    bad = ["{not json", json.dumps({"event_type": "page_view"}),
-           _event(999, price="12,50"), _event(998, collector_timestamp="yesterday")]
+    bad = [
+        "{not json",
+        json.dumps({"event_type": "page_view"}),
+        _event(999, price="12,50"),
+        _event(998, collector_timestamp="yesterday"),
+    ]
     _events(sources / "events" / "date=2024-03-03" / "part-00000.json.gz", good + bad)
     summary = load_events()
     assert summary.rows_in == 50 + 100
@@ -115,7 +140,9 @@ def test_bad_records_are_quarantined_with_reasons_and_counted(sources: Path) -> 
     assert reasons["{not json"] == "malformed record: not a JSON object"
     assert "missing required field event_id" in reasons[json.dumps({"event_type": "page_view"})]
     assert reasons[_event(999, price="12,50")] == "price is not a valid double"
-    assert reasons[_event(998, collector_timestamp="yesterday")].startswith("collector_timestamp is not")
+    assert reasons[_event(998, collector_timestamp="yesterday")].startswith(
+        "collector_timestamp is not"
+    )
     # The new field is kept, not dropped, and reported.
     assert summary.new_fields == {"new_field": 96}
     assert _query("select count(*) from raw.web_events where _extra like '%new_field%'") == [(96,)]
@@ -130,8 +157,12 @@ def test_a_mostly_bad_file_fails_the_load_naming_file_and_reason(sources: Path) 
     assert "date=2024-03-04/part-00000.json.gz" in message
     assert "malformed record" in message
     # Nothing of the rejected file is in raw, its bad rows are in quarantine for inspection.
-    assert _query("select count(*) from raw.web_events where _source like 'date=2024-03-04%'") == [(0,)]
-    assert _query("select count(*) from raw.quarantine where source like 'date=2024-03-04%'") == [(10,)]
+    assert _query("select count(*) from raw.web_events where _source like 'date=2024-03-04%'") == [
+        (0,)
+    ]
+    assert _query("select count(*) from raw.quarantine where source like 'date=2024-03-04%'") == [
+        (10,)
+    ]
 
 
 def test_a_file_changed_after_loading_is_reported_not_reloaded(sources: Path) -> None:
@@ -145,8 +176,15 @@ def test_a_file_changed_after_loading_is_reported_not_reloaded(sources: Path) ->
 
 
 def test_crm_rows_with_bad_values_are_quarantined(sources: Path) -> None:
-    _crm(sources / "crm.sqlite", [], [(12, 1, "not a date", "placed", 1.0, "2024-03-05 00:00:00")]
-         + [(20 + i, 1, "2024-03-05 00:00:00", "placed", 1.0, "2024-03-05 00:00:00") for i in range(30)])
+    _crm(
+        sources / "crm.sqlite",
+        [],
+        [(12, 1, "not a date", "placed", 1.0, "2024-03-05 00:00:00")]
+        + [
+            (20 + i, 1, "2024-03-05 00:00:00", "placed", 1.0, "2024-03-05 00:00:00")
+            for i in range(30)
+        ],
+    )
     summary = extract_crm()
     orders = next(t for t in summary.tables if t.table == "orders")
     assert (orders.rows_in, orders.rows_quarantined) == (32, 1)
@@ -157,7 +195,12 @@ def test_crm_rows_with_bad_values_are_quarantined(sources: Path) -> None:
 
 def test_absent_optional_tables_exist_empty_in_raw(sources: Path) -> None:
     extract_crm()
-    tables = {r[0] for r in _query("select table_name from information_schema.tables where table_schema = 'raw'")}
+    tables = {
+        r[0]
+        for r in _query(
+            "select table_name from information_schema.tables where table_schema = 'raw'"
+        )
+    }
     assert {"crm_products", "crm_tickets", "crm_email_events", "crm_survey_responses"} <= tables
     assert _query("select count(*) from raw.crm_tickets") == [(0,)]
 
@@ -191,11 +234,21 @@ def test_extract_from_postgres_crm(local_dir: Path, postgres_url: str) -> None:
 
     engine = sa.create_engine(sqlalchemy_url(postgres_url))
     with engine.begin() as con:
-        con.execute(sa.text("create table contacts (contact_id bigint primary key, email text, "
-                            "created_at timestamp, updated_at timestamp, is_deleted boolean)"))
-        con.execute(sa.text("create table orders (order_id bigint primary key, contact_id bigint, "
-                            "ordered_at timestamp, total_amount numeric, updated_at timestamp)"))
-        con.execute(sa.text("insert into contacts values (1, 'a@x.com', now(), '2024-01-01', false)"))
+        con.execute(
+            sa.text(
+                "create table contacts (contact_id bigint primary key, email text, "
+                "created_at timestamp, updated_at timestamp, is_deleted boolean)"
+            )
+        )
+        con.execute(
+            sa.text(
+                "create table orders (order_id bigint primary key, contact_id bigint, "
+                "ordered_at timestamp, total_amount numeric, updated_at timestamp)"
+            )
+        )
+        con.execute(
+            sa.text("insert into contacts values (1, 'a@x.com', now(), '2024-01-01', false)")
+        )
         con.execute(sa.text("insert into orders values (7, 1, '2024-01-02', 12.34, '2024-01-02')"))
     engine.dispose()
     summary = extract_crm(postgres_url)

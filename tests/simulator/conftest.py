@@ -9,8 +9,14 @@ import pytest
 from simulator import SimulationConfig, generate
 
 ALL_DIRTY = {
-    "malformed_json": 0.02, "missing_ids": 0.02, "duplicate_event_ids": 0.02, "late_files": 0.02,
-    "clock_skew": 0.02, "schema_drift": 0.03, "duplicate_crm_rows": 0.02, "invalid_emails": 0.03,
+    "malformed_json": 0.02,
+    "missing_ids": 0.02,
+    "duplicate_event_ids": 0.02,
+    "late_files": 0.02,
+    "clock_skew": 0.02,
+    "schema_drift": 0.03,
+    "duplicate_crm_rows": 0.02,
+    "invalid_emails": 0.03,
     "negative_quantities": 0.02,
 }
 

@@ -9,7 +9,10 @@ from simulator import SimulationConfig, append, generate
 
 
 def _hashes(out):
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((out / "events").rglob("*.gz"))}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((out / "events").rglob("*.gz"))
+    }
 
 
 def test_append_adds_only_new_days_and_continues_ids(tmp_path):

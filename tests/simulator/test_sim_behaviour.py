@@ -64,7 +64,9 @@ def test_views_follow_true_affinity(medium):
     views = events[events["event_type"] == "product_view"].dropna(subset=["person_id"])
     aff = truth(medium, "item_affinities")
     top10 = aff[aff["rank"] <= 10]
-    hit = views.merge(top10, left_on=["person_id", "product_id"], right_on=["person_id", "product_id"], how="left")
+    hit = views.merge(
+        top10, left_on=["person_id", "product_id"], right_on=["person_id", "product_id"], how="left"
+    )
     share_in_top10 = hit["rank"].notna().mean()
     n_products = crm_table(medium, "products").shape[0]
     assert share_in_top10 > 5 * 10 / n_products  # far above a random product's chance
