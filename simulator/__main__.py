@@ -33,7 +33,9 @@ def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2024-01-01") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2024-01-01"
+        ) from None
 
 
 def generate_parser() -> argparse.ArgumentParser:
@@ -55,28 +57,72 @@ def generate_parser() -> argparse.ArgumentParser:
             f"dirty modes (rate = share of affected records, 0 to 0.5):\n{modes}"
         ),
     )
-    parser.add_argument("--customers", type=int, default=10_000,
-                        help="number of CRM persons to simulate (default 10000); about 40%% more anonymous-only web visitors are added")
-    parser.add_argument("--days", type=int, default=365, help="number of days to simulate from --start (default 365)")
-    parser.add_argument("--start", type=_date, default=date(2024, 1, 1), help="first simulated day, YYYY-MM-DD (default 2024-01-01)")
-    parser.add_argument("--seed", type=int, default=7, help="random seed; the same seed gives the same company (default 7)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder for crm.sqlite, events/, truth/ and simulation.json "
-                             "(default: C720_SOURCES_DIR or .local/sources)")
-    parser.add_argument("--crm-url", default=None,
-                        help="write the CRM to this SQLAlchemy URL instead of <out>/crm.sqlite, "
-                             "e.g. postgresql+psycopg2://user:pass@host:5432/crm (its seven tables are replaced); "
-                             "default: C720_CRM_URL when that is set")
-    parser.add_argument("--append-days", type=int, default=None, metavar="N",
-                        help="do not start over: add the next N days to the company already in --out "
-                             "(new event folders, updated CRM rows); --customers/--days/--seed/--dirty are then taken from that run")
-    parser.add_argument("--dirty", default="", metavar="MODE=RATE,...",
-                        help="inject bad data, e.g. malformed_json=0.01,missing_ids=0.005 (modes listed below; off by default)")
-    parser.add_argument("--gzip-level", type=int, default=3, choices=range(1, 10), metavar="1-9",
-                        help="gzip compression level of event files: 1 fastest, 9 smallest (default 3)")
-    parser.add_argument("--if-missing", action="store_true",
-                        help="do nothing when --out already holds a company made with the same "
-                             "--customers/--days/--start/--seed/--dirty (what `make run` uses)")
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=10_000,
+        help="number of CRM persons to simulate (default 10000); about 40%% more anonymous-only web visitors are added",
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=365,
+        help="number of days to simulate from --start (default 365)",
+    )
+    parser.add_argument(
+        "--start",
+        type=_date,
+        default=date(2024, 1, 1),
+        help="first simulated day, YYYY-MM-DD (default 2024-01-01)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="random seed; the same seed gives the same company (default 7)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder for crm.sqlite, events/, truth/ and simulation.json "
+        "(default: C720_SOURCES_DIR or .local/sources)",
+    )
+    parser.add_argument(
+        "--crm-url",
+        default=None,
+        help="write the CRM to this SQLAlchemy URL instead of <out>/crm.sqlite, "
+        "e.g. postgresql+psycopg2://user:pass@host:5432/crm (its seven tables are replaced); "
+        "default: C720_CRM_URL when that is set",
+    )
+    parser.add_argument(
+        "--append-days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="do not start over: add the next N days to the company already in --out "
+        "(new event folders, updated CRM rows); --customers/--days/--seed/--dirty are then taken from that run",
+    )
+    parser.add_argument(
+        "--dirty",
+        default="",
+        metavar="MODE=RATE,...",
+        help="inject bad data, e.g. malformed_json=0.01,missing_ids=0.005 (modes listed below; off by default)",
+    )
+    parser.add_argument(
+        "--gzip-level",
+        type=int,
+        default=3,
+        choices=range(1, 10),
+        metavar="1-9",
+        help="gzip compression level of event files: 1 fastest, 9 smallest (default 3)",
+    )
+    parser.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="do nothing when --out already holds a company made with the same "
+        "--customers/--days/--start/--seed/--dirty (what `make run` uses)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     return parser
 
@@ -91,16 +137,30 @@ def oracle_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--out", type=Path, default=None, help="folder of a simulated company (default: C720_SOURCES_DIR or .local/sources)")
-    parser.add_argument("--cutoff", type=_date, default=None,
-                        help="scoring date YYYY-MM-DD (default: the last simulated day minus the horizon)")
-    parser.add_argument("--horizon", type=int, default=90, help="label window in days after the cutoff (default 90)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="folder of a simulated company (default: C720_SOURCES_DIR or .local/sources)",
+    )
+    parser.add_argument(
+        "--cutoff",
+        type=_date,
+        default=None,
+        help="scoring date YYYY-MM-DD (default: the last simulated day minus the horizon)",
+    )
+    parser.add_argument(
+        "--horizon", type=int, default=90, help="label window in days after the cutoff (default 90)"
+    )
     return parser
 
 
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
 
 
 def run_oracle(argv: list[str]) -> int:
@@ -110,7 +170,9 @@ def run_oracle(argv: list[str]) -> int:
     if cutoff is None:
         sim = out / "simulation.json"
         if not sim.exists():
-            raise SystemExit(f"error: no simulation.json in {out}; generate a company first or pass --out")
+            raise SystemExit(
+                f"error: no simulation.json in {out}; generate a company first or pass --out"
+            )
         end = date.fromisoformat(json.loads(sim.read_text())["end"])
         cutoff = date.fromordinal(end.toordinal() - args.horizon)
     try:
@@ -126,8 +188,13 @@ def _same_company(out: Path, args: argparse.Namespace, dirty: dict[str, float]) 
     if not meta.exists():
         return False
     made = json.loads(meta.read_text())
-    wanted = {"customers": args.customers, "days": args.days, "seed": args.seed,
-              "start": args.start.isoformat(), "dirty_modes": dirty}
+    wanted = {
+        "customers": args.customers,
+        "days": args.days,
+        "seed": args.seed,
+        "start": args.start.isoformat(),
+        "dirty_modes": dirty,
+    }
     return all(made.get(key) == value for key, value in wanted.items())
 
 
@@ -144,8 +211,15 @@ def run_generate(argv: list[str]) -> int:
     if args.if_missing and args.append_days is None and _same_company(out, args, dirty):
         log.warning("%s already holds this company (simulation.json); not regenerating it", out)
         return 0
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), disable=args.quiet) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=args.quiet,
+    ) as bar:
         task = bar.add_task("simulating days", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -155,13 +229,27 @@ def run_generate(argv: list[str]) -> int:
             if args.append_days is not None:
                 summary = append(out, args.append_days, crm_url=crm_url, progress=progress)
             else:
-                config = SimulationConfig(customers=args.customers, days=args.days, seed=args.seed, start=args.start,
-                                          out=out, crm_url=crm_url, dirty=dirty, gzip_level=args.gzip_level)
+                config = SimulationConfig(
+                    customers=args.customers,
+                    days=args.days,
+                    seed=args.seed,
+                    start=args.start,
+                    out=out,
+                    crm_url=crm_url,
+                    dirty=dirty,
+                    gzip_level=args.gzip_level,
+                )
                 summary = generate(config, progress=progress)
         except (ValueError, FileNotFoundError) as exc:
             raise SystemExit(f"error: {exc}") from None
-    log.info("simulated %s .. %s into %s: %s events, %s orders", summary["start"], summary["end"], out,
-             summary["events"]["lines"], summary["rows"]["orders"])
+    log.info(
+        "simulated %s .. %s into %s: %s events, %s orders",
+        summary["start"],
+        summary["end"],
+        out,
+        summary["events"]["lines"],
+        summary["rows"]["orders"],
+    )
     return 0
 
 

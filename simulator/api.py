@@ -38,13 +38,23 @@ def generate(config: SimulationConfig, progress: Progress | None = None) -> dict
     if config.crm_url is None and (out / "crm.sqlite").exists():
         (out / "crm.sqlite").unlink()  # a fresh file, so the same seed gives the same bytes
     out.mkdir(parents=True, exist_ok=True)
-    company = Company.create(config.seed, config.start, config.customers, config.anonymous_visitor_share, config.days)
-    meta = {"customers": config.customers, "dirty": config.dirty, "gzip_level": config.gzip_level,
-            "crm_url": _storable_url(config.crm_url), "event_lines": 0, "event_files": 0}
+    company = Company.create(
+        config.seed, config.start, config.customers, config.anonymous_visitor_share, config.days
+    )
+    meta = {
+        "customers": config.customers,
+        "dirty": config.dirty,
+        "gzip_level": config.gzip_level,
+        "crm_url": _storable_url(config.crm_url),
+        "event_lines": 0,
+        "event_files": 0,
+    }
     return _run(company, out, config.days, meta, config.crm_url, progress)
 
 
-def append(out_dir: Path | str, days: int, crm_url: str | None = None, progress: Progress | None = None) -> dict:
+def append(
+    out_dir: Path | str, days: int, crm_url: str | None = None, progress: Progress | None = None
+) -> dict:
     """Add the next ``days`` days to the company in ``out_dir``; old event files stay untouched."""
     out = Path(out_dir)
     if days < 1:
@@ -52,7 +62,9 @@ def append(out_dir: Path | str, days: int, crm_url: str | None = None, progress:
     company, meta = state.load(out)
     url = crm_url or meta.get("crm_url")
     if url == "***":
-        raise ValueError("the CRM was written to a URL with a password; pass it again with --crm-url")
+        raise ValueError(
+            "the CRM was written to a URL with a password; pass it again with --crm-url"
+        )
     return _run(company, out, days, meta, url, progress)
 
 
@@ -63,17 +75,29 @@ def _storable_url(url: str | None) -> str | None:
     return "***" if parsed.password else url
 
 
-def _run(company: Company, out: Path, days: int, meta: dict, crm_url: str | None, progress: Progress | None) -> dict:
+def _run(
+    company: Company,
+    out: Path,
+    days: int,
+    meta: dict,
+    crm_url: str | None,
+    progress: Progress | None,
+) -> dict:
     dirty = meta["dirty"]
     events_dir = out / "events"
     first_day = company.next_day
     last_day = first_day + days - 1
     day_str = lambda d: (company.start + timedelta(days=d)).isoformat()  # noqa: E731
-    reports = [pd.read_parquet(out / "truth" / "dirty_events.parquet")] if (out / "truth" / "dirty_events.parquet").exists() else []
+    reports = (
+        [pd.read_parquet(out / "truth" / "dirty_events.parquet")]
+        if (out / "truth" / "dirty_events.parquet").exists()
+        else []
+    )
     late_pending = _load_late(out)
     writes: list[Future] = []
     # Compression runs in threads (zlib releases the GIL) while the next day is simulated.
     with ThreadPoolExecutor(max_workers=2) as pool:
+
         def submit(path: Path, data: bytes) -> None:
             while len([f for f in writes if not f.done()]) > 4:
                 writes[0].result()
@@ -108,15 +132,30 @@ def _run(company: Company, out: Path, days: int, meta: dict, crm_url: str | None
         for f in writes:
             f.result()
 
-    dirty_events = pd.concat(reports, ignore_index=True) if reports else pd.DataFrame(
-        {c: pd.Series(dtype=object) for c in ("date", "mode", "detail", "file", "line", "event_id")})
+    dirty_events = (
+        pd.concat(reports, ignore_index=True)
+        if reports
+        else pd.DataFrame(
+            {
+                c: pd.Series(dtype=object)
+                for c in ("date", "mode", "detail", "file", "line", "event_id")
+            }
+        )
+    )
     views, dirty_crm = _crm_views(company, dirty)
     keyless = {"contacts", "orders"} if dirty.get("duplicate_crm_rows") else set()
     url = crm_url or f"sqlite:///{out.resolve() / 'crm.sqlite'}"
     log.info("writing the CRM tables to %s", make_url(url).render_as_string(hide_password=True))
     crm.write_tables(url, views, keyless)
     counts = write_truth(company, out, dirty_events, dirty_crm)
-    state.save(company, out, {**meta, "late_pending": [{"date": x["date"], "landing": x["landing"]} for x in late_pending]})
+    state.save(
+        company,
+        out,
+        {
+            **meta,
+            "late_pending": [{"date": x["date"], "landing": x["landing"]} for x in late_pending],
+        },
+    )
 
     start: date = company.start
     summary = {
@@ -128,7 +167,11 @@ def _run(company: Company, out: Path, days: int, meta: dict, crm_url: str | None
         "crm_url": meta["crm_url"] or "sqlite:///<out>/crm.sqlite",
         "dirty_modes": dirty,
         "rows": {t: len(v) for t, v in views.items()},
-        "events": {"lines": meta["event_lines"], "files": meta["event_files"], "late_files_pending": len(late_pending)},
+        "events": {
+            "lines": meta["event_lines"],
+            "files": meta["event_files"],
+            "late_files_pending": len(late_pending),
+        },
         "truth": counts,
         "dirty_injected": _dirty_counts(dirty_events, dirty_crm),
     }
@@ -136,7 +179,9 @@ def _run(company: Company, out: Path, days: int, meta: dict, crm_url: str | None
     return summary
 
 
-def _crm_views(company: Company, dirty: dict[str, float]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+def _crm_views(
+    company: Company, dirty: dict[str, float]
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     end_sec = company.start_sec + company.next_day * 86_400 - 1
     seed = company.seed
     frame = lambda name: state.table_frame(company, name)  # noqa: E731

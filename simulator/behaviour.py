@@ -32,7 +32,14 @@ N_PRODUCTS_PER_CUSTOMER = 0.05
 SNAPSHOT_EVERY = 7  # days between truth snapshots of each person's hazard
 
 # Hazard coefficients: log-hazard contributions of the latent state.
-HAZARD_COEF = {"late": 0.9, "return": 0.7, "negative": 1.1, "positive": -0.4, "email": 0.05, "engagement": -0.9}
+HAZARD_COEF = {
+    "late": 0.9,
+    "return": 0.7,
+    "negative": 1.1,
+    "positive": -0.4,
+    "email": 0.05,
+    "engagement": -0.9,
+}
 
 
 def epoch_seconds(d: date) -> int:
@@ -52,7 +59,18 @@ WEEKDAY_FACTOR = np.array([0.95, 0.92, 0.95, 1.0, 1.05, 1.15, 1.12])
 
 
 def _chunks() -> dict[str, list[dict[str, np.ndarray]]]:
-    return {k: [] for k in ("orders", "order_items", "tickets", "email_events", "survey_responses", "snapshots", "scheduled")}
+    return {
+        k: []
+        for k in (
+            "orders",
+            "order_items",
+            "tickets",
+            "email_events",
+            "survey_responses",
+            "snapshots",
+            "scheduled",
+        )
+    }
 
 
 @dataclass
@@ -77,17 +95,27 @@ class Company(CommerceMixin, ServiceMixin, MarketingMixin, WebMixin):
 
     # ----------------------------------------------------------------- setup
     @classmethod
-    def create(cls, seed: int, start: date, customers: int, visitor_share: float, days: int) -> Company:
+    def create(
+        cls, seed: int, start: date, customers: int, visitor_share: float, days: int
+    ) -> Company:
         rng = np.random.default_rng([seed, 0xC0DE])
         start_sec = epoch_seconds(start)
         n_products = int(np.clip(customers * N_PRODUCTS_PER_CUSTOMER, 120, 3000))
         catalog = pop.make_catalog(rng, n_products, start_sec)
-        people = pop.make_people(rng, customers, int(customers * visitor_share), days, len(vocab.CATEGORIES))
+        people = pop.make_people(
+            rng, customers, int(customers * visitor_share), days, len(vocab.CATEGORIES)
+        )
         contacts = pop.make_contacts(rng, people, start_sec)
         devices = pop.make_devices(rng, people)
         cookies = pop.new_cookies(rng, devices["person"], 0)
         cookies["used"] = np.zeros(len(devices["person"]), bool)
-        counters = {"order_id": 1, "order_item_id": 1, "ticket_id": 1, "email_event_id": 1, "survey_response_id": 1}
+        counters = {
+            "order_id": 1,
+            "order_item_id": 1,
+            "ticket_id": 1,
+            "email_event_id": 1,
+            "survey_response_id": 1,
+        }
         return cls(seed, start, 0, people, contacts, catalog, devices, cookies, counters)
 
     def _index_contacts(self) -> None:
@@ -142,15 +170,24 @@ class Company(CommerceMixin, ServiceMixin, MarketingMixin, WebMixin):
         day_sec = self.start_sec + d * DAY
         factor = WEEKDAY_FACTOR[today.weekday()] * season_factor(today)
 
-        for key in ("late_recent", "return_recent", "negative_recent", "positive_recent", "email_recent"):
+        for key in (
+            "late_recent",
+            "return_recent",
+            "negative_recent",
+            "positive_recent",
+            "email_recent",
+        ):
             p[key] *= DECAY
         self._apply_scheduled(rng, d, day_sec)
         self._random_tickets(rng, d, day_sec)
         clicks = self._email(rng, today, d, day_sec)
 
         # Engagement: mean-reverting random walk, so interest drifts away and comes back.
-        p["engagement"] = (0.985 * p["engagement"] + 0.015 * p["engagement_mean"]
-                           + rng.normal(0, 0.09, len(p["engagement"])).astype(np.float32))
+        p["engagement"] = (
+            0.985 * p["engagement"]
+            + 0.015 * p["engagement_mean"]
+            + rng.normal(0, 0.09, len(p["engagement"])).astype(np.float32)
+        )
         alive = (p["first_seen_day"] <= d) & (p["churn_day"] < 0)
         churn = alive & (rng.random(len(alive)) < self.hazard())
         p["churn_day"][churn] = d
@@ -167,8 +204,13 @@ class Company(CommerceMixin, ServiceMixin, MarketingMixin, WebMixin):
 
     def _snapshot(self, d: int) -> None:
         who = np.flatnonzero(self.people["has_contact"])
-        self._add("snapshots", person_id=who, day=np.full(len(who), d, np.int32),
-                  hazard=self.hazard()[who], order_rate=self.order_rate()[who],
-                  engagement=self.people["engagement"][who].copy())
+        self._add(
+            "snapshots",
+            person_id=who,
+            day=np.full(len(who), d, np.int32),
+            hazard=self.hazard()[who],
+            order_rate=self.order_rate()[who],
+            engagement=self.people["engagement"][who].copy(),
+        )
 
     # ----------------------------------------------------------------- orders

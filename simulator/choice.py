@@ -24,8 +24,13 @@ class ProductChooser:
         self.cat_start = np.searchsorted(self.cat, np.arange(self.n_cats))
         self.cat_count = np.bincount(self.cat, minlength=self.n_cats)
         log_price = np.log(catalog["price"].to_numpy())
-        rel_price = log_price - np.array([log_price[self.cat == c].mean() for c in range(self.n_cats)])[self.cat]
-        pop = catalog["popularity"].to_numpy() * np.where(catalog["is_discontinued"].to_numpy(), 0.05, 1.0)
+        rel_price = (
+            log_price
+            - np.array([log_price[self.cat == c].mean() for c in range(self.n_cats)])[self.cat]
+        )
+        pop = catalog["popularity"].to_numpy() * np.where(
+            catalog["is_discontinued"].to_numpy(), 0.05, 1.0
+        )
         within = pop[None, :] * np.exp(-PRICE_ELASTICITY[:, None] * rel_price[None, :])
         # Normalise inside each category, per price level.
         sums = np.zeros((3, self.n_cats))
@@ -45,7 +50,9 @@ class ProductChooser:
         u = rng.random(len(cat_aff)) * cum[:, -1]
         return np.minimum((cum < u[:, None]).sum(axis=1), self.n_cats - 1)
 
-    def products(self, rng: np.random.Generator, cat_aff: np.ndarray, price_level: np.ndarray) -> np.ndarray:
+    def products(
+        self, rng: np.random.Generator, cat_aff: np.ndarray, price_level: np.ndarray
+    ) -> np.ndarray:
         """One product index (0-based) per person row."""
         cats = self.categories(rng, cat_aff)
         target = cats + rng.random(len(cats)) * (1 - 1e-9)
@@ -56,7 +63,9 @@ class ProductChooser:
         lo = self.cat_start[cats]
         return np.clip(out, lo, lo + self.cat_count[cats] - 1)
 
-    def affinity_top(self, cat_aff: np.ndarray, price_level: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def affinity_top(
+        self, cat_aff: np.ndarray, price_level: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k products per person by true affinity, in chunks to bound memory."""
         n = len(cat_aff)
         k = min(k, self.within.shape[1])

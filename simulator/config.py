@@ -35,13 +35,13 @@ def parse_dirty(text: str | None) -> dict[str, float]:
         name, sep, value = part.partition("=")
         name = name.strip()
         if name not in DIRTY_MODES:
-            raise ValueError(
-                f"unknown dirty mode {name!r}; choose from: {', '.join(DIRTY_MODES)}"
-            )
+            raise ValueError(f"unknown dirty mode {name!r}; choose from: {', '.join(DIRTY_MODES)}")
         try:
             rate = float(value) if sep else 0.01
         except ValueError:
-            raise ValueError(f"dirty mode {name}: rate {value!r} is not a number (e.g. {name}=0.01)") from None
+            raise ValueError(
+                f"dirty mode {name}: rate {value!r} is not a number (e.g. {name}=0.01)"
+            ) from None
         if not 0.0 <= rate <= 0.5:
             raise ValueError(f"dirty mode {name}: rate {rate} must be between 0 and 0.5")
         modes[name] = rate
@@ -68,7 +68,9 @@ class SimulationConfig:
             raise ValueError(f"days={self.days}: simulate at least 1 day")
         unknown = set(self.dirty) - set(DIRTY_MODES)
         if unknown:
-            raise ValueError(f"unknown dirty modes {sorted(unknown)}; choose from {list(DIRTY_MODES)}")
+            raise ValueError(
+                f"unknown dirty modes {sorted(unknown)}; choose from {list(DIRTY_MODES)}"
+            )
         object.__setattr__(self, "out", Path(self.out))
 
     @property

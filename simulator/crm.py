@@ -25,8 +25,20 @@ from simulator import vocab
 log = logging.getLogger(__name__)
 
 CONTRACT_PATH = Path(__file__).resolve().parents[1] / "ingest" / "contract.json"
-TABLES = ["contacts", "products", "orders", "order_items", "tickets", "email_events", "survey_responses"]
-CRM_DIRTY_STREAMS = {"invalid_emails": 0xE1, "duplicate_crm_rows": 0xD1, "negative_quantities": 0x91}
+TABLES = [
+    "contacts",
+    "products",
+    "orders",
+    "order_items",
+    "tickets",
+    "email_events",
+    "survey_responses",
+]
+CRM_DIRTY_STREAMS = {
+    "invalid_emails": 0xE1,
+    "duplicate_crm_rows": 0xD1,
+    "negative_quantities": 0x91,
+}
 
 
 def contract() -> dict:
@@ -37,8 +49,15 @@ def _ts(sec: np.ndarray, end_sec: int) -> np.ndarray:
     """ISO text 'YYYY-MM-DD HH:MM:SS'; None where unknown (-1) or after the as-of time."""
     sec = np.asarray(sec, dtype=np.int64)
     mask = (sec < 0) | (sec > end_sec)
-    out = pc.strftime(pa.array(np.where(mask, 0, sec).astype("datetime64[s]")), format="%Y-%m-%d %H:%M:%S")
-    return np.asarray(pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), out).to_numpy(zero_copy_only=False), dtype=object)
+    out = pc.strftime(
+        pa.array(np.where(mask, 0, sec).astype("datetime64[s]")), format="%Y-%m-%d %H:%M:%S"
+    )
+    return np.asarray(
+        pc.if_else(pa.array(mask), pa.scalar(None, pa.string()), out).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=object,
+    )
 
 
 def _last_change(end_sec: int, *secs: np.ndarray) -> np.ndarray:
@@ -53,7 +72,9 @@ def _stable_uniform(seed: int, stream: int, ids: np.ndarray) -> np.ndarray:
     return np.random.default_rng([seed, stream]).random(int(ids.max()) + 1)[ids]
 
 
-def contacts_view(c: pd.DataFrame, end_sec: int, seed: int, dirty: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def contacts_view(
+    c: pd.DataFrame, end_sec: int, seed: int, dirty: dict[str, float]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     c = c[c["created_sec"] <= end_sec]
     cust = c["customer_sec"].to_numpy()
     ev = c["evangelist_sec"].to_numpy()
@@ -63,68 +84,109 @@ def contacts_view(c: pd.DataFrame, end_sec: int, seed: int, dirty: dict[str, flo
     known = lambda s: (s >= 0) & (s <= end_sec)  # noqa: E731
     stage[known(cust) & np.isin(stage, ["lead", "subscriber"])] = "customer"
     stage[known(ev) & (stage != "other")] = "evangelist"
-    view = pd.DataFrame({
-        "contact_id": c["contact_id"].to_numpy(),
-        "first_name": c["first_name"].to_numpy(),
-        "last_name": c["last_name"].to_numpy(),
-        "email": c["email"].to_numpy().copy(),
-        "phone": c["phone"].to_numpy(),
-        "country": c["country"].to_numpy(),
-        "lifecycle_stage": stage,
-        "marketing_consent": c["consent0"].to_numpy() & ~known(unsub),
-        "owner": c["owner"].to_numpy(),
-        "created_at": _ts(c["created_sec"].to_numpy(), end_sec),
-        "updated_at": _ts(_last_change(end_sec, c["created_sec"].to_numpy(), cust, ev, unsub, deleted), end_sec),
-        "is_deleted": known(deleted),
-    })
+    view = pd.DataFrame(
+        {
+            "contact_id": c["contact_id"].to_numpy(),
+            "first_name": c["first_name"].to_numpy(),
+            "last_name": c["last_name"].to_numpy(),
+            "email": c["email"].to_numpy().copy(),
+            "phone": c["phone"].to_numpy(),
+            "country": c["country"].to_numpy(),
+            "lifecycle_stage": stage,
+            "marketing_consent": c["consent0"].to_numpy() & ~known(unsub),
+            "owner": c["owner"].to_numpy(),
+            "created_at": _ts(c["created_sec"].to_numpy(), end_sec),
+            "updated_at": _ts(
+                _last_change(end_sec, c["created_sec"].to_numpy(), cust, ev, unsub, deleted),
+                end_sec,
+            ),
+            "is_deleted": known(deleted),
+        }
+    )
     bad = []
     if dirty.get("invalid_emails"):
-        u = _stable_uniform(seed, CRM_DIRTY_STREAMS["invalid_emails"], view["contact_id"].to_numpy())
+        u = _stable_uniform(
+            seed, CRM_DIRTY_STREAMS["invalid_emails"], view["contact_id"].to_numpy()
+        )
         sel = np.flatnonzero(u < dirty["invalid_emails"])
-        pattern = np.array(vocab.INVALID_EMAIL_PATTERNS)[(u[sel] * 1e6).astype(int) % len(vocab.INVALID_EMAIL_PATTERNS)]
+        pattern = np.array(vocab.INVALID_EMAIL_PATTERNS)[
+            (u[sel] * 1e6).astype(int) % len(vocab.INVALID_EMAIL_PATTERNS)
+        ]
         emails = view["email"].to_numpy()
         user = [e.strip().split("@")[0] for e in emails[sel]]
         emails[sel] = [p.format(u=us, d="example.com") for p, us in zip(pattern, user, strict=True)]
         view["email"] = emails
-        bad.append(pd.DataFrame({"table": "contacts", "mode": "invalid_emails", "id": view["contact_id"].to_numpy()[sel]}))
+        bad.append(
+            pd.DataFrame(
+                {
+                    "table": "contacts",
+                    "mode": "invalid_emails",
+                    "id": view["contact_id"].to_numpy()[sel],
+                }
+            )
+        )
     return view, _concat(bad)
 
 
 def orders_view(o: pd.DataFrame, end_sec: int) -> pd.DataFrame:
     o = o[o["ordered_sec"] <= end_sec]
     known = lambda s: (s >= 0) & (s <= end_sec)  # noqa: E731
-    ret, dlv, can, shp = (o[k].to_numpy() for k in ("returned_sec", "delivered_sec", "cancelled_sec", "shipped_sec"))
-    status = np.select([known(ret), known(dlv), known(can), known(shp)], ["returned", "delivered", "cancelled", "shipped"], "placed")
-    return pd.DataFrame({
-        "order_id": o["order_id"].to_numpy(),
-        "contact_id": o["contact_id"].to_numpy(),
-        "ordered_at": _ts(o["ordered_sec"].to_numpy(), end_sec),
-        "status": status.astype(object),
-        "channel": o["channel"].to_numpy(),
-        "total_amount": o["total_amount"].to_numpy(),
-        "delivered_at": _ts(dlv, end_sec),
-        "promised_at": _ts(o["promised_sec"].to_numpy(), 2**62),  # promised at checkout: known at once
-        "updated_at": _ts(_last_change(end_sec, o["ordered_sec"].to_numpy(), ret, dlv, can, shp), end_sec),
-    })
+    ret, dlv, can, shp = (
+        o[k].to_numpy() for k in ("returned_sec", "delivered_sec", "cancelled_sec", "shipped_sec")
+    )
+    status = np.select(
+        [known(ret), known(dlv), known(can), known(shp)],
+        ["returned", "delivered", "cancelled", "shipped"],
+        "placed",
+    )
+    return pd.DataFrame(
+        {
+            "order_id": o["order_id"].to_numpy(),
+            "contact_id": o["contact_id"].to_numpy(),
+            "ordered_at": _ts(o["ordered_sec"].to_numpy(), end_sec),
+            "status": status.astype(object),
+            "channel": o["channel"].to_numpy(),
+            "total_amount": o["total_amount"].to_numpy(),
+            "delivered_at": _ts(dlv, end_sec),
+            "promised_at": _ts(
+                o["promised_sec"].to_numpy(), 2**62
+            ),  # promised at checkout: known at once
+            "updated_at": _ts(
+                _last_change(end_sec, o["ordered_sec"].to_numpy(), ret, dlv, can, shp), end_sec
+            ),
+        }
+    )
 
 
-def items_view(items: pd.DataFrame, end_sec: int, seed: int, dirty: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def items_view(
+    items: pd.DataFrame, end_sec: int, seed: int, dirty: dict[str, float]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     items = items[items["created_sec"] <= end_sec]
     qty = items["quantity"].to_numpy().copy()
     bad = pd.DataFrame()
     if dirty.get("negative_quantities"):
-        u = _stable_uniform(seed, CRM_DIRTY_STREAMS["negative_quantities"], items["order_item_id"].to_numpy())
+        u = _stable_uniform(
+            seed, CRM_DIRTY_STREAMS["negative_quantities"], items["order_item_id"].to_numpy()
+        )
         sel = u < dirty["negative_quantities"]
         qty[sel] = -qty[sel]
-        bad = pd.DataFrame({"table": "order_items", "mode": "negative_quantities", "id": items["order_item_id"].to_numpy()[sel]})
-    view = pd.DataFrame({
-        "order_item_id": items["order_item_id"].to_numpy(),
-        "order_id": items["order_id"].to_numpy(),
-        "product_id": items["product_id"].to_numpy(),
-        "quantity": qty,
-        "unit_price": items["unit_price"].to_numpy(),
-        "updated_at": _ts(items["created_sec"].to_numpy(), end_sec),
-    })
+        bad = pd.DataFrame(
+            {
+                "table": "order_items",
+                "mode": "negative_quantities",
+                "id": items["order_item_id"].to_numpy()[sel],
+            }
+        )
+    view = pd.DataFrame(
+        {
+            "order_item_id": items["order_item_id"].to_numpy(),
+            "order_id": items["order_id"].to_numpy(),
+            "product_id": items["product_id"].to_numpy(),
+            "quantity": qty,
+            "unit_price": items["unit_price"].to_numpy(),
+            "updated_at": _ts(items["created_sec"].to_numpy(), end_sec),
+        }
+    )
     return view, bad
 
 
@@ -132,40 +194,54 @@ def tickets_view(t: pd.DataFrame, end_sec: int) -> pd.DataFrame:
     t = t[t["created_sec"] <= end_sec]
     known = lambda s: (s >= 0) & (s <= end_sec)  # noqa: E731
     pend, res, clo = (t[k].to_numpy() for k in ("pending_sec", "resolved_sec", "closed_sec"))
-    status = np.select([known(clo), known(res), known(pend)], ["closed", "solved", "pending"], "open")
+    status = np.select(
+        [known(clo), known(res), known(pend)], ["closed", "solved", "pending"], "open"
+    )
     subjects, bodies = [], []
-    for tone, tpl, oid in zip(t["tone"].to_numpy(), t["template"].to_numpy(), t["order_id"].to_numpy(), strict=True):
+    for tone, tpl, oid in zip(
+        t["tone"].to_numpy(), t["template"].to_numpy(), t["order_id"].to_numpy(), strict=True
+    ):
         subject, body = vocab.TICKET_TEMPLATES[vocab.TICKET_TONES[tone]][tpl]
         o = str(oid) if oid > 0 else "(no order)"
         subjects.append(subject.replace("{o}", o))
         bodies.append(body.replace("{o}", o))
-    return pd.DataFrame({
-        "ticket_id": t["ticket_id"].to_numpy(),
-        "contact_id": t["contact_id"].to_numpy(),
-        "order_id": pd.Series(t["order_id"].to_numpy(), dtype="Int64").where(t["order_id"].to_numpy() > 0).array,
-        "subject": subjects,
-        "body": bodies,
-        "status": status.astype(object),
-        "priority": t["priority"].to_numpy(),
-        "created_at": _ts(t["created_sec"].to_numpy(), end_sec),
-        "resolved_at": _ts(res, end_sec),
-        "updated_at": _ts(_last_change(end_sec, t["created_sec"].to_numpy(), pend, res, clo), end_sec),
-    })
+    return pd.DataFrame(
+        {
+            "ticket_id": t["ticket_id"].to_numpy(),
+            "contact_id": t["contact_id"].to_numpy(),
+            "order_id": pd.Series(t["order_id"].to_numpy(), dtype="Int64")
+            .where(t["order_id"].to_numpy() > 0)
+            .array,
+            "subject": subjects,
+            "body": bodies,
+            "status": status.astype(object),
+            "priority": t["priority"].to_numpy(),
+            "created_at": _ts(t["created_sec"].to_numpy(), end_sec),
+            "resolved_at": _ts(res, end_sec),
+            "updated_at": _ts(
+                _last_change(end_sec, t["created_sec"].to_numpy(), pend, res, clo), end_sec
+            ),
+        }
+    )
 
 
 def products_view(p: pd.DataFrame, end_sec: int, start_sec: int) -> pd.DataFrame:
     # Discontinued products were last edited when they were taken off sale, before the window.
-    changed = np.where(p["is_discontinued"].to_numpy(), start_sec - 86_400 * 7, p["created_sec"].to_numpy())
-    return pd.DataFrame({
-        "product_id": p["product_id"].to_numpy(),
-        "name": p["name"].to_numpy(),
-        "category": p["category"].to_numpy(),
-        "brand": p["brand"].to_numpy(),
-        "price": p["price"].to_numpy(),
-        "is_discontinued": p["is_discontinued"].to_numpy(),
-        "created_at": _ts(p["created_sec"].to_numpy(), end_sec),
-        "updated_at": _ts(changed, end_sec),
-    })
+    changed = np.where(
+        p["is_discontinued"].to_numpy(), start_sec - 86_400 * 7, p["created_sec"].to_numpy()
+    )
+    return pd.DataFrame(
+        {
+            "product_id": p["product_id"].to_numpy(),
+            "name": p["name"].to_numpy(),
+            "category": p["category"].to_numpy(),
+            "brand": p["brand"].to_numpy(),
+            "price": p["price"].to_numpy(),
+            "is_discontinued": p["is_discontinued"].to_numpy(),
+            "created_at": _ts(p["created_sec"].to_numpy(), end_sec),
+            "updated_at": _ts(changed, end_sec),
+        }
+    )
 
 
 def simple_view(df: pd.DataFrame, time_col: str, out_col: str, end_sec: int) -> pd.DataFrame:
@@ -180,28 +256,54 @@ def duplicate_rows(views: dict[str, pd.DataFrame], seed: int, rate: float) -> pd
     bad = []
     for table, pk in (("contacts", "contact_id"), ("orders", "order_id")):
         v = views[table]
-        u = _stable_uniform(seed, CRM_DIRTY_STREAMS["duplicate_crm_rows"] + len(table), v[pk].to_numpy())
+        u = _stable_uniform(
+            seed, CRM_DIRTY_STREAMS["duplicate_crm_rows"] + len(table), v[pk].to_numpy()
+        )
         sel = u < rate
         views[table] = pd.concat([v, v[sel]], ignore_index=True)
-        bad.append(pd.DataFrame({"table": table, "mode": "duplicate_crm_rows", "id": v[pk].to_numpy()[sel]}))
+        bad.append(
+            pd.DataFrame(
+                {"table": table, "mode": "duplicate_crm_rows", "id": v[pk].to_numpy()[sel]}
+            )
+        )
     return _concat(bad)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["table", "mode", "id"])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["table", "mode", "id"])
+    )
 
 
 # ------------------------------------------------------------------------- writing
 _SQL_TYPES = {
-    "sqlite": {"BIGINT": "BIGINT", "VARCHAR": "TEXT", "DOUBLE": "DOUBLE", "INTEGER": "INTEGER", "BOOLEAN": "BOOLEAN", "TIMESTAMP": "TIMESTAMP"},
-    "postgresql": {"BIGINT": "BIGINT", "VARCHAR": "TEXT", "DOUBLE": "DOUBLE PRECISION", "INTEGER": "INTEGER", "BOOLEAN": "BOOLEAN", "TIMESTAMP": "TIMESTAMP"},
+    "sqlite": {
+        "BIGINT": "BIGINT",
+        "VARCHAR": "TEXT",
+        "DOUBLE": "DOUBLE",
+        "INTEGER": "INTEGER",
+        "BOOLEAN": "BOOLEAN",
+        "TIMESTAMP": "TIMESTAMP",
+    },
+    "postgresql": {
+        "BIGINT": "BIGINT",
+        "VARCHAR": "TEXT",
+        "DOUBLE": "DOUBLE PRECISION",
+        "INTEGER": "INTEGER",
+        "BOOLEAN": "BOOLEAN",
+        "TIMESTAMP": "TIMESTAMP",
+    },
 }
 
 
 def _ddl(table: str, spec: dict, dialect: str, with_pk: bool) -> str:
-    cols = [f'"{name}" {_SQL_TYPES[dialect][col["type"]]}{" NOT NULL" if col.get("required") else ""}'
-            for name, col in spec["columns"].items()]
+    cols = [
+        f'"{name}" {_SQL_TYPES[dialect][col["type"]]}{" NOT NULL" if col.get("required") else ""}'
+        for name, col in spec["columns"].items()
+    ]
     if with_pk:
         cols.append(f'PRIMARY KEY ("{spec["primary_key"]}")')
     return f'CREATE TABLE "{table}" (\n  ' + ",\n  ".join(cols) + "\n)"
@@ -213,7 +315,9 @@ def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) ->
     engine = sa.create_engine(sqlalchemy_url(url))
     dialect = engine.dialect.name
     if dialect not in _SQL_TYPES:
-        raise ValueError(f"CRM URL {url!r}: dialect {dialect!r} is not supported; use sqlite:/// or postgresql+psycopg2://")
+        raise ValueError(
+            f"CRM URL {url!r}: dialect {dialect!r} is not supported; use sqlite:/// or postgresql+psycopg2://"
+        )
     try:
         raw = engine.raw_connection()
         try:
@@ -253,7 +357,10 @@ def _python_rows(df: pd.DataFrame, spec: dict) -> list[tuple]:
 def _insert_sqlite(cur: sqlite3.Cursor, table: str, df: pd.DataFrame, spec: dict) -> None:
     marks = ",".join("?" * len(df.columns))
     for lo in range(0, len(df), 250_000):  # in slices: Python tuples of a whole table are large
-        cur.executemany(f'INSERT INTO "{table}" VALUES ({marks})', _python_rows(df.iloc[lo: lo + 250_000], spec))
+        cur.executemany(
+            f'INSERT INTO "{table}" VALUES ({marks})',
+            _python_rows(df.iloc[lo : lo + 250_000], spec),
+        )
 
 
 def _copy_postgres(cur, table: str, df: pd.DataFrame) -> None:
@@ -261,4 +368,4 @@ def _copy_postgres(cur, table: str, df: pd.DataFrame) -> None:
     df.to_csv(buf, index=False, header=False, na_rep="\\N")
     buf.seek(0)
     cols = ",".join(f'"{c}"' for c in df.columns)
-    cur.copy_expert(f'COPY "{table}" ({cols}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buf)
+    cur.copy_expert(f"COPY \"{table}\" ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)

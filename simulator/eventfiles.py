@@ -19,19 +19,34 @@ import pyarrow.compute as pc
 from simulator import vocab
 from simulator.web import EVENT_TYPES, PAGES, SRC_NEWSLETTER, SRC_PROMO
 
-EVENT_DIRTY_MODES = ["malformed_json", "missing_ids", "duplicate_event_ids", "late_files", "clock_skew", "schema_drift"]
+EVENT_DIRTY_MODES = [
+    "malformed_json",
+    "missing_ids",
+    "duplicate_event_ids",
+    "late_files",
+    "clock_skew",
+    "schema_drift",
+]
 DRIFT_VARIANTS = ["new_field", "renamed_field", "price_as_string"]
-SKEW_OFFSETS_MS = np.array([-365 * 86_400_000, -7 * 3_600_000, 3 * 3_600_000, 86_400_000, 2 * 365 * 86_400_000])
+SKEW_OFFSETS_MS = np.array(
+    [-365 * 86_400_000, -7 * 3_600_000, 3 * 3_600_000, 86_400_000, 2 * 365 * 86_400_000]
+)
 
-_SOURCES = list(vocab.TRAFFIC_SOURCES) + [(None, "newsletter", "email", None), (None, "promo", "email", None)]
+_SOURCES = list(vocab.TRAFFIC_SOURCES) + [
+    (None, "newsletter", "email", None),
+    (None, "promo", "email", None),
+]
 assert len(_SOURCES) == SRC_PROMO + 1 and SRC_NEWSLETTER == len(vocab.TRAFFIC_SOURCES)
 
 
 # The device fields never vary inside one user agent: one pre-built fragment per agent.
-DEVICE_FRAGMENTS = pa.array([
-    f'"platform":"{kind[0]}","device_type":"{kind[1]}","user_agent":"{ua}"'
-    for kind in vocab.DEVICE_KINDS for ua in vocab.USER_AGENTS[kind]
-])
+DEVICE_FRAGMENTS = pa.array(
+    [
+        f'"platform":"{kind[0]}","device_type":"{kind[1]}","user_agent":"{ua}"'
+        for kind in vocab.DEVICE_KINDS
+        for ua in vocab.USER_AGENTS[kind]
+    ]
+)
 
 
 def day_folder(events_dir: Path, day: str) -> Path:
@@ -64,7 +79,9 @@ def _fixed_width(chars: np.ndarray) -> pa.Array:
     """A string array from an (n, width) uint8 array of ASCII, without a per-row copy."""
     n, width = chars.shape
     offsets = np.arange(n + 1, dtype=np.int32) * width
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars)))
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars))
+    )
 
 
 def _ts(ms: np.ndarray) -> pa.Array:
@@ -73,15 +90,28 @@ def _ts(ms: np.ndarray) -> pa.Array:
     days = ms // 86_400_000
     rem = ms - days * 86_400_000
     unique_days, inverse = np.unique(days, return_inverse=True)
-    date_chars = np.char.encode(np.datetime_as_string(unique_days.astype("datetime64[D]")).astype("U10"), "ascii")
+    date_chars = np.char.encode(
+        np.datetime_as_string(unique_days.astype("datetime64[D]")).astype("U10"), "ascii"
+    )
     out = np.empty((len(ms), 24), np.uint8)
     out[:, :10] = date_chars.view(np.uint8).reshape(-1, 10)[inverse]
     zero = ord("0")
-    fields = [(11, rem // 3_600_000, 2), (14, rem // 60_000 % 60, 2), (17, rem // 1000 % 60, 2), (20, rem % 1000, 3)]
+    fields = [
+        (11, rem // 3_600_000, 2),
+        (14, rem // 60_000 % 60, 2),
+        (17, rem // 1000 % 60, 2),
+        (20, rem % 1000, 3),
+    ]
     for pos, value, width in fields:
         for k in range(width):
             out[:, pos + width - 1 - k] = zero + value // 10**k % 10
-    out[:, 10], out[:, 13], out[:, 16], out[:, 19], out[:, 23] = ord("T"), ord(":"), ord(":"), ord("."), ord("Z")
+    out[:, 10], out[:, 13], out[:, 16], out[:, 19], out[:, 23] = (
+        ord("T"),
+        ord(":"),
+        ord(":"),
+        ord("."),
+        ord("Z"),
+    )
     return _fixed_width(out)
 
 
@@ -92,8 +122,10 @@ def _bytes_of(lines: pa.Array | pa.ChunkedArray) -> bytes:
     for chunk in chunks:
         if len(chunk) == 0:
             continue
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset: chunk.offset + len(chunk) + 1]
-        parts.append(memoryview(chunk.buffers()[2])[offsets[0]: offsets[-1]])
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        parts.append(memoryview(chunk.buffers()[2])[offsets[0] : offsets[-1]])
     return b"".join(parts)
 
 
@@ -103,8 +135,13 @@ def _mask(n: int, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_day(ev: dict[str, np.ndarray], cookie_ids: np.ndarray, day: str, dirty: dict[str, float],
-              rng: np.random.Generator) -> DayFiles:
+def build_day(
+    ev: dict[str, np.ndarray],
+    cookie_ids: np.ndarray,
+    day: str,
+    dirty: dict[str, float],
+    rng: np.random.Generator,
+) -> DayFiles:
     n = len(ev["event_id"])
     # One draw per event decides its dirt: modes take disjoint slices of [0, 1).
     u = rng.random(n)
@@ -133,26 +170,45 @@ def build_day(ev: dict[str, np.ndarray], cookie_ids: np.ndarray, day: str, dirty
     urls = pa.array([vocab.SITE + p for p in PAGES])
     page = ev["page"]
     static_url = pc.take(urls, pa.array(page, mask=page < 0, type=pa.int32()))
-    product_url = pc.binary_join_element_wise(vocab.SITE + "/product/", _int_array(np.where(page < 0, ev["product_id"], -1)), "")
+    product_url = pc.binary_join_element_wise(
+        vocab.SITE + "/product/", _int_array(np.where(page < 0, ev["product_id"], -1)), ""
+    )
     search = pa.array(ev["search"], type=pa.string())
-    search_url = pc.binary_join_element_wise(vocab.SITE + "/search?q=", pc.replace_substring(search, " ", "+"), "")
+    search_url = pc.binary_join_element_wise(
+        vocab.SITE + "/search?q=", pc.replace_substring(search, " ", "+"), ""
+    )
     page_url = pc.coalesce(static_url, product_url, search_url, pa.scalar(vocab.SITE + "/"))
     # Referrer: the previous page in the session; on landing, where the visit came from.
-    prev = pa.concat_arrays([pa.array([None], pa.string()), page_url.slice(0, max(n - 1, 0))]) if n else page_url
+    prev = (
+        pa.concat_arrays([pa.array([None], pa.string()), page_url.slice(0, max(n - 1, 0))])
+        if n
+        else page_url
+    )
     src = ev["source"]
     landing = src >= 0
     ref_lookup = pa.array([s[0] for s in _SOURCES], pa.string())
     src_idx = pa.array(np.maximum(src, 0), type=pa.int32())
     referrer = pc.if_else(pa.array(landing), pc.take(ref_lookup, src_idx), prev)
-    utm = [pc.if_else(pa.array(landing), pc.take(pa.array([s[k] for s in _SOURCES], pa.string()), src_idx), pa.scalar(None, pa.string())) for k in (1, 2, 3)]
+    utm = [
+        pc.if_else(
+            pa.array(landing),
+            pc.take(pa.array([s[k] for s in _SOURCES], pa.string()), src_idx),
+            pa.scalar(None, pa.string()),
+        )
+        for k in (1, 2, 3)
+    ]
     utm[2] = pc.coalesce(pa.array(ev["campaign"], type=pa.string()), utm[2])
     price_str = pc.cast(pa.array(ev["price"], from_pandas=True), pa.string())
     price_frag = _frag("price", price_str, quoted=False)
     drift_price = _mask(n, drift[variant[drift] == 2])
     comma_price = pc.replace_substring(price_str, ".", ",")
-    price_frag = pc.if_else(pa.array(drift_price), _frag("price", comma_price, quoted=True), price_frag)
+    price_frag = pc.if_else(
+        pa.array(drift_price), _frag("price", comma_price, quoted=True), price_frag
+    )
     renamed = _mask(n, drift[variant[drift] == 1])
-    url_frag = pc.if_else(pa.array(renamed), _frag("url", page_url, True), _frag("page_url", page_url, True))
+    url_frag = pc.if_else(
+        pa.array(renamed), _frag("url", page_url, True), _frag("page_url", page_url, True)
+    )
     new_field = _mask(n, drift[variant[drift] == 0])
     extra = pa.array(np.where(new_field, '"app_version":"5.3.0-beta"', None), type=pa.string())
 
@@ -163,7 +219,9 @@ def build_day(ev: dict[str, np.ndarray], cookie_ids: np.ndarray, day: str, dirty
         _frag("collector_timestamp", _ts(ev["collector_ms"]), True),
         _frag("anonymous_id", aid, True),
         _frag("user_id", _int_array(ev["user_id"]), True),
-        pc.take(DEVICE_FRAGMENTS, pa.array(ev["ua"].astype(np.int32))),  # platform, device_type, user_agent
+        pc.take(
+            DEVICE_FRAGMENTS, pa.array(ev["ua"].astype(np.int32))
+        ),  # platform, device_type, user_agent
         url_frag,
         _frag("referrer", referrer, True),
         _frag("utm_source", utm[0], True),
@@ -183,9 +241,13 @@ def build_day(ev: dict[str, np.ndarray], cookie_ids: np.ndarray, day: str, dirty
     malformed = np.flatnonzero(mode == EVENT_DIRTY_MODES.index("malformed_json"))
     if len(malformed):
         broken = []
-        for text, cut in zip(lines.take(pa.array(malformed)).to_pylist(), rng.random(len(malformed)), strict=True):
+        for text, cut in zip(
+            lines.take(pa.array(malformed)).to_pylist(), rng.random(len(malformed)), strict=True
+        ):
             broken.append(text[: 5 + int(cut * (len(text) - 12))] + "\n")
-        lines = pc.replace_with_mask(lines, pa.array(_mask(n, malformed)), pa.array(broken, pa.string()))
+        lines = pc.replace_with_mask(
+            lines, pa.array(_mask(n, malformed)), pa.array(broken, pa.string())
+        )
 
     late = mode == EVENT_DIRTY_MODES.index("late_files")
     dup = np.flatnonzero(mode == EVENT_DIRTY_MODES.index("duplicate_event_ids"))
@@ -203,20 +265,36 @@ def build_day(ev: dict[str, np.ndarray], cookie_ids: np.ndarray, day: str, dirty
     detail = np.full(n, None, dtype=object)
     detail[missing] = np.where(variant[missing] == 0, "event_id", "anonymous_id")
     detail[drift] = np.array(DRIFT_VARIANTS, dtype=object)[variant[drift]]
-    report = pd.DataFrame({
-        "date": day,
-        "mode": np.array(EVENT_DIRTY_MODES, dtype=object)[mode[dirty_rows]],
-        "detail": detail[dirty_rows],
-        "file": file[dirty_rows],
-        "line": line_no[dirty_rows],
-        "event_id": ev["event_id"][dirty_rows].astype(str),
-    })
+    report = pd.DataFrame(
+        {
+            "date": day,
+            "mode": np.array(EVENT_DIRTY_MODES, dtype=object)[mode[dirty_rows]],
+            "detail": detail[dirty_rows],
+            "file": file[dirty_rows],
+            "line": line_no[dirty_rows],
+            "event_id": ev["event_id"][dirty_rows].astype(str),
+        }
+    )
     report.loc[report["mode"] == "duplicate_event_ids", "detail"] = "original"
     if len(dup):  # the duplicate copy's own line number in the file
-        dup_lines = pd.DataFrame({"date": day, "mode": "duplicate_event_ids", "detail": "copy", "file": "part-00000.json.gz",
-                                  "line": np.arange(len(on_time) + 1, len(on_time) + len(dup) + 1), "event_id": ev["event_id"][dup].astype(str)})
+        dup_lines = pd.DataFrame(
+            {
+                "date": day,
+                "mode": "duplicate_event_ids",
+                "detail": "copy",
+                "file": "part-00000.json.gz",
+                "line": np.arange(len(on_time) + 1, len(on_time) + len(dup) + 1),
+                "event_id": ev["event_id"][dup].astype(str),
+            }
+        )
         report = pd.concat([report, dup_lines], ignore_index=True)
-    return DayFiles(main=main, late=late_bytes, late_landing_offset=int(rng.integers(1, 4)), dirty=report, n_lines=len(main_idx))
+    return DayFiles(
+        main=main,
+        late=late_bytes,
+        late_landing_offset=int(rng.integers(1, 4)),
+        dirty=report,
+        n_lines=len(main_idx),
+    )
 
 
 def write_gzip(path: Path, data: bytes, level: int) -> int:

@@ -39,23 +39,32 @@ def oracle_scores(out_dir: Path | str, cutoff: date | str, horizon: int = 90) ->
     cutoff = date.fromisoformat(cutoff) if isinstance(cutoff, str) else cutoff
     meta_path = out / state.STATE_DIR / "meta.json"
     if not meta_path.exists():
-        raise FileNotFoundError(f"no simulated company in {out}; run `python -m simulator --out {out}` first")
+        raise FileNotFoundError(
+            f"no simulated company in {out}; run `python -m simulator --out {out}` first"
+        )
     truth = out / "truth"
     persons = pd.read_parquet(truth / "persons.parquet", columns=["person_id", "churn_date"])
-    orders = pd.read_parquet(out / state.STATE_DIR / "orders.parquet", columns=["person_id", "ordered_sec", "cancelled_sec"])
+    orders = pd.read_parquet(
+        out / state.STATE_DIR / "orders.parquet",
+        columns=["person_id", "ordered_sec", "cancelled_sec"],
+    )
     snaps = pd.read_parquet(truth / "hazard_snapshots.parquet")
     start = date.fromisoformat(pd.read_json(meta_path, typ="series")["start"])
     end = start + timedelta(days=int(pd.read_json(meta_path, typ="series")["next_day"]) - 1)
     if cutoff + timedelta(days=horizon) > end:
-        raise ValueError(f"cutoff {cutoff} + horizon {horizon} days goes past the last simulated day {end}; "
-                         f"pick a cutoff on or before {end - timedelta(days=horizon)} or append more days")
+        raise ValueError(
+            f"cutoff {cutoff} + horizon {horizon} days goes past the last simulated day {end}; "
+            f"pick a cutoff on or before {end - timedelta(days=horizon)} or append more days"
+        )
     cut_sec = (cutoff - date(1970, 1, 1)).days * DAY + DAY  # end of the cutoff day
     horizon_sec = cut_sec + horizon * DAY
     valid = orders[orders["cancelled_sec"] < 0]
     before = valid[valid["ordered_sec"] < cut_sec]
     last = before.groupby("person_id")["ordered_sec"].max()
     after = valid[(valid["ordered_sec"] >= cut_sec) & (valid["ordered_sec"] < horizon_sec)]
-    people = pd.DataFrame({"person_id": last.index, "recency_days": (cut_sec - last.to_numpy()) / DAY})
+    people = pd.DataFrame(
+        {"person_id": last.index, "recency_days": (cut_sec - last.to_numpy()) / DAY}
+    )
     people["churn"] = ~people["person_id"].isin(after["person_id"])
 
     snaps = snaps[snaps["date"] <= cutoff]
@@ -63,10 +72,14 @@ def oracle_scores(out_dir: Path | str, cutoff: date | str, horizon: int = 90) ->
         raise ValueError(f"no hazard snapshot on or before {cutoff}; pick a later cutoff")
     latest = snaps[snaps["date"] == snaps["date"].max()].set_index("person_id")
     h = latest["hazard"].reindex(people["person_id"]).to_numpy(float)
-    lam = latest["order_rate"].reindex(people["person_id"]).to_numpy(float) * 0.97  # ~3 % are cancelled
+    lam = (
+        latest["order_rate"].reindex(people["person_id"]).to_numpy(float) * 0.97
+    )  # ~3 % are cancelled
     # P(no order within the horizon) when churn (rate h) and ordering (rate lam) race.
     total = h + lam
-    p_order = np.where(total > 0, lam / np.maximum(total, 1e-12) * (1 - np.exp(-total * horizon)), 0.0)
+    p_order = np.where(
+        total > 0, lam / np.maximum(total, 1e-12) * (1 - np.exp(-total * horizon)), 0.0
+    )
     churn_date = persons.set_index("person_id")["churn_date"].reindex(people["person_id"])
     churn_ts = pd.to_datetime(churn_date)
     already = (churn_ts.notna() & (churn_ts <= pd.Timestamp(cutoff))).to_numpy()

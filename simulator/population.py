@@ -71,32 +71,43 @@ def make_catalog(rng: np.random.Generator, n_products: int, start_sec: int) -> p
     partner_cat = (cats + rng.choice([0, 1], n_products, p=[0.6, 0.4])) % len(vocab.CATEGORIES)
     starts = np.searchsorted(cats, np.arange(len(vocab.CATEGORIES)))
     counts = np.bincount(cats, minlength=len(vocab.CATEGORIES))
-    complement = starts[partner_cat] + rng.integers(0, counts[partner_cat].max(), n_products) % counts[partner_cat]
-    complement = np.where(complement == np.arange(n_products), (complement + 1) % n_products, complement)
+    complement = (
+        starts[partner_cat]
+        + rng.integers(0, counts[partner_cat].max(), n_products) % counts[partner_cat]
+    )
+    complement = np.where(
+        complement == np.arange(n_products), (complement + 1) % n_products, complement
+    )
     created = start_sec - rng.integers(30, 900, n_products) * SECONDS_PER_DAY
     discontinued = rng.random(n_products) < 0.06
-    return pd.DataFrame({
-        "product_id": np.arange(1, n_products + 1, dtype=np.int64),
-        "name": names,
-        "category": np.array(vocab.CATEGORIES)[cats],
-        "brand": np.array(vocab.BRANDS)[brand],
-        "price": price,
-        "is_discontinued": discontinued,
-        "created_sec": created,
-        "cat_idx": cats,
-        "popularity": popularity,
-        "complement": complement,
-    })
+    return pd.DataFrame(
+        {
+            "product_id": np.arange(1, n_products + 1, dtype=np.int64),
+            "name": names,
+            "category": np.array(vocab.CATEGORIES)[cats],
+            "brand": np.array(vocab.BRANDS)[brand],
+            "price": price,
+            "is_discontinued": discontinued,
+            "created_sec": created,
+            "cat_idx": cats,
+            "popularity": popularity,
+            "complement": complement,
+        }
+    )
 
 
-def make_people(rng: np.random.Generator, customers: int, visitors: int, days: int, n_cats: int) -> dict[str, np.ndarray]:
+def make_people(
+    rng: np.random.Generator, customers: int, visitors: int, days: int, n_cats: int
+) -> dict[str, np.ndarray]:
     """Latent traits for every person (CRM persons first, then anonymous visitors)."""
     n = customers + visitors
     shares = np.array([p.share for p in PERSONAS[:VISITOR]])
-    persona = np.concatenate([
-        rng.choice(VISITOR, customers, p=shares / shares.sum()),
-        np.full(visitors, VISITOR),
-    ]).astype(np.int8)
+    persona = np.concatenate(
+        [
+            rng.choice(VISITOR, customers, p=shares / shares.sum()),
+            np.full(visitors, VISITOR),
+        ]
+    ).astype(np.int8)
     has_contact = np.arange(n) < customers
     has_web = rng.random(n) < persona_param("web_prob")[persona]
     # Half the contacts existed before the simulated window, half sign up during it.
@@ -133,7 +144,9 @@ def make_people(rng: np.random.Generator, customers: int, visitors: int, days: i
     }
 
 
-def make_contacts(rng: np.random.Generator, people: dict[str, np.ndarray], start_sec: int) -> pd.DataFrame:
+def make_contacts(
+    rng: np.random.Generator, people: dict[str, np.ndarray], start_sec: int
+) -> pd.DataFrame:
     """CRM contacts: one per CRM person, ~3 % entered twice, a few soft-deleted."""
     pid = np.flatnonzero(people["has_contact"])
     n = len(pid)
@@ -141,7 +154,10 @@ def make_contacts(rng: np.random.Generator, people: dict[str, np.ndarray], start
     last = np.array(vocab.LAST_NAMES)[rng.integers(0, len(vocab.LAST_NAMES), n)]
     domain = np.array(vocab.EMAIL_DOMAINS)[rng.integers(0, len(vocab.EMAIL_DOMAINS), n)]
     num = rng.integers(1, 999, n).astype(str)
-    email = np.char.add(np.char.add(np.char.add(np.char.add(np.char.lower(first), "."), np.char.lower(last)), num), np.char.add("@", domain)).astype(object)
+    email = np.char.add(
+        np.char.add(np.char.add(np.char.add(np.char.lower(first), "."), np.char.lower(last)), num),
+        np.char.add("@", domain),
+    ).astype(object)
     # Real people do not share an address: a random name+number collision would make two
     # persons one in the pipeline (rightly, by email) but not in the ground truth. The
     # underscore form cannot collide with the name+number form.
@@ -150,42 +166,58 @@ def make_contacts(rng: np.random.Generator, people: dict[str, np.ndarray], start
         email[i] = f"{first[i].lower()}.{last[i].lower()}_{pid[i]}@{domain[i]}"
     phone = np.char.add("+44 7700 9", rng.integers(10000, 99999, n).astype(str)).astype(object)
     phone[rng.random(n) < 0.35] = None
-    created = start_sec + people["signup_day"][pid].astype(np.int64) * SECONDS_PER_DAY + rng.integers(6 * 3600, 22 * 3600, n)
+    created = (
+        start_sec
+        + people["signup_day"][pid].astype(np.int64) * SECONDS_PER_DAY
+        + rng.integers(6 * 3600, 22 * 3600, n)
+    )
     persona = people["persona"][pid]
-    stage = np.where(persona == LEAD, np.where(rng.random(n) < 0.5, "subscriber", "lead"), "lead").astype(object)
+    stage = np.where(
+        persona == LEAD, np.where(rng.random(n) < 0.5, "subscriber", "lead"), "lead"
+    ).astype(object)
     # Contacts that existed before the window and buy are already customers on day one.
     stage[(people["signup_day"][pid] < 0) & (persona != LEAD)] = "customer"
     stage[rng.random(n) < 0.02] = "other"
     deleted = rng.random(n) < 0.03
-    deleted_sec = np.where(deleted, np.maximum(created, start_sec) + rng.integers(1, 300, n) * SECONDS_PER_DAY, -1)
-    contacts = pd.DataFrame({
-        "person_id": pid.astype(np.int64),
-        "first_name": first.astype(object),
-        "last_name": last.astype(object),
-        "email": email,
-        "phone": phone,
-        "country": rng.choice(vocab.COUNTRIES, n, p=vocab.COUNTRY_WEIGHTS),
-        "stage0": stage,
-        "consent0": rng.random(n) < 0.70,
-        "owner": np.array(vocab.OWNERS)[rng.integers(0, len(vocab.OWNERS), n)],
-        "created_sec": created,
-        "deleted_sec": deleted_sec,
-        "is_duplicate": False,
-    })
+    deleted_sec = np.where(
+        deleted, np.maximum(created, start_sec) + rng.integers(1, 300, n) * SECONDS_PER_DAY, -1
+    )
+    contacts = pd.DataFrame(
+        {
+            "person_id": pid.astype(np.int64),
+            "first_name": first.astype(object),
+            "last_name": last.astype(object),
+            "email": email,
+            "phone": phone,
+            "country": rng.choice(vocab.COUNTRIES, n, p=vocab.COUNTRY_WEIGHTS),
+            "stage0": stage,
+            "consent0": rng.random(n) < 0.70,
+            "owner": np.array(vocab.OWNERS)[rng.integers(0, len(vocab.OWNERS), n)],
+            "created_sec": created,
+            "deleted_sec": deleted_sec,
+            "is_duplicate": False,
+        }
+    )
     # The same person typed in a second time (a store visit, a phone order): same email but
     # with different case or stray whitespace, created later, usually without consent.
     dup_idx = np.flatnonzero(rng.random(n) < 0.03)
     dups = contacts.iloc[dup_idx].copy()
     variant = rng.integers(0, 3, len(dups))
     e = dups["email"].to_numpy(dtype=str)
-    e = np.where(variant == 0, np.char.upper(e), np.where(variant == 1, np.char.add(" ", e), np.char.add(np.char.title(e), " ")))
+    e = np.where(
+        variant == 0,
+        np.char.upper(e),
+        np.where(variant == 1, np.char.add(" ", e), np.char.add(np.char.title(e), " ")),
+    )
     dups["email"] = e.astype(object)
     dups["created_sec"] = dups["created_sec"] + rng.integers(10, 200, len(dups)) * SECONDS_PER_DAY
     dups["consent0"] = rng.random(len(dups)) < 0.3
     dups["deleted_sec"] = -1
     dups["is_duplicate"] = True
     contacts = pd.concat([contacts, dups], ignore_index=True)
-    contacts = contacts.sort_values(["created_sec", "person_id"], kind="stable").reset_index(drop=True)
+    contacts = contacts.sort_values(["created_sec", "person_id"], kind="stable").reset_index(
+        drop=True
+    )
     contacts.insert(0, "contact_id", np.arange(1, len(contacts) + 1, dtype=np.int64))
     contacts["customer_sec"] = np.int64(-1)
     contacts["evangelist_sec"] = np.int64(-1)
@@ -220,7 +252,11 @@ def make_devices(rng: np.random.Generator, people: dict[str, np.ndarray]) -> dic
 
 
 def new_cookies(rng: np.random.Generator, persons: np.ndarray, day: int) -> dict[str, np.ndarray]:
-    return {"anonymous_id": new_uuids(rng, len(persons)), "person": persons.astype(np.int64), "first_day": np.full(len(persons), day, np.int32)}
+    return {
+        "anonymous_id": new_uuids(rng, len(persons)),
+        "person": persons.astype(np.int64),
+        "first_day": np.full(len(persons), day, np.int32),
+    }
 
 
 USER_AGENT_LIST = [ua for kind in vocab.DEVICE_KINDS for ua in vocab.USER_AGENTS[kind]]

@@ -42,8 +42,13 @@ def save(company: Company, out: Path, extra: dict) -> None:
     arrays |= {f"cookies__{k}": v for k, v in company.cookies.items()}
     with open(d / "company.npz", "wb") as fh:
         np.savez(fh, **arrays)
-    meta = {**extra, "seed": company.seed, "start": company.start.isoformat(), "next_day": company.next_day,
-            "counters": company.counters}
+    meta = {
+        **extra,
+        "seed": company.seed,
+        "start": company.start.isoformat(),
+        "next_day": company.next_day,
+        "counters": company.counters,
+    }
     (d / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     write_parquet(company.contacts, d / "contacts.parquet")
     write_parquet(company.catalog, d / "catalog.parquet")
@@ -61,7 +66,8 @@ def load(out: Path) -> tuple[Company, dict]:
     if not (d / "meta.json").exists():
         raise FileNotFoundError(
             f"no simulated company in {out} (missing {STATE_DIR}/meta.json); "
-            "run `python -m simulator --out <dir>` first, then append to it")
+            "run `python -m simulator --out <dir>` first, then append to it"
+        )
     meta = json.loads((d / "meta.json").read_text())
     with np.load(d / "company.npz", allow_pickle=False) as z:
         groups: dict[str, dict[str, np.ndarray]] = {"people": {}, "devices": {}, "cookies": {}}
@@ -69,10 +75,15 @@ def load(out: Path) -> tuple[Company, dict]:
             group, name = key.split("__", 1)
             groups[group][name] = z[key]
     company = Company(
-        seed=meta["seed"], start=date.fromisoformat(meta["start"]), next_day=meta["next_day"],
-        people=groups["people"], contacts=pd.read_parquet(d / "contacts.parquet"),
-        catalog=pd.read_parquet(d / "catalog.parquet"), devices=groups["devices"],
-        cookies=groups["cookies"], counters=meta["counters"],
+        seed=meta["seed"],
+        start=date.fromisoformat(meta["start"]),
+        next_day=meta["next_day"],
+        people=groups["people"],
+        contacts=pd.read_parquet(d / "contacts.parquet"),
+        catalog=pd.read_parquet(d / "catalog.parquet"),
+        devices=groups["devices"],
+        cookies=groups["cookies"],
+        counters=meta["counters"],
     )
     for name in company.tables:
         path = d / f"{name}.parquet"

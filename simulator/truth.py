@@ -19,62 +19,91 @@ def _dates(start: date, days: np.ndarray) -> pd.Series:
     return pd.Series(np.datetime64(start, "D") + days.astype("timedelta64[D]")).dt.date
 
 
-def write_truth(company: Company, out: Path, dirty_events: pd.DataFrame, dirty_crm: pd.DataFrame) -> dict[str, int]:
+def write_truth(
+    company: Company, out: Path, dirty_events: pd.DataFrame, dirty_crm: pd.DataFrame
+) -> dict[str, int]:
     t = out / "truth"
     p = company.people
     n = len(p["persona"])
     churn = p["churn_day"]
-    persons = pd.DataFrame({
-        "person_id": np.arange(n, dtype=np.int64),
-        "persona": pop.PERSONA_NAMES[p["persona"]],
-        "has_contact": p["has_contact"],
-        "has_web": p["has_web"],
-        "signup_date": _dates(company.start, p["signup_day"]).where(p["has_contact"]),
-        "first_seen_date": _dates(company.start, p["first_seen_day"]),
-        "churned": churn >= 0,
-        "churn_date": _dates(company.start, np.maximum(churn, 0)).where(churn >= 0),
-        "engagement_mean": p["engagement_mean"],
-        "engagement_now": p["engagement"],
-        "hazard_now": company.hazard(),
-        "order_rate_now": company.order_rate(),
-        "price_level": p["price_level"],
-        "n_orders": p["n_orders"],
-        "late_recent": p["late_recent"],
-        "negative_recent": p["negative_recent"],
-    })
+    persons = pd.DataFrame(
+        {
+            "person_id": np.arange(n, dtype=np.int64),
+            "persona": pop.PERSONA_NAMES[p["persona"]],
+            "has_contact": p["has_contact"],
+            "has_web": p["has_web"],
+            "signup_date": _dates(company.start, p["signup_day"]).where(p["has_contact"]),
+            "first_seen_date": _dates(company.start, p["first_seen_day"]),
+            "churned": churn >= 0,
+            "churn_date": _dates(company.start, np.maximum(churn, 0)).where(churn >= 0),
+            "engagement_mean": p["engagement_mean"],
+            "engagement_now": p["engagement"],
+            "hazard_now": company.hazard(),
+            "order_rate_now": company.order_rate(),
+            "price_level": p["price_level"],
+            "n_orders": p["n_orders"],
+            "late_recent": p["late_recent"],
+            "negative_recent": p["negative_recent"],
+        }
+    )
     write_parquet(persons, t / "persons.parquet")
     c = company.contacts
     write_parquet(c[["contact_id", "person_id", "is_duplicate"]], t / "contact_persons.parquet")
     ck = company.cookies
     used = ck["used"]
-    write_parquet(pd.DataFrame({
-        "anonymous_id": ck["anonymous_id"][used].astype(str),
-        "person_id": ck["person"][used],
-        "first_date": _dates(company.start, ck["first_day"][used]),
-    }), t / "anonymous_persons.parquet")
+    write_parquet(
+        pd.DataFrame(
+            {
+                "anonymous_id": ck["anonymous_id"][used].astype(str),
+                "person_id": ck["person"][used],
+                "first_date": _dates(company.start, ck["first_day"][used]),
+            }
+        ),
+        t / "anonymous_persons.parquet",
+    )
     snaps = table_frame(company, "snapshots")
     if len(snaps):
         snaps["date"] = _dates(company.start, snaps.pop("day").to_numpy())
-        write_parquet(snaps[["person_id", "date", "hazard", "order_rate", "engagement"]], t / "hazard_snapshots.parquet")
+        write_parquet(
+            snaps[["person_id", "date", "hazard", "order_rate", "engagement"]],
+            t / "hazard_snapshots.parquet",
+        )
     who = np.flatnonzero(p["has_contact"] | p["has_web"])
     idx, val = company.chooser.affinity_top(p["cat_aff"][who], p["price_level"][who], TOP_ITEMS)
     k = idx.shape[1]
-    write_parquet(pd.DataFrame({
-        "person_id": np.repeat(who, k),
-        "product_id": idx.ravel().astype(np.int64) + 1,
-        "affinity": val.ravel(),
-        "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), len(who)),
-    }), t / "item_affinities.parquet")
+    write_parquet(
+        pd.DataFrame(
+            {
+                "person_id": np.repeat(who, k),
+                "product_id": idx.ravel().astype(np.int64) + 1,
+                "affinity": val.ravel(),
+                "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), len(who)),
+            }
+        ),
+        t / "item_affinities.parquet",
+    )
     orders = table_frame(company, "orders")
     if len(orders):
-        write_parquet(orders[["order_id", "person_id", "contact_id", "is_late"]].assign(
-            is_returned=orders["returned_sec"] >= 0, is_cancelled=orders["cancelled_sec"] >= 0), t / "order_experiences.parquet")
+        write_parquet(
+            orders[["order_id", "person_id", "contact_id", "is_late"]].assign(
+                is_returned=orders["returned_sec"] >= 0, is_cancelled=orders["cancelled_sec"] >= 0
+            ),
+            t / "order_experiences.parquet",
+        )
     tickets = table_frame(company, "tickets")
     if len(tickets):
         from simulator import vocab
-        write_parquet(pd.DataFrame({"ticket_id": tickets["ticket_id"], "person_id": tickets["person_id"],
-                                    "tone": np.array(vocab.TICKET_TONES)[tickets["tone"].to_numpy()]}), t / "ticket_tones.parquet")
+
+        write_parquet(
+            pd.DataFrame(
+                {
+                    "ticket_id": tickets["ticket_id"],
+                    "person_id": tickets["person_id"],
+                    "tone": np.array(vocab.TICKET_TONES)[tickets["tone"].to_numpy()],
+                }
+            ),
+            t / "ticket_tones.parquet",
+        )
     write_parquet(dirty_events, t / "dirty_events.parquet")
     write_parquet(dirty_crm.astype({"id": np.int64}), t / "dirty_crm.parquet")
     return {"persons": n, "anonymous_ids": int(used.sum())}
-

@@ -7,31 +7,132 @@ assembled as JSON without an escaping pass (which would be the slow part at 20M 
 from __future__ import annotations
 
 FIRST_NAMES = [
-    "Anna", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Isla", "Jack",
-    "Karin", "Liam", "Mia", "Noah", "Olivia", "Paul", "Quinn", "Rosa", "Sam", "Tara",
-    "Uma", "Victor", "Wendy", "Xavier", "Yara", "Zoe", "Lucas", "Sofia", "Mateo", "Lea",
-    "Jonas", "Elena", "Marco", "Nina", "Omar", "Priya", "Ravi", "Sara", "Tom", "Ines",
+    "Anna",
+    "Ben",
+    "Chloe",
+    "David",
+    "Emma",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Isla",
+    "Jack",
+    "Karin",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Uma",
+    "Victor",
+    "Wendy",
+    "Xavier",
+    "Yara",
+    "Zoe",
+    "Lucas",
+    "Sofia",
+    "Mateo",
+    "Lea",
+    "Jonas",
+    "Elena",
+    "Marco",
+    "Nina",
+    "Omar",
+    "Priya",
+    "Ravi",
+    "Sara",
+    "Tom",
+    "Ines",
 ]
 LAST_NAMES = [
-    "Smith", "Jones", "Garcia", "Muller", "Rossi", "Martin", "Dubois", "Novak", "Silva",
-    "Jansen", "Nielsen", "Kowalski", "Brown", "Taylor", "Wilson", "Moreau", "Fischer",
-    "Weber", "Costa", "Lopez", "Andersen", "Berg", "Kim", "Patel", "Singh", "Nguyen",
-    "Khan", "Haddad", "Okafor", "Ivanova",
+    "Smith",
+    "Jones",
+    "Garcia",
+    "Muller",
+    "Rossi",
+    "Martin",
+    "Dubois",
+    "Novak",
+    "Silva",
+    "Jansen",
+    "Nielsen",
+    "Kowalski",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Moreau",
+    "Fischer",
+    "Weber",
+    "Costa",
+    "Lopez",
+    "Andersen",
+    "Berg",
+    "Kim",
+    "Patel",
+    "Singh",
+    "Nguyen",
+    "Khan",
+    "Haddad",
+    "Okafor",
+    "Ivanova",
 ]
-EMAIL_DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "web.de", "example.org"]
+EMAIL_DOMAINS = [
+    "gmail.com",
+    "outlook.com",
+    "yahoo.com",
+    "icloud.com",
+    "proton.me",
+    "web.de",
+    "example.org",
+]
 COUNTRIES = ["GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "US", "IE"]
 COUNTRY_WEIGHTS = [0.22, 0.18, 0.14, 0.08, 0.09, 0.08, 0.05, 0.06, 0.07, 0.03]
 OWNERS = [
-    "alice.ward", "bruno.keller", "carla.mendes", "dev.sharma", "erik.lund", "fatima.aziz",
-    "george.hill", "hana.sato", "ivan.petrov", "julia.roth", "kofi.mensah", "laura.vidal",
+    "alice.ward",
+    "bruno.keller",
+    "carla.mendes",
+    "dev.sharma",
+    "erik.lund",
+    "fatima.aziz",
+    "george.hill",
+    "hana.sato",
+    "ivan.petrov",
+    "julia.roth",
+    "kofi.mensah",
+    "laura.vidal",
 ]
 INVALID_EMAIL_PATTERNS = ["{u}@", "{u}.example.com", "n/a", "{u}@@{d}", "{u} @{d}", "{u}@{d}."]
 
 CATEGORIES = [
-    "running", "outdoor", "kitchen", "coffee", "books", "toys", "beauty", "garden",
-    "electronics", "fashion", "home", "pets",
+    "running",
+    "outdoor",
+    "kitchen",
+    "coffee",
+    "books",
+    "toys",
+    "beauty",
+    "garden",
+    "electronics",
+    "fashion",
+    "home",
+    "pets",
 ]
-BRANDS = ["Northwind", "Acme", "Bluepeak", "Solano", "Kestrel", "Fjord", "Marlow", "Verde", "Lumen", "Oakline"]
+BRANDS = [
+    "Northwind",
+    "Acme",
+    "Bluepeak",
+    "Solano",
+    "Kestrel",
+    "Fjord",
+    "Marlow",
+    "Verde",
+    "Lumen",
+    "Oakline",
+]
 PRODUCT_NOUNS = {
     "running": ["Running Shoe", "Trail Sock", "Sport Watch", "Hydration Vest", "Running Cap"],
     "outdoor": ["Tent", "Sleeping Bag", "Headlamp", "Backpack", "Camping Stove"],
@@ -48,8 +149,18 @@ PRODUCT_NOUNS = {
 }
 # Median list price per category (store currency).
 CATEGORY_PRICE = {
-    "running": 60, "outdoor": 80, "kitchen": 40, "coffee": 18, "books": 15, "toys": 25,
-    "beauty": 20, "garden": 22, "electronics": 70, "fashion": 55, "home": 30, "pets": 20,
+    "running": 60,
+    "outdoor": 80,
+    "kitchen": 40,
+    "coffee": 18,
+    "books": 15,
+    "toys": 25,
+    "beauty": 20,
+    "garden": 22,
+    "electronics": 70,
+    "fashion": 55,
+    "home": 30,
+    "pets": 20,
 }
 SEARCH_WORDS = {c: [n.lower() for n in nouns] for c, nouns in PRODUCT_NOUNS.items()}
 
@@ -69,14 +180,33 @@ USER_AGENTS = {
     ],
     ("ios", "mobile"): ["ShopApp/5.2.1 (iPhone; iOS 17.4; Scale/3.00)"],
     ("ios", "tablet"): ["ShopApp/5.2.1 (iPad; iOS 17.4; Scale/2.00)"],
-    ("android", "mobile"): ["ShopApp/5.2.0 (Android 14; Pixel 8)", "ShopApp/5.1.9 (Android 13; SM-S911B)"],
+    ("android", "mobile"): [
+        "ShopApp/5.2.0 (Android 14; Pixel 8)",
+        "ShopApp/5.1.9 (Android 13; SM-S911B)",
+    ],
 }
 # Device kinds a person can own, with how common each is.
-DEVICE_KINDS = [("web", "desktop"), ("web", "mobile"), ("web", "tablet"), ("ios", "mobile"), ("ios", "tablet"), ("android", "mobile")]
+DEVICE_KINDS = [
+    ("web", "desktop"),
+    ("web", "mobile"),
+    ("web", "tablet"),
+    ("ios", "mobile"),
+    ("ios", "tablet"),
+    ("android", "mobile"),
+]
 DEVICE_KIND_WEIGHTS = [0.36, 0.30, 0.06, 0.14, 0.03, 0.11]
 
 SITE = "https://shop.example.com"
-STATIC_PAGES = ["/", "/sale", "/new-arrivals", "/help/shipping", "/help/returns", "/account", "/blog/gift-guide", "/stores"]
+STATIC_PAGES = [
+    "/",
+    "/sale",
+    "/new-arrivals",
+    "/help/shipping",
+    "/help/returns",
+    "/account",
+    "/blog/gift-guide",
+    "/stores",
+]
 
 # Where a session came from: (referrer, utm_source, utm_medium, utm_campaign), weights.
 TRAFFIC_SOURCES = [
@@ -94,34 +224,81 @@ TRAFFIC_WEIGHTS = [0.34, 0.24, 0.10, 0.08, 0.08, 0.06, 0.04, 0.06]
 # Ticket text by tone. {o} is the order id. The words carry the sentiment the pipeline scores.
 TICKET_TEMPLATES = {
     "late": [
-        ("Where is my order #{o}?", "My order #{o} is late and still not here. Very disappointed, the delivery promise was broken."),
-        ("Order #{o} delayed again", "This is frustrating. Order #{o} arrived days late and nobody told me why. Terrible service."),
-        ("Late delivery complaint", "Delivery of order #{o} was late. Unacceptable, I needed it for a gift. Angry and unhappy."),
+        (
+            "Where is my order #{o}?",
+            "My order #{o} is late and still not here. Very disappointed, the delivery promise was broken.",
+        ),
+        (
+            "Order #{o} delayed again",
+            "This is frustrating. Order #{o} arrived days late and nobody told me why. Terrible service.",
+        ),
+        (
+            "Late delivery complaint",
+            "Delivery of order #{o} was late. Unacceptable, I needed it for a gift. Angry and unhappy.",
+        ),
     ],
     "return": [
-        ("Return request for order #{o}", "The item from order #{o} is broken and poor quality. I want a refund, really disappointed."),
-        ("Wrong size, returning #{o}", "Order #{o} does not fit and the material feels cheap. Please process my return."),
-        ("Damaged item in #{o}", "The product in order #{o} arrived damaged. Awful packaging, I am returning it."),
+        (
+            "Return request for order #{o}",
+            "The item from order #{o} is broken and poor quality. I want a refund, really disappointed.",
+        ),
+        (
+            "Wrong size, returning #{o}",
+            "Order #{o} does not fit and the material feels cheap. Please process my return.",
+        ),
+        (
+            "Damaged item in #{o}",
+            "The product in order #{o} arrived damaged. Awful packaging, I am returning it.",
+        ),
     ],
     "complaint": [
-        ("Charged twice", "I was charged twice for my last purchase. This is a bad experience and I am annoyed."),
-        ("Rude support agent", "The agent on the phone was rude and unhelpful. Worst customer service, I am unhappy."),
-        ("Product stopped working", "The product stopped working after a week. Poor quality, disappointed and frustrated."),
+        (
+            "Charged twice",
+            "I was charged twice for my last purchase. This is a bad experience and I am annoyed.",
+        ),
+        (
+            "Rude support agent",
+            "The agent on the phone was rude and unhelpful. Worst customer service, I am unhappy.",
+        ),
+        (
+            "Product stopped working",
+            "The product stopped working after a week. Poor quality, disappointed and frustrated.",
+        ),
     ],
     "praise": [
-        ("Thank you!", "Great service and fast delivery of order #{o}. Love the product, thank you so much!"),
-        ("Excellent quality", "Order #{o} arrived early and the quality is excellent. Happy customer, will buy again."),
-        ("Compliments to the team", "Wonderful experience, helpful staff and a perfect product. Thanks!"),
+        (
+            "Thank you!",
+            "Great service and fast delivery of order #{o}. Love the product, thank you so much!",
+        ),
+        (
+            "Excellent quality",
+            "Order #{o} arrived early and the quality is excellent. Happy customer, will buy again.",
+        ),
+        (
+            "Compliments to the team",
+            "Wonderful experience, helpful staff and a perfect product. Thanks!",
+        ),
     ],
     "question": [
-        ("Question about sizes", "Hello, could you tell me which size to choose for the jacket? Thanks."),
+        (
+            "Question about sizes",
+            "Hello, could you tell me which size to choose for the jacket? Thanks.",
+        ),
         ("Change delivery address", "Can I change the delivery address of order #{o}? Regards."),
         ("Invoice request", "Please send me an invoice for order #{o}."),
     ],
 }
 TICKET_TONES = list(TICKET_TEMPLATES)
 SURVEY_COMMENTS = {
-    "bad": ["Delivery was late and support did not help.", "Poor quality, disappointed.", "Too many emails, and the order came late."],
+    "bad": [
+        "Delivery was late and support did not help.",
+        "Poor quality, disappointed.",
+        "Too many emails, and the order came late.",
+    ],
     "mid": ["It was ok.", "Fine, nothing special.", "Prices could be better."],
-    "good": ["Great shop, fast delivery!", "Love the products.", "Excellent service, will recommend."],
+    "good": [
+        "Great shop, fast delivery!",
+        "Love the products.",
+        "Excellent service, will recommend.",
+    ],
 }
