@@ -151,7 +151,10 @@ def load_order_items(until: dt.date) -> pd.DataFrame:
     where customer_key is not null and product_id is not null
       and coalesce(lower(status), '') <> 'cancelled'
       and ordered_at <= {_ts(until)}
+    order by customer_key, ordered_at, order_id, product_id, quantity, line_amount
     """
+    # A defined row order: ties (same day, same score) are broken by position downstream,
+    # and a warehouse rebuild returns rows in another order, which changed recommendations.
     df = warehouse.query_df(sql)
     df["customer_key"] = df["customer_key"].astype(str)
     df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
@@ -170,7 +173,8 @@ def load_products() -> pd.DataFrame:
         )
         df = warehouse.query_df(
             "select product_id, max(category) as category, max(unit_price) as price "
-            "from marts.fct_order_items where product_id is not null group by product_id"
+            "from marts.fct_order_items where product_id is not null group by product_id "
+            "order by product_id"
         )
         df["name"] = "product " + df["product_id"].astype(str)
         df["brand"] = None
@@ -178,7 +182,7 @@ def load_products() -> pd.DataFrame:
     else:
         df = warehouse.query_df(
             "select product_id, name, category, brand, price, is_discontinued "
-            "from marts.dim_products"
+            "from marts.dim_products order by product_id"
         )
     df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
     df["is_discontinued"] = df["is_discontinued"].fillna(False).astype(bool)
@@ -203,6 +207,7 @@ def load_interactions(until: dt.date) -> pd.DataFrame:
            occurred_at, cast(occurred_at as date) as occurred_date
     from marts.fct_product_interactions
     where product_id is not null and occurred_at <= {_ts(until)}
+    order by customer_key, occurred_at, session_id, product_id, interaction_type
     """
     df = warehouse.query_df(sql)
     if df.empty:
