@@ -71,6 +71,7 @@ audit_table = sa.Table(
     sa.Column("cleared", sa.Integer),
     sa.Column("failed", sa.Integer),
     sa.Column("failures", sa.Text),
+    sa.Column("skipped_reason", sa.Text),
 )
 
 
@@ -88,6 +89,7 @@ class SyncResult:
     cleared: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    skipped_reason: str | None = None
 
     @property
     def written(self) -> int:
@@ -139,6 +141,14 @@ def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = 
     """Write changed scores to the CRM; return what was (or, dry-run, would be) done."""
     settings = settings or get_settings()
     result = SyncResult(run_id=uuid.uuid4().hex[:12], as_of_date=as_of.isoformat(), dry_run=dry_run)
+    newest = warehouse.scalar(
+        "select max(as_of_date) from marts.customer_churn_score_history", settings
+    )
+    if newest is not None and as_of < newest:
+        # A backfill of an older date: the CRM keeps the newest scores, never goes back.
+        result.skipped_reason = f"scores for a newer date ({newest}) exist; the CRM keeps those"
+        log.info("CRM sync skipped for %s: %s", as_of, result.skipped_reason)
+        return result
     desired = desired_values(as_of, settings)
     engine = sa.create_engine(sqlalchemy_url(settings.crm_url))
     try:

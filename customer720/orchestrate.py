@@ -34,6 +34,8 @@ WAREHOUSE_POOL = "warehouse_writer"
 def airflow_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(settings.tool_env())
+    # `airflow standalone` starts its components as `airflow ...` from PATH: use ours.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 

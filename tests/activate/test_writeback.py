@@ -42,21 +42,19 @@ def _scores(probabilities: dict[int, float], scored_at: str = "2024-06-30 03:00"
         "marts",
         "dim_customer_720",
     )
-    warehouse.replace_rows(
-        pd.DataFrame(
-            {
-                "customer_key": keys,
-                "as_of_date": [AS_OF] * len(keys),
-                "churn_probability": list(probabilities.values()),
-                "risk_band": ["high" if p > 0.5 else "low" for p in probabilities.values()],
-                "top_reasons": ["no order for 120 days"] * len(keys),
-                "model_version": ["v1"] * len(keys),
-                "scored_at": [pd.Timestamp(scored_at)] * len(keys),
-            }
-        ),
-        "marts",
-        "customer_churn_scores",
+    scores = pd.DataFrame(
+        {
+            "customer_key": keys,
+            "as_of_date": [AS_OF] * len(keys),
+            "churn_probability": list(probabilities.values()),
+            "risk_band": ["high" if p > 0.5 else "low" for p in probabilities.values()],
+            "top_reasons": ["no order for 120 days"] * len(keys),
+            "model_version": ["v1"] * len(keys),
+            "scored_at": [pd.Timestamp(scored_at)] * len(keys),
+        }
     )
+    warehouse.replace_rows(scores, "marts", "customer_churn_scores")
+    warehouse.replace_rows(scores, "marts", "customer_churn_score_history")
     warehouse.replace_rows(
         pd.DataFrame(
             {
@@ -144,6 +142,14 @@ def test_opt_out_after_sync_clears_the_values(crm_url: str) -> None:
     assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1]
 
 
+def test_a_backfilled_older_date_leaves_the_crm_alone(crm_url: str) -> None:
+    _scores({1: 0.8, 2: 0.1})
+    sync_scores(AS_OF)
+    older = sync_scores(date(2024, 6, 1))
+    assert older.skipped_reason and older.written == 0
+    assert len(_crm_rows(crm_url, SCORES_TABLE)) == 2
+
+
 def test_dry_run_writes_nothing(crm_url: str) -> None:
     _scores({1: 0.8, 2: 0.1})
     result = sync_scores(AS_OF, dry_run=True)
@@ -163,6 +169,7 @@ def test_publish_copies_only_the_marts(local_dir: Path) -> None:
         "marts.dim_customer_720",
         "marts.customer_churn_scores",
         "marts.customer_recommendations",
+        "marts.customer_churn_score_history",
     }
     with duckdb.connect(str(get_settings().published), read_only=True) as con:
         schemas = {
