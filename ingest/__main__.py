@@ -15,8 +15,13 @@ from customer720.settings import get_settings
 EPILOG = """examples:
   python -m ingest all                       # CRM + events from the settings (C720_CRM_URL, C720_EVENTS_DIR)
   python -m ingest crm --source exports/     # a folder of <table>.csv / <table>.parquet files
-  python -m ingest events --dir /data/events # NDJSON(.gz) files, one folder per day
+  python -m ingest events --dir /data/events # NDJSON(.gz) or Parquet files, one folder per day
   python -m ingest status                    # what is loaded, quarantined and why
+
+The warehouse is C720_WAREHOUSE: a DuckDB file (default .local/warehouse.duckdb) or a
+postgresql:// URL; either way the data lands in schema raw (raw.crm_<table>,
+raw.web_events) with the bookkeeping tables load_manifest, load_audit, quarantine and
+watermarks beside it.
 
 Re-running is safe: known files are skipped and unchanged CRM rows are not rewritten.
 Bad records go to raw.quarantine with a reason; a source with more than
@@ -34,12 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     crm = sub.add_parser("crm", help="extract the CRM tables (incremental on updated_at)")
     crm.add_argument("--source", help="SQLAlchemy URL or export folder (default: C720_CRM_URL)")
-    events = sub.add_parser("events", help="load new event files (tracked in raw.load_manifest)")
+    events = sub.add_parser(
+        "events", help="load new event files, NDJSON(.gz) or Parquet (tracked in raw.load_manifest)"
+    )
     events.add_argument("--dir", type=Path, help="event folder (default: C720_EVENTS_DIR)")
     both = sub.add_parser("all", help="crm, then events")
     both.add_argument("--source", help="SQLAlchemy URL or export folder (default: C720_CRM_URL)")
     both.add_argument("--dir", type=Path, help="event folder (default: C720_EVENTS_DIR)")
-    sub.add_parser("status", help="show the load manifest, audit and quarantine counts")
+    sub.add_parser(
+        "status",
+        help="per source table: rows in raw, files/tables loaded, quarantined records and why",
+    )
     args = parser.parse_args(argv)
     cli.setup(args.verbose)
 
@@ -73,23 +83,93 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _status(console: Console) -> None:
+    """Per source: rows in raw, what was loaded last, what was quarantined and why."""
     from customer720 import warehouse
+    from ingest.contract import all_raw_tables
 
     settings = get_settings()
+    shown = settings.warehouse
+    if settings.warehouse_is_postgres:
+        from sqlalchemy import make_url
+
+        shown = make_url(settings.warehouse).render_as_string(hide_password=True)
     if not warehouse.table_exists("raw", "load_audit", settings):
-        console.print(f"nothing loaded yet into {settings.warehouse}")
+        console.print(f"nothing loaded yet into {shown}; run: python -m ingest all")
         return
+    counts = " union all ".join(
+        f"select '{spec.raw_table}' as table_name, count(*) as rows_in_raw, "
+        f"max(_loaded_at) as last_loaded_at from raw.{spec.raw_table}"
+        for spec in all_raw_tables()
+    )
     df = warehouse.query_df(
-        """select table_name, outcome, coalesce(reason, '') as reason, cast(sum(rows) as bigint) as rows
-           from raw.load_audit group by all order by table_name, outcome, rows desc""",
+        f"""with counts as ({counts}),
+        quarantined as (
+            select table_name, count(*) as quarantined from raw.quarantine group by 1),
+        outcomes as (
+            select table_name,
+                   count(distinct case when outcome = 'loaded' then source end) as sources_loaded,
+                   count(distinct case when outcome = 'rejected' then source end) as rejected,
+                   count(distinct case when outcome = 'changed_after_load' then source end)
+                       as changed_after_load
+            from raw.load_audit group by 1)
+        select c.table_name, c.rows_in_raw, coalesce(q.quarantined, 0) as quarantined,
+               coalesce(o.sources_loaded, 0) as sources_loaded,
+               coalesce(o.rejected, 0) as rejected,
+               coalesce(o.changed_after_load, 0) as changed_after_load, c.last_loaded_at
+        from counts c left join quarantined q using (table_name)
+        left join outcomes o using (table_name)
+        order by c.table_name""",
         settings,
     )
-    table = Table(title=f"raw layer of {settings.warehouse}")
-    for col in df.columns:
-        table.add_column(col)
+    table = Table(
+        title=f"raw layer of {shown}",
+        caption="sources: event files or CRM tables loaded; rejected: too many bad records, "
+        "not loaded; changed: files changed after loading, not reloaded; last load: UTC",
+    )
+    any_rejected = bool(df["rejected"].sum())
+    any_changed = bool(df["changed_after_load"].sum())
+    columns = [("table", "left"), ("rows", "right"), ("quarantined", "right")]
+    columns += [("sources", "right")]
+    columns += [("rejected", "right")] if any_rejected else []
+    columns += [("changed", "right")] if any_changed else []
+    columns += [("last load", "left")]
+    for col, justify in columns:
+        table.add_column(
+            col, justify=justify, no_wrap=True, min_width=11 if col == "last load" else None
+        )
     for row in df.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
+        last = (
+            str(row.last_loaded_at)[5:16] if str(row.last_loaded_at) not in ("None", "NaT") else "-"
+        )
+        cells = [row.table_name, f"{row.rows_in_raw:,}", f"{row.quarantined:,}"]
+        cells += [f"{row.sources_loaded:,}"]
+        cells += [f"{row.rejected:,}"] if any_rejected else []
+        cells += [f"{row.changed_after_load:,}"] if any_changed else []
+        table.add_row(*cells, last)
     console.print(table)
+    reasons = warehouse.query_df(
+        """select table_name, reason, count(*) as n from raw.quarantine
+           group by 1, 2 order by 1, 3 desc""",
+        settings,
+    )
+    if len(reasons):
+        why = Table(title="quarantined records by reason")
+        for col, justify in (("table", "left"), ("reason", "left"), ("records", "right")):
+            why.add_column(col, justify=justify)
+        for row in reasons.itertuples(index=False):
+            why.add_row(row.table_name, row.reason, f"{row.n:,}")
+        console.print(why)
+        console.print(
+            "Inspect them with: select source, record_no, reason, raw_record from raw.quarantine"
+        )
+    drift = warehouse.query_df(
+        """select reason as field, sum(rows) as n from raw.load_audit
+           where outcome = 'new_field' group by 1 order by 2 desc""",
+        settings,
+    )
+    if len(drift):
+        fields = ", ".join(f"{r.field} ({int(r.n):,} rows)" for r in drift.itertuples(index=False))
+        console.print(f"[yellow]fields outside the contract, kept in _extra:[/yellow] {fields}")
 
 
 if __name__ == "__main__":

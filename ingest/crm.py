@@ -24,9 +24,10 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from customer720.settings import Settings, get_settings
-from customer720.warehouse import duckdb_connection, sqlalchemy_url
+from customer720.warehouse import sqlalchemy_url
 from ingest import raw_store
 from ingest.contract import TableSpec, crm_tables
+from ingest.destination import Destination, open_destination
 from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ class CrmTableResult:
     rows_unchanged: int = 0
     rows_quarantined: int = 0
     absent: bool = False
+    rejected: bool = False
+    source: str = ""
 
 
 @dataclass
@@ -64,12 +67,12 @@ class CrmExtractSummary:
         }
 
 
-def _watermark_text(con: duckdb.DuckDBPyConnection, source: str, table: str) -> str | None:
-    row = con.execute(
+def _watermark_text(dest: Destination, source: str, table: str) -> str | None:
+    rows = dest.fetchall(
         "select watermark from raw.watermarks where source = ? and table_name = ?", [source, table]
-    ).fetchone()
+    )
     # ISO text without a 'T' compares correctly both as SQLite text and as a Postgres timestamp.
-    return row[0].isoformat(sep=" ") if row and row[0] else None
+    return rows[0][0].isoformat(sep=" ") if rows and rows[0][0] else None
 
 
 def _arrow_from_database(engine: sa.Engine, spec: TableSpec, since: str | None) -> pa.Table | None:
@@ -128,11 +131,14 @@ def _validate(con: duckdb.DuckDBPyConnection, spec: TableSpec, since: str | None
         # File exports carry all rows every time; only rows at or past the watermark count.
         where = f"where try_cast(i.updated_at as timestamp) >= timestamp {raw_store._quote(since)}"
     pk = spec.primary_key
-    con.execute(f"""
-        create or replace temp table _typed as
-        select row_number() over () as record_no, {record} as raw_record,
-            {raw_store.typed_select(spec, expr, extra)}
-        from _incoming i {where}""")
+    query = raw_store.typed_query(
+        spec,
+        expr,
+        extra,
+        f"_incoming i {where}",
+        {"record_no": "row_number() over ()", "raw_record": record},
+    )
+    con.execute(f"create or replace temp table _typed as {query}")
     # A key seen twice in one batch: keep its latest version, quarantine the others.
     con.execute(f"""
         update _typed set _reason = 'duplicate {pk} in this batch (the latest version was kept)'
@@ -149,39 +155,110 @@ def _validate(con: duckdb.DuckDBPyConnection, spec: TableSpec, since: str | None
 
 
 def _apply(
-    con: duckdb.DuckDBPyConnection,
+    dest: Destination,
     spec: TableSpec,
     result: CrmTableResult,
     batch_id: str,
     source: str,
     watermark_key: str,
 ) -> None:
-    """Quarantine the bad rows of ``_typed`` and merge its new or changed rows."""
-    raw_store.write_quarantine(con, "_typed", batch_id, source, spec.raw_table)
-    raw_store.audit_reasons(con, "_typed", batch_id, source, spec.raw_table)
+    """Merge the new or changed good rows of ``_typed`` (in ``dest.work``) on the key.
+
+    The good rows are staged in the destination (``_good``), compared there with the raw
+    table, and the changed ones replace their old versions (delete + insert, one
+    transaction): the same SQL on DuckDB and Postgres.
+    """
     pk, cols = spec.primary_key, spec.column_names
-    differs = " or ".join(f't."{c}" is distinct from r."{c}"' for c in cols)
-    con.execute(f"""
-        create or replace temp table _changed as
-        select t.* from _typed t left join raw.{spec.raw_table} r using ("{pk}")
-        where t._reason is null and (r."{pk}" is null or {differs})""")
-    result.rows_changed = con.execute("select count(*) from _changed").fetchone()[0]
-    result.rows_unchanged = result.rows_in - result.rows_quarantined - result.rows_changed
     col_list = ", ".join(f'"{c}"' for c in cols)
-    con.execute(f'delete from raw.{spec.raw_table} where "{pk}" in (select "{pk}" from _changed)')
-    con.execute(
-        f"""insert into raw.{spec.raw_table} ({col_list}, _batch_id, _loaded_at, _source, _extra)
+    dest.stage(
+        "_good",
+        {**{c.name: c.type for c in spec.columns}, "_extra": "VARCHAR"},
+        f"select {col_list}, _extra from _typed where _reason is null",
+    )
+    differs = " or ".join(f't."{c}" is distinct from r."{c}"' for c in cols)
+    raw = f"{raw_store.SCHEMA}.{spec.raw_table}"
+    dest.execute("drop table if exists _changed")
+    dest.execute(f"""
+        create temp table _changed as
+        select t.* from _good t left join {raw} r using ("{pk}")
+        where r."{pk}" is null or {differs}""")
+    result.rows_changed = int(dest.fetchall("select count(*) from _changed")[0][0])
+    result.rows_unchanged = result.rows_in - result.rows_quarantined - result.rows_changed
+    dest.execute(f'delete from {raw} where "{pk}" in (select "{pk}" from _changed)')
+    dest.execute(
+        f"""insert into {raw} ({col_list}, _batch_id, _loaded_at, _source, _extra)
         select {col_list}, ?, ?, ?, _extra from _changed""",
         [batch_id, raw_store.utc_now(), source],
     )
-    con.execute(
-        """insert or replace into raw.watermarks
-        select ?, ?, greatest(max(updated_at), (select watermark from raw.watermarks
-                                                where source = ? and table_name = ?)), ?
-        from _typed where _reason is null having max(updated_at) is not null""",
-        [watermark_key, spec.name, watermark_key, spec.name, raw_store.utc_now()],
-    )
-    raw_store.audit(con, batch_id, source, spec.raw_table, "loaded", result.rows_changed)
+    newest = dest.work.execute(
+        "select max(updated_at) from _typed where _reason is null"
+    ).fetchone()[0]
+    if newest is not None:
+        old = dest.fetchall(
+            "select watermark from raw.watermarks where source = ? and table_name = ?",
+            [watermark_key, spec.name],
+        )
+        if old and old[0][0] is not None and old[0][0] > newest:
+            newest = old[0][0]
+        dest.execute(
+            "delete from raw.watermarks where source = ? and table_name = ?",
+            [watermark_key, spec.name],
+        )
+        dest.insert_rows(
+            "raw.watermarks",
+            ["source", "table_name", "watermark", "updated_at"],
+            [(watermark_key, spec.name, newest, raw_store.utc_now())],
+        )
+    dest.execute("drop table if exists _changed")
+    raw_store.audit(dest, batch_id, source, spec.raw_table, "loaded", result.rows_changed)
+
+
+def _extract_table(
+    dest: Destination,
+    spec: TableSpec,
+    folder: Path | None,
+    engine: sa.Engine | None,
+    label: str,
+    source: str,
+    batch_id: str,
+    max_rate: float,
+) -> CrmTableResult | None:
+    """Validate one table in DuckDB and write it to the destination; None when absent."""
+    work = dest.work
+    since = _watermark_text(dest, label, spec.name)
+    if folder is not None:
+        table_source = _relation_from_files(work, folder, spec)
+    else:
+        assert engine is not None
+        arrow = _arrow_from_database(engine, spec, since)
+        table_source = None if arrow is None else f"{label}#{spec.name}"
+        if arrow is not None:
+            work.register("_arrow", arrow)
+            work.execute("create or replace temp view _incoming as select * from _arrow")
+    if table_source is None:
+        if spec.required_table:
+            raise IngestError(
+                f"the CRM source {source!r} has no '{spec.name}' table; it is required "
+                "(see ingest/contract.json)"
+            )
+        return None
+    result = _validate(work, spec, since)
+    result.source = table_source
+    source_expr = raw_store._quote(table_source)
+    dest.begin()
+    raw_store.write_quarantine(dest, "_typed", batch_id, source_expr, spec.raw_table)
+    raw_store.audit_reasons(dest, "_typed", batch_id, source_expr, spec.raw_table)
+    if result.rows_in and result.rows_quarantined / result.rows_in > max_rate:
+        # Load nothing from this table; keep its bad rows for inspection.
+        raw_store.audit(dest, batch_id, table_source, spec.raw_table, "rejected", result.rows_in)
+        result.rejected = True
+    else:
+        _apply(dest, spec, result, batch_id, table_source, label)
+    dest.commit()
+    work.execute("drop view if exists _incoming")
+    if folder is None:
+        work.unregister("_arrow")
+    return result
 
 
 def extract_crm(
@@ -208,50 +285,18 @@ def extract_crm(
     )
     summary.source = label
     try:
-        with duckdb_connection(settings) as con:
-            raw_store.ensure_raw_layer(con)
+        with open_destination(settings) as dest:
+            raw_store.ensure_raw_layer(dest)
             for spec in crm_tables():
-                since = _watermark_text(con, label, spec.name)
-                con.execute("begin")
-                if folder is not None:
-                    table_source = _relation_from_files(con, folder, spec)
-                else:
-                    arrow = _arrow_from_database(engine, spec, since)
-                    table_source = None if arrow is None else f"{label}#{spec.name}"
-                    if arrow is not None:
-                        con.register("_arrow", arrow)
-                        con.execute("create or replace temp view _incoming as select * from _arrow")
-                if table_source is None:
-                    con.execute("commit")
-                    if spec.required_table:
-                        raise IngestError(
-                            f"the CRM source {source!r} has no '{spec.name}' table; it is required "
-                            "(see ingest/contract.json)"
-                        )
+                result = _extract_table(
+                    dest, spec, folder, engine, label, source, summary.batch_id, max_rate
+                )
+                if result is None:
                     summary.tables.append(CrmTableResult(spec.name, absent=True))
                     continue
-                result = _validate(con, spec, since)
-                if result.rows_in and result.rows_quarantined / result.rows_in > max_rate:
-                    # Load nothing from this table; keep its bad rows for inspection.
-                    raw_store.write_quarantine(
-                        con, "_typed", summary.batch_id, table_source, spec.raw_table
-                    )
-                    raw_store.audit_reasons(
-                        con, "_typed", summary.batch_id, table_source, spec.raw_table
-                    )
-                    raw_store.audit(
-                        con,
-                        summary.batch_id,
-                        table_source,
-                        spec.raw_table,
-                        "rejected",
-                        result.rows_in,
-                    )
-                    summary.rejected.append(table_source)
-                else:
-                    _apply(con, spec, result, summary.batch_id, table_source, label)
-                con.execute("commit")
                 summary.tables.append(result)
+                if result.rejected:
+                    summary.rejected.append(result.source)
                 log.info(
                     "crm.%s: %d in, %d changed, %d quarantined",
                     spec.name,
@@ -259,13 +304,13 @@ def extract_crm(
                     result.rows_changed,
                     result.rows_quarantined,
                 )
+            if summary.rejected:
+                raise IngestError(
+                    raw_store.rejection_message(dest, summary.batch_id, summary.rejected, max_rate)
+                )
     except sa.exc.OperationalError as exc:
         raise IngestError(f"cannot read the CRM database {source!r}: {exc.orig}") from exc
     finally:
         if engine is not None:
             engine.dispose()
-    if summary.rejected:
-        raise IngestError(
-            raw_store.rejection_message(settings, summary.batch_id, summary.rejected, max_rate)
-        )
     return summary

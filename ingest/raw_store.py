@@ -1,39 +1,61 @@
-"""The raw layer in the warehouse: contract tables, bookkeeping tables and validation.
+"""The raw layer: contract tables, bookkeeping tables and validation.
 
 Every contract table exists in ``raw`` even when a source lacks it (empty, typed), so
-later stages build from whatever data exists. Validation is SQL over the incoming rows:
-each contract column is ``try_cast`` to its type, and a row whose required column is
-missing or whose value does not cast gets a reason and goes to ``raw.quarantine``.
+later stages build from whatever data exists. Validation is SQL over the incoming rows in
+DuckDB: each contract column is ``try_cast`` to its type, and a row whose required column
+is missing or whose value does not cast gets a reason and goes to ``raw.quarantine``.
+The writes go through a :class:`~ingest.destination.Destination` (DuckDB or Postgres).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import duckdb
-
-from customer720.settings import Settings
-from customer720.warehouse import duckdb_connection
-from ingest.contract import TableSpec, all_raw_tables
+from ingest.contract import METADATA_COLUMNS, TableSpec, all_raw_tables
+from ingest.destination import Destination
 
 SCHEMA = "raw"
 
-BOOKKEEPING_DDL = [
-    f"""create table if not exists {SCHEMA}.load_manifest (
-        path varchar primary key, size_bytes bigint, mtime double, checksum varchar,
-        batch_id varchar, loaded_at timestamp,
-        rows_in bigint, rows_loaded bigint, rows_quarantined bigint)""",
-    f"""create table if not exists {SCHEMA}.load_audit (
-        batch_id varchar, source varchar, table_name varchar, outcome varchar,
-        reason varchar, rows bigint, recorded_at timestamp)""",
-    f"""create table if not exists {SCHEMA}.quarantine (
-        batch_id varchar, source varchar, table_name varchar, record_no bigint,
-        raw_record varchar, reason varchar, quarantined_at timestamp)""",
-    f"""create table if not exists {SCHEMA}.watermarks (
-        source varchar, table_name varchar, watermark timestamp, updated_at timestamp,
-        primary key (source, table_name))""",
-]
+BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
+    "load_manifest": {
+        "path": "VARCHAR primary key",
+        "size_bytes": "BIGINT",
+        "mtime": "DOUBLE",
+        "checksum": "VARCHAR",
+        "batch_id": "VARCHAR",
+        "loaded_at": "TIMESTAMP",
+        "rows_in": "BIGINT",
+        "rows_loaded": "BIGINT",
+        "rows_quarantined": "BIGINT",
+    },
+    "load_audit": {
+        "batch_id": "VARCHAR",
+        "source": "VARCHAR",
+        "table_name": "VARCHAR",
+        "outcome": "VARCHAR",
+        "reason": "VARCHAR",
+        "rows": "BIGINT",
+        "recorded_at": "TIMESTAMP",
+    },
+    "quarantine": {
+        "batch_id": "VARCHAR",
+        "source": "VARCHAR",
+        "table_name": "VARCHAR",
+        "record_no": "BIGINT",
+        "raw_record": "VARCHAR",
+        "reason": "VARCHAR",
+        "quarantined_at": "TIMESTAMP",
+    },
+    "watermarks": {
+        "source": "VARCHAR",
+        "table_name": "VARCHAR",
+        "watermark": "TIMESTAMP",
+        "updated_at": "TIMESTAMP",
+    },
+}
+_TABLE_CONSTRAINTS = {"watermarks": ", primary key (source, table_name)"}
 
 
 def new_batch_id(kind: str) -> str:
@@ -44,90 +66,140 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def ensure_raw_layer(con: duckdb.DuckDBPyConnection) -> None:
+def _column_ddl(dest: Destination, name: str, type_: str) -> str:
+    base, _, rest = type_.partition(" ")
+    return f'"{name}" {dest.sql_type(base)}{" " + rest if rest else ""}'
+
+
+def raw_columns(spec: TableSpec) -> dict[str, str]:
+    """Every column of ``raw.<spec.raw_table>`` with its (DuckDB) type."""
+    return {**{c.name: c.type for c in spec.columns}, **METADATA_COLUMNS}
+
+
+def ensure_raw_layer(dest: Destination) -> None:
     """Create the raw schema, every contract table and the bookkeeping tables if missing."""
-    con.execute(f"create schema if not exists {SCHEMA}")
-    for spec in all_raw_tables():
-        con.execute(spec.raw_ddl(SCHEMA))
-    for ddl in BOOKKEEPING_DDL:
-        con.execute(ddl)
+    dest.execute(f"create schema if not exists {SCHEMA}")
+    tables = {spec.raw_table: raw_columns(spec) for spec in all_raw_tables()}
+    tables.update(BOOKKEEPING_TABLES)
+    for table, columns in tables.items():
+        cols = ", ".join(_column_ddl(dest, n, t) for n, t in columns.items())
+        dest.execute(
+            f'create table if not exists {SCHEMA}."{table}" '
+            f"({cols}{_TABLE_CONSTRAINTS.get(table, '')})"
+        )
+    dest.commit()
 
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def typed_select(
+def _literal(value: object) -> str:
+    """A SQL literal for a batch id, source label or load time (DuckDB syntax)."""
+    if value is None:
+        return "null"
+    if isinstance(value, datetime):
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    return _quote(str(value))
+
+
+def typed_query(
     spec: TableSpec,
     expr: dict[str, str],
     extra_keys_expr: str | None,
+    from_sql: str,
+    passthrough: dict[str, str],
     unreadable_when: str | None = None,
 ) -> str:
-    """SQL select-list turning source expressions into typed contract columns + a reason.
+    """SQL query turning source expressions into typed contract columns + a reason.
 
-    ``expr`` maps each contract column to a SQL expression over the incoming relation
-    (``None``-valued when the source lacks the column). ``extra_keys_expr`` is a SQL
-    expression giving the JSON of fields the contract does not name (or None).
+    ``expr`` maps each contract column to a SQL expression over ``from_sql`` giving its
+    value as text (absent when the source lacks the column); ``passthrough`` maps names
+    to expressions over ``from_sql`` to keep (e.g. the file and the raw record). The result has
+    those, every contract column typed, ``_reason`` (null for a good row; else every
+    problem: a required field missing, a value that does not cast to its type) and
+    ``_extra`` (``extra_keys_expr``: the JSON of fields the contract does not name).
     ``unreadable_when`` is a condition under which the record could not be read at all
-    (e.g. malformed JSON); it then gets that one reason instead of a list of missing fields.
+    (e.g. malformed JSON); it then gets that one reason instead of a list of problems.
     """
-    items: list[str] = []
+    inner: list[str] = [f"{e} as {name}" for name, e in passthrough.items()]
+    outer: list[str] = list(passthrough)
     checks: list[str] = []
-    for col in spec.columns:
+    for i, col in enumerate(spec.columns):
         source = expr.get(col.name) or "null"
-        cast = f"try_cast({source} as {col.type})"
-        items.append(f'{cast} as "{col.name}"')
+        text = f"_s{i}"
+        inner.append(f"{source} as {text}")
         if col.required:
-            checks.append(
-                f"case when {source} is null then 'missing required field {col.name}' end"
-            )
+            checks.append(f"case when {text} is null then 'missing required field {col.name}' end")
+        if col.type.upper() == "VARCHAR":  # text always "casts" to text: nothing to check
+            outer.append(f'{text} as "{col.name}"')
+            continue
+        inner.append(f'try_cast({source} as {col.type}) as "{col.name}"')
+        outer.append(f'"{col.name}"')
         checks.append(
-            f"case when {source} is not null and {cast} is null "
+            f'case when {text} is not null and "{col.name}" is null '
             f"then '{col.name} is not a valid {col.type.lower()}' end"
         )
     reason = f"nullif(concat_ws('; ', {', '.join(checks)}), '')"
     if unreadable_when:
-        reason = f"case when {unreadable_when} then 'malformed record: not a JSON object' else {reason} end"
-    items.append(f"{reason} as _reason")
-    items.append(f"{extra_keys_expr or 'null'} as _extra")
-    return ",\n    ".join(items)
+        inner.append(f"{unreadable_when} as _unreadable")
+        reason = (
+            f"case when _unreadable then 'malformed record: not a JSON object' else {reason} end"
+        )
+    return f"""select {", ".join(outer)}, {reason} as _reason, _extra
+    from (
+        select {", ".join(inner)}, {extra_keys_expr or "null"} as _extra
+        from {from_sql}
+    )"""
 
 
 def write_quarantine(
-    con: duckdb.DuckDBPyConnection, relation: str, batch_id: str, source: str, table: str
+    dest: Destination, relation: str, batch_id: str, source_expr: str, table: str
 ) -> int:
-    """Copy rows of ``relation`` (record_no, raw_record, _reason) that have a reason.
+    """Quarantine the rows of ``relation`` (in ``dest.work``) that have a ``_reason``.
 
-    A record already quarantined from the same source (a re-read CRM row, a re-tried
-    rejected file) is not added twice, and earlier quarantine rows are never removed.
-    Returns the number of bad rows in ``relation``.
+    ``relation`` has ``record_no``, ``raw_record`` and ``_reason``; ``source_expr`` is a SQL
+    expression over it naming each row's source (a file path, a table URL). A record
+    already quarantined from the same source (a re-read CRM row, a re-tried rejected file)
+    is not added twice, and earlier quarantine rows are never removed. Returns the number
+    of bad rows in ``relation``.
     """
-    con.execute(
-        f"""insert into {SCHEMA}.quarantine
-        select ?, ?, ?, n.record_no, n.raw_record, n._reason, ? from {relation} n
-        where n._reason is not null and not exists (
-            select 1 from {SCHEMA}.quarantine q
-            where q.source = ? and q.table_name = ? and q.raw_record = n.raw_record)""",
-        [batch_id, source, table, utc_now(), source, table],
+    bad = dest.work.execute(
+        f"select count(*) from {relation} where _reason is not null"
+    ).fetchone()[0]
+    if not bad:
+        return 0
+    dest.stage(
+        "_bad",
+        {"source": "VARCHAR", "record_no": "BIGINT", "raw_record": "VARCHAR", "reason": "VARCHAR"},
+        f"""select {source_expr} as source, record_no, raw_record, _reason as reason
+        from {relation} where _reason is not null""",
     )
-    row = con.execute(f"select count(*) from {relation} where _reason is not null").fetchone()
-    return int(row[0])
+    dest.execute(
+        f"""insert into {SCHEMA}.quarantine
+        select ?, n.source, ?, n.record_no, n.raw_record, n.reason, ? from _bad n
+        where not exists (
+            select 1 from {SCHEMA}.quarantine q
+            where q.source = n.source and q.table_name = ? and q.raw_record = n.raw_record)""",
+        [batch_id, table, utc_now(), table],
+    )
+    return int(bad)
 
 
 def audit_reasons(
-    con: duckdb.DuckDBPyConnection, relation: str, batch_id: str, source: str, table: str
+    dest: Destination, relation: str, batch_id: str, source_expr: str, table: str
 ) -> None:
-    """Count quarantined rows per reason into raw.load_audit."""
-    con.execute(
-        f"""insert into {SCHEMA}.load_audit
-        select ?, ?, ?, 'quarantined', _reason, count(*), ? from {relation}
-        where _reason is not null group by _reason""",
-        [batch_id, source, table, utc_now()],
-    )
+    """Count the quarantined rows of ``relation`` per source and reason into raw.load_audit."""
+    rows = dest.work.execute(
+        f"""select {source_expr}, _reason, count(*) from {relation}
+        where _reason is not null group by all order by all"""
+    ).fetchall()
+    now = utc_now()
+    audit_many(dest, [(batch_id, s, table, "quarantined", r, n, now) for s, r, n in rows])
 
 
 def audit(
-    con: duckdb.DuckDBPyConnection,
+    dest: Destination,
     batch_id: str,
     source: str,
     table: str,
@@ -135,36 +207,46 @@ def audit(
     rows: int,
     reason: str | None = None,
 ) -> None:
-    con.execute(
-        f"insert into {SCHEMA}.load_audit values (?, ?, ?, ?, ?, ?, ?)",
-        [batch_id, source, table, outcome, reason, rows, utc_now()],
-    )
+    audit_many(dest, [(batch_id, source, table, outcome, reason, rows, utc_now())])
 
 
-def drift_report(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, int]:
-    """Fields outside the contract seen in ``relation._extra`` and how many rows had each."""
-    rows = con.execute(
-        f"""select key, count(*) from (
-              select unnest(json_keys(_extra)) as key from {relation} where _extra is not null
-            ) group by key order by key"""
+def audit_many(dest: Destination, rows: list[Sequence]) -> None:
+    """Append (batch_id, source, table, outcome, reason, rows, recorded_at) rows."""
+    dest.insert_rows(f"{SCHEMA}.load_audit", list(BOOKKEEPING_TABLES["load_audit"]), rows)
+
+
+def drift_report(dest: Destination, relation: str, source_expr: str) -> list[tuple[str, str, int]]:
+    """(source, field, rows) for each field outside the contract seen in ``relation._extra``."""
+    rows = dest.work.execute(
+        f"""select source, key, count(*) from (
+              select {source_expr} as source, unnest(json_keys(_extra)) as key
+              from {relation} where _extra is not null
+            ) group by all order by all"""
     ).fetchall()
-    return {key: int(n) for key, n in rows}
+    return [(s, k, int(n)) for s, k, n in rows]
 
 
-def rejection_message(
-    settings: Settings, batch_id: str, sources: list[str], max_rate: float
-) -> str:
-    with duckdb_connection(settings) as con:
-        reasons = con.execute(
-            """select source, reason, rows from raw.load_audit
-               where batch_id = ? and outcome = 'quarantined' order by source, rows desc""",
-            [batch_id],
-        ).fetchall()
+def rejection_message(dest: Destination, batch_id: str, sources: list[str], max_rate: float) -> str:
+    reasons = dest.fetchall(
+        """select source, reason, rows from raw.load_audit
+           where batch_id = ? and outcome = 'quarantined' order by source, rows desc""",
+        [batch_id],
+    )
     lines = [
-        f"{len(sources)} source(s) had more than {max_rate:.0%} bad records and were not loaded:"
+        f"{len(sources)} source(s) could not be read or had more than {max_rate:.0%} bad "
+        "records, and were not loaded:"
     ]
+    unreadable = dict(
+        dest.fetchall(
+            """select source, reason from raw.load_audit
+               where batch_id = ? and outcome = 'rejected' and reason like 'unreadable%'""",
+            [batch_id],
+        )
+    )
     for source in sources:
         lines.append(f"  {source}:")
+        if source in unreadable:
+            lines.append(f"    {unreadable[source]}")
         lines += [f"    {n} x {reason}" for src, reason, n in reasons if src == source][:5]
     lines.append(
         "Inspect them with: select * from raw.quarantine where batch_id = "
@@ -176,13 +258,16 @@ def rejection_message(
 __all__ = [
     "SCHEMA",
     "audit",
+    "audit_many",
     "audit_reasons",
     "drift_report",
     "ensure_raw_layer",
     "new_batch_id",
+    "raw_columns",
     "rejection_message",
-    "typed_select",
+    "typed_query",
     "utc_now",
     "write_quarantine",
+    "_literal",
     "_quote",
 ]

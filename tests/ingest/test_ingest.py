@@ -255,3 +255,183 @@ def test_extract_from_postgres_crm(local_dir: Path, postgres_url: str) -> None:
     assert summary.rows_changed == 2
     assert _query("select is_deleted, email from raw.crm_contacts") == [(False, "a@x.com")]
     assert extract_crm(postgres_url).rows_changed == 0
+
+
+def test_parquet_event_files_load_through_the_same_validation(sources: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = sources / "events" / "date=2024-03-06"
+    folder.mkdir(parents=True)
+    table = pa.table(
+        {
+            "event_id": ["p1", "p2", None, "p4"],
+            "event_type": ["page_view", "purchase", "page_view", "page_view"],
+            "anonymous_id": ["a1", "a2", "a3", "a4"],
+            "collector_timestamp": pa.array(
+                ["2024-03-06 10:00:00", "2024-03-06 10:01:00", "2024-03-06 10:02:00", "soon"]
+            ),
+            "price": [None, 9.5, None, None],
+            "app_version": ["1.0", None, None, None],  # outside the contract
+        }
+    )
+    pq.write_table(table, folder / "export.parquet")
+    summary = load_events(max_quarantine_rate=0.5)  # 2 of its 4 rows are bad on purpose
+    assert (summary.files_loaded, summary.rows_in, summary.rows_loaded) == (2, 54, 52)
+    assert summary.new_fields == {"app_version": 1}
+    assert _query(
+        "select event_id, price, _extra from raw.web_events where _source like '%.parquet' "
+        "order by event_id"
+    ) == [("p1", None, '{"app_version":"1.0"}'), ("p2", 9.5, None)]
+    assert _query(
+        "select record_no, reason from raw.quarantine where source = 'date=2024-03-06/export.parquet' "
+        "order by record_no"
+    ) == [
+        (3, "missing required field event_id"),
+        (4, "collector_timestamp is not a valid timestamp"),
+    ]
+    assert load_events().files_skipped == 2
+
+
+def _pg_rows(url: str, sql: str) -> list[tuple]:
+    import sqlalchemy as sa
+
+    from customer720.warehouse import sqlalchemy_url
+
+    engine = sa.create_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as con:
+            return [tuple(r) for r in con.execute(sa.text(sql)).fetchall()]
+    finally:
+        engine.dispose()
+
+
+def test_postgres_warehouse_loads_twice_unchanged_then_incrementally(
+    sources: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingest.__main__ import main
+
+    monkeypatch.setenv("C720_WAREHOUSE", postgres_url)
+    _events(
+        sources / "events" / "date=2024-03-03" / "part-00000.json.gz",
+        [_event(500 + i, new_field=i) for i in range(40)] + ["{not json"],
+    )
+    assert main(["all"]) == 0
+    checksums = {
+        "crm_contacts": "md5(string_agg(concat_ws('|', contact_id, email, marketing_consent, "
+        "updated_at, is_deleted, _batch_id), ',' order by contact_id))",
+        "crm_orders": "md5(string_agg(concat_ws('|', order_id, total_amount, ordered_at, "
+        "_batch_id), ',' order by order_id))",
+        "web_events": "md5(string_agg(concat_ws('|', event_id, collector_timestamp, _extra, "
+        "_batch_id), ',' order by event_id))",
+    }
+
+    def state() -> dict:
+        return {
+            t: _pg_rows(postgres_url, f"select count(*), {c} from raw.{t}")[0]
+            for t, c in checksums.items()
+        }
+
+    first = state()
+    assert {t: n for t, (n, _) in first.items()} == {
+        "crm_contacts": 2,
+        "crm_orders": 1,
+        "web_events": 90,
+    }
+    # Every contract table and the bookkeeping exist in Postgres, typed like in DuckDB.
+    tables = {
+        r[0]
+        for r in _pg_rows(
+            postgres_url,
+            "select table_name from information_schema.tables where table_schema = 'raw'",
+        )
+    }
+    assert {"crm_tickets", "load_manifest", "load_audit", "quarantine", "watermarks"} <= tables
+    assert _pg_rows(
+        postgres_url,
+        "select data_type from information_schema.columns where table_schema = 'raw' "
+        "and table_name = 'crm_orders' and column_name = 'total_amount'",
+    ) == [("double precision",)]
+    assert _pg_rows(postgres_url, "select record_no, raw_record, reason from raw.quarantine") == [
+        (41, "{not json", "malformed record: not a JSON object")
+    ]
+    assert _pg_rows(postgres_url, "select _extra from raw.web_events where event_id = 'e507'") == [
+        ('{"new_field":7}',)
+    ]
+    assert _pg_rows(postgres_url, "select count(*) from raw.watermarks") == [(2,)]
+
+    # Loading again changes nothing.
+    assert extract_crm().rows_changed == 0
+    again = load_events()
+    assert (again.files_loaded, again.files_skipped) == (0, 2)
+    assert state() == first
+    assert _pg_rows(postgres_url, "select count(*) from raw.quarantine") == [(1,)]
+
+    # A change in the CRM and a new file load incrementally.
+    _crm(
+        sources / "crm.sqlite",
+        [(2, "b@x.com", 0, "2024-01-02 00:00:00", "2024-03-02 09:00:00", 1)],
+        [(11, 2, "2024-03-02 08:00:00", "placed", 9.5, "2024-03-02 08:00:00")],
+    )
+    _events(
+        sources / "events" / "date=2024-03-04" / "part-00000.json.gz",
+        [_event(600 + i, collector_timestamp="2024-03-04T10:00:00Z") for i in range(5)],
+    )
+    crm = extract_crm()
+    assert {t.table: t.rows_changed for t in crm.tables if t.rows_changed} == {
+        "contacts": 1,
+        "orders": 1,
+    }
+    assert load_events().rows_loaded == 5
+    assert _pg_rows(
+        postgres_url, "select is_deleted from raw.crm_contacts where contact_id = 2"
+    ) == [(True,)]
+    assert _pg_rows(postgres_url, "select count(*) from raw.web_events") == [(95,)]
+    assert _pg_rows(postgres_url, "select count(*) from raw.load_manifest") == [(3,)]
+    assert main(["status"]) == 0
+
+
+def test_fields_outside_the_contract_are_found_in_any_json_layout(sources: Path) -> None:
+    lines = {
+        "compact": '{"event_id":"x1","event_type":"page_view","anonymous_id":"a",'
+        '"collector_timestamp":"2024-03-07T10:00:00Z","app_version":"5.3"}',
+        "space before colon": '{"event_id" : "x2", "event_type" : "page_view", "anonymous_id" '
+        ': "a", "collector_timestamp" : "2024-03-07T10:00:00Z", "tab"\t: {"n": [1, 2]}}',
+        "null contract field": '{"event_id":"x3","event_type":"page_view","anonymous_id":"a",'
+        '"collector_timestamp":"2024-03-07T10:00:00Z","user_id":null}',
+        "colon in a value": '{"event_id":"x4","event_type":"search","anonymous_id":"a",'
+        '"collector_timestamp":"2024-03-07T10:00:00Z","search_query":"a\\":b\\":c"}',
+        "nested extra only": '{"event_id":"x5","event_type":"page_view","anonymous_id":"a",'
+        '"collector_timestamp":"2024-03-07T10:00:00Z","ctx":{"event_id":"no"}}',
+    }
+    _events(
+        sources / "events" / "date=2024-03-07" / "part-00000.json.gz",
+        list(lines.values()) + [_event(700 + i) for i in range(95)],
+    )
+    load_events()
+    extra = dict(
+        _query(
+            "select event_id, _extra from raw.web_events where _source like 'date=2024-03-07%' "
+            "and _extra is not null"
+        )
+    )
+    assert extra == {
+        "x1": '{"app_version":"5.3"}',
+        "x2": '{"tab":{"n":[1,2]}}',
+        "x5": '{"ctx":{"event_id":"no"}}',
+    }
+    assert _query("select search_query from raw.web_events where event_id = 'x4'") == [('a":b":c',)]
+
+
+def test_an_unreadable_file_is_rejected_by_name_and_the_others_load(sources: Path) -> None:
+    corrupt = sources / "events" / "date=2024-03-08" / "part-00000.json.gz"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(gzip.compress(b'{"event_id": "z"}\n')[:-12])  # cut short
+    _events(
+        sources / "events" / "date=2024-03-09" / "part-00000.json.gz",
+        [_event(800 + i, collector_timestamp="2024-03-09T10:00:00Z") for i in range(5)],
+    )
+    with pytest.raises(IngestError, match=r"date=2024-03-08/part-00000.json.gz:\n    unreadable"):
+        load_events()
+    assert _query("select count(*) from raw.web_events") == [(55,)]
+    assert _query("select count(*) from raw.load_manifest") == [(2,)]
