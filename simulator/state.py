@@ -27,10 +27,60 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
+# Columns of the tables a small or short company may have no rows in, so the CRM views
+# and truth still find their columns (a 200-customer, 10-day company had no tickets).
+EMPTY_COLUMNS = {
+    "tickets": [
+        "ticket_id",
+        "contact_id",
+        "person_id",
+        "order_id",
+        "tone",
+        "template",
+        "created_sec",
+        "pending_sec",
+        "resolved_sec",
+        "closed_sec",
+        "priority",
+    ],
+    "survey_responses": [
+        "survey_response_id",
+        "contact_id",
+        "survey_type",
+        "score",
+        "comment",
+        "responded_sec",
+    ],
+    "email_events": ["email_event_id", "contact_id", "campaign_id", "event_type", "occurred_sec"],
+    "orders": [
+        "order_id",
+        "contact_id",
+        "person_id",
+        "ordered_sec",
+        "channel",
+        "total_amount",
+        "promised_sec",
+        "shipped_sec",
+        "delivered_sec",
+        "cancelled_sec",
+        "returned_sec",
+        "is_late",
+    ],
+    "order_items": [
+        "order_item_id",
+        "order_id",
+        "product_id",
+        "quantity",
+        "unit_price",
+        "created_sec",
+    ],
+}
+
+
 def table_frame(company: Company, name: str) -> pd.DataFrame:
     chunks = [c for c in company.tables[name] if len(next(iter(c.values()), []))]
     if not chunks:
-        return pd.DataFrame()
+        return pd.DataFrame({c: np.array([], dtype=np.int64) for c in EMPTY_COLUMNS.get(name, [])})
     return pd.DataFrame({k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
 
 

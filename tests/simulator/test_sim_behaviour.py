@@ -79,3 +79,15 @@ def test_oracle_beats_recency(medium):
     assert result["eligible_customers"] > 500
     assert result["auc_oracle"] > result["auc_recency"] + 0.05, result
     assert result["auc_recency"] > 0.55
+
+
+def test_a_company_too_small_for_tickets_still_writes_every_table(tmp_path) -> None:
+    # 200 customers over 10 days (seed 5) happen to file no ticket at all.
+    import sqlite3
+
+    from simulator import SimulationConfig, generate
+
+    summary = generate(SimulationConfig(customers=200, days=10, seed=5, out=tmp_path))
+    assert summary["rows"]["tickets"] == 0
+    with sqlite3.connect(tmp_path / "crm.sqlite") as con:
+        assert con.execute("select count(*) from tickets").fetchone() == (0,)
