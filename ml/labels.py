@@ -76,7 +76,29 @@ def assign_splits(cutoffs: list[pd.Timestamp], cfg: ChurnConfig) -> dict[pd.Time
                 break  # keep at least one cutoff for training
             splits[cutoffs[i]] = name
             i += 1
-    for c in cutoffs[i:]:
+    # Purge: a training label must be fully observed by the holdout cutoff
+    # (cutoff + H <= holdout cutoff), else the same customer with nearly the same label sits
+    # in training and holdout (fine grids, long horizons). Cutoffs in between are left out.
+    # On the default grid (30 days, H = 90) nothing is purged.
+    first_holdout = min(c for c, name in splits.items() if name == "holdout")
+    limit = first_holdout - pd.Timedelta(days=cfg.horizon_days)
+    rest = cutoffs[i:]
+    train = [c for c in rest if c <= limit]
+    if not train:
+        log.warning(
+            "no training cutoff ends its label window by the holdout cutoff %s; "
+            "training on the overlapping cutoffs %s (use a coarser grid or more history)",
+            first_holdout.date(),
+            [c.date().isoformat() for c in rest],
+        )
+        train = rest
+    elif len(train) < len(rest):
+        log.info(
+            "purged %d cutoff(s) whose label window overlaps the holdout's: %s",
+            len(rest) - len(train),
+            [c.date().isoformat() for c in rest if c not in train],
+        )
+    for c in train:
         splits[c] = "train"
     names = set(splits.values())
     if "calibration" not in names or "valid" not in names:

@@ -62,6 +62,12 @@ READABLE: dict[str, Callable[[float], str]] = {
     "carts_last_30d": lambda v: f"{_count(v, 'cart')} in 30 days",
     "days_since_last_session": lambda v: f"no web visit for {_count(v, 'day')}",
     "top_category_share": lambda v: f"{v:.0%} of spend in one category",
+    # derived in ml/features.py
+    "recency_share_of_life": lambda v: f"silent for {v:.0%} of the time since the first order",
+    "orders_per_30d": lambda v: f"{v:.1f} orders a month on average",
+    "recency_over_mean_gap": lambda v: f"silent {v:.1f}× the usual gap between orders",
+    "email_open_rate_90d": lambda v: f"opened {v:.0%} of emails in 90 days",
+    "session_trend_30d": lambda v: f"web visits ×{v:.1f} vs the 30 days before",
     "category_count": lambda v: f"bought in {_count(v, 'category')}".replace(
         "categorys", "categories"
     ),
@@ -92,6 +98,7 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: in
     """
     values = contrib.to_numpy(float)
     names = list(contrib.columns)
+    columns = [X.iloc[:, j].astype(object).to_numpy() for j in range(X.shape[1])]
     out = []
     for i in range(len(values)):
         row = values[i]
@@ -99,5 +106,5 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: in
         picked = [j for j in order[:n] if row[j] > 0]
         if not picked:
             picked = list(np.argsort(row, kind="mergesort")[:n])
-        out.append("; ".join(describe(names[j], X.iat[i, j], spec, row[j]) for j in picked))
+        out.append("; ".join(describe(names[j], columns[j][i], spec, row[j]) for j in picked))
     return out

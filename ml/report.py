@@ -149,6 +149,14 @@ def render_churn_html(out: Path, metadata: dict, predictions: pd.DataFrame) -> P
         + "; ".join(html.escape(f) for f in gates["failures"])
         + "</p>"
     )
+    m = metadata["metrics"]
+    oracle_html = (
+        f"<p>Simulator oracle (true churn probability, same holdout rows and label): ROC-AUC "
+        f"{m['oracle_roc_auc']:.4f}; gap to the oracle {m['gap_to_oracle']:.4f} "
+        f"({m.get('oracle_rows', '?')} rows).</p>"
+        if "oracle_roc_auc" in m
+        else ""
+    )
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>Churn model {html.escape(metadata["version"])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
@@ -162,6 +170,7 @@ rows {json.dumps(metadata["rows"])}; churn rate {json.dumps(metadata["churn_rate
 <p>Champion decision: {"promoted" if decision["promoted"] else "not promoted"} —
 {html.escape(decision["reason"])}.</p>
 <h2>Holdout metrics</h2>{_table(rows, cols)}
+{oracle_html}
 <p>Baselines without probabilities (recency rule, BG/NBD) are judged on ranking only.</p>
 <h2>Plots</h2>
 <img src="data:image/png;base64,{roc}"><img src="data:image/png;base64,{pr}">

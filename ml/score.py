@@ -36,7 +36,8 @@ def predict_frame(
     """customer_key, churn_probability, risk_band, top_reasons for feature rows."""
     X = build_matrix(features, model.spec)
     prob = predict_proba(model.booster, model.calibrator, X)
-    reasons = top_reasons(contributions(model.booster, X), X, model.spec, cfg.n_reasons)
+    contrib = contributions(model.booster, X, exact=cfg.exact_reasons)
+    reasons = top_reasons(contrib, X, model.spec, cfg.n_reasons)
     return pd.DataFrame(
         {
             "customer_key": features["customer_key"].astype(str).to_numpy(),
@@ -65,7 +66,8 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
         )
     hist = labels.label_history(data.order_history([as_of], cfg.horizon_days), cfg)
     eligible = set(hist.loc[hist["eligible"], "customer_key"])
-    features = features[features["customer_key"].isin(eligible)].reset_index(drop=True)
+    keep = [key in eligible for key in features["customer_key"].astype(object)]  # a set lookup
+    features = features[np.asarray(keep, dtype=bool)].reset_index(drop=True)
     out = predict_frame(features, model, cfg)
     out.insert(1, "as_of_date", as_of)
     out["model_version"] = version

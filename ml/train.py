@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml import baselines, data, labels, registry
+from ml import baselines, data, labels, oracle, registry
 from ml.config import ChurnConfig
 from ml.evaluate import calibration_curve, classification_metrics
 from ml.features import FeatureSpec, build_matrix, infer_spec
@@ -55,6 +55,7 @@ def build_training_frame(as_of: dt.date, cfg: ChurnConfig) -> tuple[pd.DataFrame
             "%d labelled rows have no feature row (customers outside ml.customer_features)", dropped
         )
     frame["split"] = frame["cutoff_date"].map(splits)
+    frame = frame[frame["split"].notna()]  # purged cutoffs (labels.assign_splits)
     feature_cols = [c for c in feats.columns if c not in data.KEY_COLUMNS]
     frame = frame.sort_values(["cutoff_date", "customer_key"], kind="mergesort").reset_index(
         drop=True
@@ -217,6 +218,9 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
     base_metrics, base_scores = baselines.evaluate_baselines(
         history_view(fit_rows), history_view(holdout), cfg.horizon_days, cfg.seed
     )
+    truth = oracle.oracle_metrics(holdout, prob, cfg.horizon_days)  # simulated companies only
+    if truth:
+        metrics.update(truth)
     gates_ok, failures = sanity_gates(metrics, base_metrics, cfg)
     for failure in failures:
         log.warning("sanity gate: %s", failure)
@@ -239,7 +243,9 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
         "rows": {k: int(len(v)) for k, v in y.items()},
         "churn_rate": {k: float(np.mean(v)) if len(v) else None for k, v in y.items()},
         "features": spec.to_dict(),
-        "feature_source_dtypes": {n: str(train[n].dtype) for n in spec.names},
+        "feature_source_dtypes": {
+            n: str(train[n].dtype) if n in train else "derived (ml.features)" for n in spec.names
+        },
         "best_iteration": booster.best_iteration,
         "params": {k: v for k, v in vars(cfg).items() if k not in ("model_dir", "reports_dir")},
         "metrics": metrics,
@@ -267,7 +273,17 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
         "holdout_cutoffs": [d.isoformat() for d in info["splits"]["holdout"]],
         "metrics": {
             k: metrics[k]
-            for k in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift")
+            for k in (
+                "roc_auc",
+                "pr_auc",
+                "brier",
+                "log_loss",
+                "ece",
+                "top_decile_lift",
+                "oracle_roc_auc",
+                "gap_to_oracle",
+            )
+            if k in metrics
         },
         "baselines_roc_auc": {k: v["roc_auc"] for k, v in base_metrics.items()},
         "gates_passed": gates_ok,

@@ -93,6 +93,17 @@ def test_training_is_reproducible(synthetic_wh, monkeypatch, tmp_path):
         predict_frame(feats, m1, cfg)["churn_probability"],
         predict_frame(feats, m2, cfg)["churn_probability"],
     )
+    # the real batch-scoring path: both models write the same scores and reasons
+    cols = ["customer_key", "churn_probability", "risk_band", "top_reasons"]
+    scored = []
+    for models in (tmp_path / "models", tmp_path / "models2"):
+        monkeypatch.setenv("C720_MODEL_DIR", str(models))
+        summary = score_churn(synthetic_wh["as_of"])
+        assert summary["model_version"] == first["version"] and summary["rows"] > 100
+        scored.append(
+            warehouse.query_df("select * from ml.churn_predictions order by customer_key")[cols]
+        )
+    pd.testing.assert_frame_equal(scored[0], scored[1])
 
 
 def test_scoring_is_idempotent_and_keeps_history(synthetic_wh):

@@ -98,6 +98,26 @@ def test_labelled_cutoffs_and_splits():
     assert set(ordered[3:]) == {"train"}
 
 
+def test_training_labels_end_by_the_holdout_cutoff():
+    """A fine grid: cutoffs whose label window overlaps the holdout's are purged."""
+    as_of = dt.date(2026, 6, 30)
+    grid = [pd.Timestamp(as_of) - pd.Timedelta(days=15 * k) for k in range(24, -1, -1)]
+    labelled = labels.labelled_cutoffs(grid, as_of, 90)
+    splits = labels.assign_splits(labelled, ChurnConfig())
+    holdout = max(labelled)
+    assert splits[holdout] == "holdout"
+    train = [c for c, name in splits.items() if name == "train"]
+    assert train and all(c + pd.Timedelta(days=90) <= holdout for c in train)
+    purged = [c for c in labelled if c not in splits]
+    assert len(purged) == 3  # holdout − 45, −60, −75 days: between valid and holdout − H
+    assert {splits[c] for c in labelled if c in splits} == {
+        "holdout",
+        "calibration",
+        "valid",
+        "train",
+    }
+
+
 def test_too_few_cutoffs_is_an_actionable_error():
     with pytest.raises(ValueError, match="at least 2 labelled cutoffs"):
         labels.assign_splits([pd.Timestamp("2026-01-01")], ChurnConfig())

@@ -1,0 +1,83 @@
+"""Derived features, fast path contributions (reasons) and the oracle's absence without truth."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from ml.features import DERIVED, FeatureSpec, add_derived, build_matrix, infer_spec
+from ml.model import contributions
+from ml.oracle import oracle_metrics
+
+
+def _booster(seed: int = 0) -> tuple[lgb.Booster, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(600, 5)), columns=[f"f{i}" for i in range(5)])
+    X.loc[rng.random(600) < 0.1, "f3"] = np.nan
+    X["cat"] = pd.Categorical(rng.choice(["a", "b", "c"], 600))
+    y = X["f0"] + 0.5 * X["f1"].fillna(0) + (X["cat"] == "b") + rng.normal(0, 1, 600) > 0.5
+    params = {"objective": "binary", "num_leaves": 7, "verbosity": -1, "seed": 1,
+              "deterministic": True, "num_threads": 1}  # fmt: skip
+    return lgb.train(params, lgb.Dataset(X, y.astype(int)), num_boost_round=30), X
+
+
+def test_path_contributions_add_up_to_the_raw_score():
+    booster, X = _booster()
+    fast = contributions(booster, X)
+    exact = contributions(booster, X, exact=True)
+    assert list(fast.columns) == list(X.columns) and fast.index.equals(X.index)
+    raw = booster.predict(X, raw_score=True)
+    bias = raw - fast.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(bias, bias[0], atol=1e-5)  # one constant: the root values
+    shap_bias = raw - exact.sum(axis=1).to_numpy()  # also constant (count-weighted means)
+    np.testing.assert_allclose(shap_bias, shap_bias[0], atol=1e-5)
+    # the strongest driver agrees with TreeSHAP for most rows on this simple model
+    agree = np.argmax(fast.to_numpy(), axis=1) == np.argmax(exact.to_numpy(), axis=1)
+    assert agree.mean() > 0.8
+
+
+def test_derived_features_are_added_and_rebuilt_the_same_way():
+    feats = pd.DataFrame(
+        {
+            "customer_key": ["a", "b", "c"],
+            "cutoff_date": pd.to_datetime(["2026-01-01"] * 3),
+            "recency_days": [10, 100, 0],
+            "days_since_first_order": [100, 100, 0],
+            "frequency": [5, 1, 1],
+        }
+    )
+    out = add_derived(feats)
+    assert {"recency_share_of_life", "orders_per_30d", "recency_over_mean_gap"} <= set(out)
+    assert "email_open_rate_90d" not in out  # its inputs are absent
+    assert out["recency_share_of_life"].tolist() == [0.1, 1.0, 0.0]
+    assert out["recency_over_mean_gap"].iat[0] == round(10 / (90 / 4), 6)
+    assert np.isnan(out["recency_over_mean_gap"].iat[1])  # one order: no gap yet
+    spec = infer_spec(feats.drop(columns=["customer_key", "cutoff_date"]))
+    assert set(DERIVED) & set(spec.names) == {
+        "recency_share_of_life",
+        "orders_per_30d",
+        "recency_over_mean_gap",
+    }
+    X = build_matrix(feats, spec)  # the raw feature rows, as at scoring time
+    assert list(X.columns) == spec.names
+    pd.testing.assert_series_equal(
+        X["orders_per_30d"], out["orders_per_30d"].astype(float), check_names=False
+    )
+
+
+def test_a_model_trained_before_derived_features_still_scores():
+    feats = pd.DataFrame({"recency_days": [1, 2], "days_since_first_order": [5, 6]})
+    old = FeatureSpec(names=["recency_days"], kinds={"recency_days": "numeric"})
+    assert list(build_matrix(feats, old).columns) == ["recency_days"]
+
+
+def test_no_oracle_without_ground_truth(local_dir):
+    holdout = pd.DataFrame(
+        {
+            "customer_key": ["a", "b"],
+            "cutoff_date": pd.to_datetime(["2026-01-01"] * 2),
+            "churned": [0, 1],
+        }  # fmt: skip
+    )
+    assert oracle_metrics(holdout, np.array([0.2, 0.8]), 90) is None
