@@ -1,7 +1,8 @@
 -- Every candidate edge of the identity graph, with the evidence for it.
 -- Edges are bipartite: a contact node on one side, an email-hash or anonymous-id node on
 -- the other. Node ids are typed text: 'contact:<id>', 'email:<md5>', 'anon:<anonymous_id>'.
---   crm_email    contact  <-> normalised email hash (duplicate CRM records meet here)
+--   crm_email    contact  <-> normalised email hash (duplicate CRM records meet here);
+--                only syntactically valid emails (a placeholder like 'n/a' is no evidence)
 --   login        contact  <-> anonymous id   (event with user_id = contact id)
 --   order_match  contact  <-> anonymous id   (web purchase whose order_id is a CRM order)
 --   email_click  contact  <-> anonymous id   (tracked email link, email_contact_id)
@@ -38,6 +39,7 @@ email_edges as (
         1 as evidence_count
     from contacts
     where email_hash is not null
+      and is_email_valid  -- 'n/a', 'anna.kim@', ... prove nothing
 
 ),
 

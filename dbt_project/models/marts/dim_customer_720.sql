@@ -147,7 +147,9 @@ order_summary as (
         count(*) filter (where is_returned) as returned_order_count,
         count(*) filter (where is_late_delivery) as late_delivery_count,
         count(*) filter (where not is_cancelled and channel in ('web', 'app')) as digital_order_count,
-        sum(case when not is_cancelled and not is_returned then total_amount else 0 end) as total_revenue,
+        -- float sums/averages rounded (stable_double): the engine adds in parallel, in no fixed
+        -- order, and a rebuild on the same data must give the same bytes
+        {{ stable_double('sum(case when not is_cancelled and not is_returned then total_amount else 0 end)') }} as total_revenue,
         min(case when not is_cancelled then ordered_at end) as first_order_at,
         max(case when not is_cancelled then ordered_at end) as last_order_at
     from orders
@@ -161,7 +163,7 @@ category_revenue as (
     select
         customer_key,
         category,
-        sum(line_amount) as category_amount
+        {{ stable_double('sum(line_amount)') }} as category_amount
     from order_items
     where status <> 'cancelled' or status is null
     group by 1, 2
@@ -196,8 +198,8 @@ ticket_summary as (
         count(*) as ticket_count,
         count(*) filter (where tickets.status in ('open', 'pending')) as open_ticket_count,
         count(*) filter (where tickets.is_negative) as negative_ticket_count,
-        avg(tickets.resolution_hours) as avg_resolution_hours,
-        avg(tickets.sentiment_score) as avg_ticket_sentiment,
+        {{ stable_double('avg(tickets.resolution_hours)') }} as avg_resolution_hours,
+        {{ stable_double('avg(tickets.sentiment_score)') }} as avg_ticket_sentiment,
         max(case when tickets.is_negative then tickets.created_at end) as last_negative_ticket_at
     from tickets
     inner join contact_keys

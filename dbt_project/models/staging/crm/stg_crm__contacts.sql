@@ -41,6 +41,7 @@ renamed as (
         -- booleans
         coalesce(marketing_consent, false) as has_marketing_consent,
         coalesce(is_deleted, false) as is_deleted,
+        {{ is_valid_email('email') }} as is_email_valid,
 
         -- timestamps
         cast(created_at as timestamp) as created_at,
