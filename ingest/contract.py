@@ -73,5 +73,11 @@ def events_table() -> TableSpec:
     return _spec("events", "web_events", contract()["events"])
 
 
+def accepted_values(section: str, column: str) -> list[str]:
+    """The values the contract allows for ``column`` of ``section`` ("events" or a CRM table)."""
+    body = contract()["events"] if section == "events" else contract()["crm"]["tables"][section]
+    return list(body["columns"][column].get("values", []))
+
+
 def all_raw_tables() -> tuple[TableSpec, ...]:
     return (*crm_tables(), events_table())

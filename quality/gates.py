@@ -17,22 +17,12 @@ import pandas as pd
 
 from customer720 import warehouse
 from customer720.settings import Settings, get_settings
+from ingest.contract import accepted_values
 from quality.gx_runner import SuiteResult, data_docs_index, gx_root, run_suite
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = [
-    "page_view",
-    "product_view",
-    "search",
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout_start",
-    "purchase",
-    "login",
-    "signup",
-    "email_click",
-]
+EVENT_TYPES = accepted_values("events", "event_type")
 # Column names that carry personal data in our sources; marts keep hashes and keys instead.
 PII_COLUMNS = {"email", "email_address", "phone", "first_name", "last_name", "full_name", "address"}
 VOLUME_TOLERANCE = 5.0  # a day may have 1/5x to 5x the trailing 7-day average of events
