@@ -12,6 +12,7 @@ def test_contract_columns(small):
         assert list(crm_table(small, table).columns) == list(spec["columns"]), table
     events = read_events(small)
     assert set(events.columns) <= set(contract["events"]["columns"])
+    assert set(events["event_type"]) <= set(contract["events"]["columns"]["event_type"]["values"])
     assert events["event_id"].is_unique
     assert events["collector_timestamp"].notna().all()
 
