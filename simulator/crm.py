@@ -8,10 +8,8 @@ returned times). The CRM shows each row as it looks on the last simulated day, w
 from __future__ import annotations
 
 import io
-import json
 import logging
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,29 +18,18 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from customer720.warehouse import sqlalchemy_url
+from ingest.contract import contract
 from simulator import vocab
 
 log = logging.getLogger(__name__)
 
-CONTRACT_PATH = Path(__file__).resolve().parents[1] / "ingest" / "contract.json"
-TABLES = [
-    "contacts",
-    "products",
-    "orders",
-    "order_items",
-    "tickets",
-    "email_events",
-    "survey_responses",
-]
+# The CRM tables the simulator writes: exactly the contract's, in its order.
+TABLES = list(contract()["crm"]["tables"])
 CRM_DIRTY_STREAMS = {
     "invalid_emails": 0xE1,
     "duplicate_crm_rows": 0xD1,
     "negative_quantities": 0x91,
 }
-
-
-def contract() -> dict:
-    return json.loads(CONTRACT_PATH.read_text())
 
 
 def _ts(sec: np.ndarray, end_sec: int) -> np.ndarray:
