@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import duckdb
@@ -48,8 +49,22 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+@cache
+def _engine_for(url: str) -> sa.Engine:
+    return sa.create_engine(sqlalchemy_url(url))
+
+
 def _engine(settings: Settings) -> sa.Engine:
-    return sa.create_engine(sqlalchemy_url(settings.warehouse))
+    # One engine (and connection pool) per warehouse URL for the process, not one per call.
+    return _engine_for(settings.warehouse)
+
+
+def _duckdb_has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
@@ -80,11 +95,7 @@ def table_exists(schema: str, table: str, settings: Settings | None = None) -> b
     if not settings.warehouse_path.exists():
         return False
     with duckdb_connection(settings) as con:
-        row = con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()
-        return bool(row and row[0])
+        return _duckdb_has_table(con, schema, table)
 
 
 def replace_rows(
@@ -126,10 +137,7 @@ def replace_rows(
     with duckdb_connection(settings) as con:
         con.execute(f'create schema if not exists "{schema}"')
         con.register("_incoming", df)
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
+        exists = _duckdb_has_table(con, schema, table)
         con.execute("begin")
         if not exists:
             con.execute(f'create table "{schema}"."{table}" as select * from _incoming limit 0')
