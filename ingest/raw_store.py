@@ -124,23 +124,28 @@ def typed_query(
     """
     inner: list[str] = [f"{e} as {name}" for name, e in passthrough.items()]
     outer: list[str] = list(passthrough)
-    checks: list[str] = []
+    checks: list[tuple[str, str]] = []  # (condition of a problem, its message)
     for i, col in enumerate(spec.columns):
         source = expr.get(col.name) or "null"
         text = f"_s{i}"
         inner.append(f"{source} as {text}")
         if col.required:
-            checks.append(f"case when {text} is null then 'missing required field {col.name}' end")
+            checks.append((f"{text} is null", f"missing required field {col.name}"))
         if col.type.upper() == "VARCHAR":  # text always "casts" to text: nothing to check
             outer.append(f'{text} as "{col.name}"')
             continue
         inner.append(f'try_cast({source} as {col.type}) as "{col.name}"')
         outer.append(f'"{col.name}"')
         checks.append(
-            f'case when {text} is not null and "{col.name}" is null '
-            f"then '{col.name} is not a valid {col.type.lower()}' end"
+            (
+                f'{text} is not null and "{col.name}" is null',
+                f"{col.name} is not a valid {col.type.lower()}",
+            )
         )
-    reason = f"nullif(concat_ws('; ', {', '.join(checks)}), '')"
+    # The message is built only for a row with a problem: most rows pay one cheap test.
+    any_problem = " or ".join(f"({c})" for c, _ in checks)
+    messages = ", ".join(f"case when {c} then {_quote(m)} end" for c, m in checks)
+    reason = f"case when {any_problem} then concat_ws('; ', {messages}) end"
     if unreadable_when:
         inner.append(f"{unreadable_when} as _unreadable")
         reason = (
