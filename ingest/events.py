@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,7 @@ class EventLoadSummary:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     new_fields: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -467,6 +469,7 @@ def load_events(
     events_dir = Path(events_dir or settings.events_dir)
     max_rate = settings.quarantine_max_rate if max_quarantine_rate is None else max_quarantine_rate
     summary = EventLoadSummary(batch_id=raw_store.new_batch_id("events"))
+    started, started_at = time.perf_counter(), raw_store.utc_now()
     with open_destination(settings) as dest:
         raw_store.ensure_raw_layer(dest)
         if not events_dir.exists():
@@ -478,12 +481,25 @@ def load_events(
         for batch in _batches(todo):
             _load_or_reject(dest, events_dir, batch, summary.batch_id, max_rate, summary)
             log.debug("events: %d of %d new files loaded", summary.files_loaded, len(todo))
-        log.info(
-            "events: %d files loaded, %d skipped, %d rows loaded, %d quarantined",
+        summary.seconds = round(time.perf_counter() - started, 2)
+        raw_store.record_run(
+            dest,
+            summary.batch_id,
+            "events",
+            str(events_dir),
+            started_at,
+            summary.seconds,
             summary.files_loaded,
-            summary.files_skipped,
             summary.rows_loaded,
             summary.rows_quarantined,
+        )
+        log.info(
+            "events: %d new files, %d rows loaded, %d quarantined in %.1f s (%d files known)",
+            summary.files_loaded,
+            summary.rows_loaded,
+            summary.rows_quarantined,
+            summary.seconds,
+            summary.files_skipped,
         )
         if summary.files_rejected:
             raise IngestError(

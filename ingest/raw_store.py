@@ -48,6 +48,17 @@ BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
         "reason": "VARCHAR",
         "quarantined_at": "TIMESTAMP",
     },
+    # One row per load (extract_crm or load_events call): how long it took, what it loaded.
+    "load_runs": {
+        "batch_id": "VARCHAR",
+        "kind": "VARCHAR",
+        "source": "VARCHAR",
+        "started_at": "TIMESTAMP",
+        "seconds": "DOUBLE",
+        "sources_loaded": "BIGINT",
+        "rows_loaded": "BIGINT",
+        "rows_quarantined": "BIGINT",
+    },
     "watermarks": {
         "source": "VARCHAR",
         "table_name": "VARCHAR",
@@ -231,6 +242,37 @@ def drift_report(dest: Destination, relation: str, source_expr: str) -> list[tup
     return [(s, k, int(n)) for s, k, n in rows]
 
 
+def record_run(
+    dest: Destination,
+    batch_id: str,
+    kind: str,
+    source: str,
+    started_at: datetime,
+    seconds: float,
+    sources_loaded: int,
+    rows_loaded: int,
+    rows_quarantined: int,
+) -> None:
+    """Append one row to raw.load_runs (shown by ``python -m ingest status``)."""
+    dest.insert_rows(
+        f"{SCHEMA}.load_runs",
+        list(BOOKKEEPING_TABLES["load_runs"]),
+        [
+            (
+                batch_id,
+                kind,
+                source,
+                started_at,
+                round(seconds, 3),
+                sources_loaded,
+                rows_loaded,
+                rows_quarantined,
+            )
+        ],
+    )
+    dest.commit()
+
+
 def rejection_message(dest: Destination, batch_id: str, sources: list[str], max_rate: float) -> str:
     reasons = dest.fetchall(
         """select source, reason, rows from raw.load_audit
@@ -269,6 +311,7 @@ __all__ = [
     "ensure_raw_layer",
     "new_batch_id",
     "raw_columns",
+    "record_run",
     "rejection_message",
     "typed_query",
     "utc_now",
