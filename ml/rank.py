@@ -225,7 +225,10 @@ def fit_ranker(
     train: pd.DataFrame, valid: pd.DataFrame, k: int, seed: int, num_threads: int
 ) -> lgb.LGBMRanker | None:
     """LambdaRank on ``train`` (several weeks, sorted by week and customer), early stopping
-    on NDCG@k of ``valid`` (a later week). None when either has no useful customer."""
+    on MAP@k of ``valid`` (a later week). None when either has no useful customer.
+
+    On the 10k simulated company the validation MAP@10 peaked after 10-25 trees and fell
+    after 100 (0.1655 at 25, 0.1542 at 200): early stopping, not a fixed size."""
     train, valid = useful_groups(train), useful_groups(valid)
     if train.empty or valid.empty:
         log.warning(
@@ -236,6 +239,7 @@ def fit_ranker(
         return None
     ranker = lgb.LGBMRanker(
         objective="lambdarank",
+        metric="map",  # early stopping on MAP@k, the number the gate compares
         n_estimators=500,
         learning_rate=0.05,
         num_leaves=31,

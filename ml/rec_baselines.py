@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 Lists = dict[int, list[int]]
 
 
-def _lists(frame: pd.DataFrame) -> Lists:
+def ranked_lists(frame: pd.DataFrame) -> Lists:
+    """{cust: [item, ...]} from a frame with cust, item, rank."""
     frame = frame.sort_values(["cust", "rank"])
     return {int(c): list(map(int, g)) for c, g in frame.groupby("cust")["item"]}
 
@@ -58,12 +59,12 @@ def popularity(snap: Snapshot, custs: np.ndarray, k: int) -> Lists:
 
 def repurchase_then_popular(snap: Snapshot, long: pd.DataFrame, custs: np.ndarray, k: int) -> Lists:
     own = long[long["source"] == SOURCES.index("repurchase")]
-    return _fill(_lists(own), custs, popular_items(snap, k), k)
+    return _fill(ranked_lists(own), custs, popular_items(snap, k), k)
 
 
 def item_item(snap: Snapshot, long: pd.DataFrame, custs: np.ndarray, k: int) -> Lists:
     ranked = blend(long, {"co_purchase": 1.0, "co_view": 1.0}, k)
-    return _fill(_lists(ranked), custs, popular_items(snap, k), k)
+    return _fill(ranked_lists(ranked), custs, popular_items(snap, k), k)
 
 
 def _interactions(snap: Snapshot) -> sp.csr_matrix:

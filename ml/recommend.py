@@ -112,11 +112,6 @@ def labelled_week(d: rec_data.RecData, at: pd.Timestamp, cfg: RecConfig, qid: in
     return Week(at, snap, long, feats, truth)
 
 
-def _lists(frame: pd.DataFrame) -> dict[int, list[int]]:
-    frame = frame.sort_values(["cust", "rank"])
-    return {int(c): list(map(int, g)) for c, g in frame.groupby("cust")["item"]}
-
-
 def _predict(booster: lgb.Booster, feats: pd.DataFrame) -> np.ndarray:
     return booster.predict(
         feats[booster.feature_name()], num_threads=rank.threads_for(len(feats), 2)
@@ -128,7 +123,7 @@ def _ours(booster: lgb.Booster, week: Week, cfg: RecConfig, rules: bool = True) 
     top = (
         apply_rules(scored, week.snap, cfg) if rules else rank.top_k(scored, scored["score"], cfg.k)
     )
-    return _lists(top)
+    return rec_baselines.ranked_lists(top)
 
 
 def _per_user_ap(lists: dict, truth: dict, k: int) -> np.ndarray:
@@ -165,7 +160,9 @@ def evaluate(booster: lgb.Booster | None, valid: Week, ev: Week, cfg: RecConfig)
         lists["ranker"] = _ours(booster, ev, cfg)
         lists["ranker_without_rules"] = _ours(booster, ev, cfg, rules=False)
     capped = ev.feats[["cust", "item"]].merge(ev.long, on=["cust", "item"])
-    lists["blend"] = _lists(apply_rules(blend(capped, cfg.weights, 10**6), ev.snap, cfg))
+    lists["blend"] = rec_baselines.ranked_lists(
+        apply_rules(blend(capped, cfg.weights, 10**6), ev.snap, cfg)
+    )
     lists["popularity"] = rec_baselines.popularity(ev.snap, custs, cfg.k)
     lists["repurchase_then_popular"] = rec_baselines.repurchase_then_popular(
         ev.snap, ev.long, custs, cfg.k
