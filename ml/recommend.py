@@ -375,28 +375,31 @@ def _reasons(gen: Generator, top: pd.DataFrame, feats: pd.DataFrame) -> tuple[li
         if m.any():
             via[m] = gen.via(name, f["cust"].to_numpy()[m], f["item"].to_numpy()[m])
     item, cust = f["item"].to_numpy(), f["cust"].to_numpy()
-    texts = []
-    for s, i, c, v in zip(source, item, cust, via, strict=True):
-        other = d.names[v] if v >= 0 else "a product you looked at"
-        texts.append(
-            {
-                "repurchase": "you bought it before",
-                "co_purchase": f"often bought with {other}",
-                "co_view": f"viewed together with {other}",
-                "view_buy": f"bought by people who viewed {other}",
-                "cart_buy": f"bought by people who carted {other}",
-                "recently_viewed": "you viewed it recently",
-                "recently_carted": "you left it in your cart",
-                "category_popular": f"popular in {d.categories[d.category[i]]}",
-                "segment_popular": (
-                    f"popular with {d.channels[snap.segment[c]]} customers"
-                    if snap.segment[c] >= 0
-                    else "popular with customers like you"
-                ),
-                "trending": "trending this week",
-            }.get(s, "popular right now")
-        )
-    return list(source), texts
+    texts = np.full(len(f), "popular right now", dtype=object)
+    for name, text in (
+        ("repurchase", "you bought it before"),
+        ("recently_viewed", "you viewed it recently"),
+        ("recently_carted", "you left it in your cart"),
+        ("trending", "trending this week"),
+    ):
+        texts[source == name] = text
+    for name, text in (
+        ("co_purchase", "often bought with {}"),
+        ("co_view", "viewed together with {}"),
+        ("view_buy", "bought by people who viewed {}"),
+        ("cart_buy", "bought by people who carted {}"),
+    ):
+        m = source == name
+        texts[m] = [text.format(d.names[v] if v >= 0 else "what you looked at") for v in via[m]]
+    m = source == "category_popular"
+    texts[m] = ["popular in " + c for c in d.categories[d.category[item[m]]]]
+    m = source == "segment_popular"
+    seg = snap.segment[cust[m]]
+    texts[m] = [
+        f"popular with {d.channels[g]} customers" if g >= 0 else "popular with customers like you"
+        for g in seg
+    ]
+    return list(source), list(texts)
 
 
 def score(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig, booster) -> pd.DataFrame:
