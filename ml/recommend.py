@@ -112,14 +112,13 @@ def labelled_week(d: rec_data.RecData, at: pd.Timestamp, cfg: RecConfig, qid: in
     return Week(at, snap, long, feats, truth)
 
 
-def _predict(booster: lgb.Booster, feats: pd.DataFrame) -> np.ndarray:
-    return booster.predict(
-        feats[booster.feature_name()], num_threads=rank.threads_for(len(feats), 2)
-    )
+def _predict(booster: lgb.Booster, feats: pd.DataFrame, cfg: RecConfig) -> np.ndarray:
+    threads = rank.threads_for(len(feats), cfg.num_threads)
+    return booster.predict(feats[booster.feature_name()], num_threads=threads)
 
 
 def _ours(booster: lgb.Booster, week: Week, cfg: RecConfig, rules: bool = True) -> dict:
-    scored = week.feats[["cust", "item"]].assign(score=_predict(booster, week.feats))
+    scored = week.feats[["cust", "item"]].assign(score=_predict(booster, week.feats, cfg))
     top = (
         apply_rules(scored, week.snap, cfg) if rules else rank.top_k(scored, scored["score"], cfg.k)
     )
@@ -413,7 +412,7 @@ def score(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig, booster) -> 
         capped = cap_candidates(long, cfg.max_candidates)
         feats = rank.candidate_features(snap, capped)
         if booster is not None:
-            scored = feats[["cust", "item"]].assign(score=_predict(booster, feats))
+            scored = feats[["cust", "item"]].assign(score=_predict(booster, feats, cfg))
         else:
             scored = blend(
                 long.merge(capped[["cust", "item"]].drop_duplicates()), cfg.weights, 10**6
