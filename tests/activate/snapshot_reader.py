@@ -2,7 +2,7 @@
 
 Each round opens the snapshot read-only (as a BI tool connects), checks every table
 against the snapshot's manifest (one whole version, nothing from another publish), runs
-a dashboard-style join, and closes. Writes what it saw as JSON when the stop file appears.
+a dashboard-style join, and closes. Writes what it saw as JSON after the stop file appears.
 
     python tests/activate/snapshot_reader.py <published.duckdb> <stop file> <result.json>
 """
@@ -18,12 +18,13 @@ import duckdb
 
 from activate.publish import check_connection
 
-PAUSE_S = 0.05  # leave the pipeline most of the two cores
+PAUSE_S = 0.2  # leave the pipeline most of the two cores
 
 
 def main(path: Path, stop: Path, out: Path) -> int:
     seen: dict = {"rounds": 0, "errors": [], "versions": {}, "problems": []}
-    while not stop.exists():
+    while True:
+        last = stop.exists()  # one more round after the stop sign: the final version is read
         try:
             with duckdb.connect(str(path), read_only=True) as con:
                 check = check_connection(con)
@@ -39,6 +40,8 @@ def main(path: Path, stop: Path, out: Path) -> int:
             if joined != check.tables.get("marts.dim_customer_720"):
                 check.problems.append(f"dashboard join saw {joined} customers")
             seen["problems"] += [f"{check.publish_id}: {p}" for p in check.problems]
+        if last:
+            break
         time.sleep(PAUSE_S)
     out.write_text(json.dumps(seen))
     return 0

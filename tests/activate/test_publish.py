@@ -86,9 +86,10 @@ def test_parquet_export_swaps_a_current_link(local_dir: Path, tmp_path: Path) ->
         ids.append(publish(parquet_dir=out)["publish_id"])
     current = out / "current"
     assert current.is_symlink() and current.resolve().name == ids[-1]
-    rows = duckdb.execute(
-        f"select count(*) from '{current}/marts.dim_customer_720.parquet'"
-    ).fetchone()
-    assert rows == (4,)
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"select count(*) from '{current}/marts.dim_customer_720.parquet'"
+        ).fetchall()
+    assert rows == [(4,)]
     # The previous version stays for readers still on it; older ones go.
     assert sorted(p.name for p in out.iterdir() if not p.is_symlink()) == sorted(ids[1:])

@@ -57,12 +57,13 @@ def _choose_person(sources: Path) -> dict:
     orders = pd.read_sql("select contact_id, count(*) as orders from orders group by 1", crm)
     crm.close()
     truth = pd.read_parquet(sources / "truth" / "contact_persons.parquet")
-    logins = duckdb.sql(
-        f"""select distinct try_cast(user_id as bigint) as contact_id, anonymous_id
-            from read_json('{sources}/events/*/*.json.gz',
-                           columns = {{anonymous_id: 'varchar', user_id: 'varchar'}})
-            where user_id is not null"""
-    ).df()
+    with duckdb.connect() as con:
+        logins = con.execute(
+            f"""select distinct try_cast(user_id as bigint) as contact_id, anonymous_id
+                from read_json('{sources}/events/*/*.json.gz',
+                               columns = {{anonymous_id: 'varchar', user_id: 'varchar'}})
+                where user_id is not null"""
+        ).df()
     df = truth.merge(contacts, on="contact_id").merge(orders, on="contact_id", how="left")
     for person_id, rows in df.groupby("person_id"):
         cookies = set(logins.loc[logins["contact_id"].isin(rows["contact_id"]), "anonymous_id"])
