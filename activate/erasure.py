@@ -233,39 +233,35 @@ def resolve_identity(
     for _ in range(10):  # a fixed point in two or three rounds
         before = ident.size()
         for table in contact_tables:
-            if ident.emails:
-                rows = fetch(
-                    f"select distinct contact_id from {table} where "
-                    + _in("lower(trim(email))", sorted(ident.emails)),
-                    sorted(ident.emails),
-                )
-                ident.contact_ids |= {int(r[0]) for r in rows}
-            if ident.contact_ids:
-                ids = sorted(str(i) for i in ident.contact_ids)
-                rows = fetch(
-                    f"select distinct lower(trim(email)) from {table} where email is not null and "
-                    + _in("cast(contact_id as varchar)", ids),
-                    ids,
-                )
-                # A placeholder email is shared by strangers: it identifies nobody.
-                ident.emails |= {r[0] for r in rows if r[0] and looks_like_email(r[0])}
+            rows = _select_in(
+                fetch, f"select contact_id from {table}", "lower(trim(email))", ident.emails
+            )
+            ident.contact_ids |= {int(r[0]) for r in rows}
+            rows = _select_in(
+                fetch,
+                f"select lower(trim(email)) from {table}",
+                "cast(contact_id as varchar)",
+                ident.contact_ids,
+            )
+            # A placeholder email is shared by strangers: it identifies nobody.
+            ident.emails |= {r[0] for r in rows if r[0] and looks_like_email(r[0])}
         ident.email_hashes |= {_md5(e) for e in ident.emails}
         if has_graph:
             _graph_round(fetch, ident)
-        elif has_dim and ident.contact_ids:
-            ids = sorted(str(i) for i in ident.contact_ids)
-            rows = fetch(
-                "select customer_key from marts.dim_customer_720 where "
-                + _in("cast(primary_contact_id as varchar)", ids),
-                ids,
+        elif has_dim:
+            rows = _select_in(
+                fetch,
+                "select customer_key from marts.dim_customer_720",
+                "cast(primary_contact_id as varchar)",
+                ident.contact_ids,
             )
             ident.customer_keys |= {r[0] for r in rows}
-        if has_orders and ident.contact_ids:
-            ids = sorted(str(i) for i in ident.contact_ids)
-            rows = fetch(
-                "select order_id from raw.crm_orders where "
-                + _in("cast(contact_id as varchar)", ids),
-                ids,
+        if has_orders:
+            rows = _select_in(
+                fetch,
+                "select order_id from raw.crm_orders",
+                "cast(contact_id as varchar)",
+                ident.contact_ids,
             )
             ident.order_ids |= {int(r[0]) for r in rows}
         if has_events and ident.contact_ids:
@@ -273,6 +269,14 @@ def resolve_identity(
         if ident.size() == before:
             break
     return ident
+
+
+def _select_in(fetch: Fetch, select: str, expr: str, values: set) -> list[tuple]:
+    """``select ... where expr in (values)``; no query for no values."""
+    if not values:
+        return []
+    params = sorted(str(v) for v in values)
+    return fetch(f"{select} where {_in(expr, params)}", params)
 
 
 def _graph_round(fetch: Fetch, ident: Identity) -> None:
