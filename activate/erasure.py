@@ -41,6 +41,7 @@ import duckdb
 
 from activate import suppression
 from activate.suppression import normalise_email, subject_hash
+from activate.writeback import forget_contacts
 from customer720.settings import Settings, get_settings
 from ingest.destination import Destination, open_destination
 from ingest.raw_store import utc_now
@@ -421,8 +422,15 @@ def erase(
         )
         if dry_run:
             result.removed = plan(dest.fetchall, ident)
-            result.removed.update(_crm_plan(ident, settings))
+            result.removed.update(forget_contacts(ident.contact_ids, settings, dry_run=True))
+            result.removed.update(
+                _scrub_files(ident, [settings.reports_dir, settings.model_dir], dry_run=True)
+            )
             return result
+        # Outside the warehouse first: if a step fails, the warehouse still knows the
+        # person's ids and running the command again finishes the job.
+        outside = forget_contacts(ident.contact_ids, settings)
+        outside.update(_scrub_files(ident, [settings.reports_dir, settings.model_dir]))
         dest.begin()
         result.removed = _delete(dest, ident)
         if not result.removed:
@@ -432,15 +440,9 @@ def erase(
         suppression.ensure_tables(dest)
         dest.execute(f"create table if not exists {AUDIT_TABLE} ({_AUDIT_COLUMNS})")
         suppression.add(dest, ident.subjects(), erasure_id)
-        _audit(dest, result, {f"warehouse:{t}": n for t, n in result.removed.items()})
+        _audit(dest, result, {f"warehouse:{t}": n for t, n in result.removed.items()} | outside)
         dest.commit()
-        crm = _erase_from_crm(ident, settings)
-        files = _scrub_files(ident, [settings.reports_dir, settings.model_dir])
-        result.removed.update(crm)
-        result.removed.update(files)
-        dest.begin()
-        _audit(dest, result, {**crm, **files})
-        dest.commit()
+        result.removed.update(outside)
     if not settings.warehouse_is_postgres:
         if settings.published.exists():
             from activate.publish import publish
@@ -468,19 +470,7 @@ def _audit(dest: Destination, result: ErasureResult, removed: dict[str, int]) ->
     )
 
 
-def _crm_plan(ident: Identity, settings: Settings) -> dict[str, int]:
-    from activate.writeback import forget_contacts
-
-    return forget_contacts(ident.contact_ids, settings, dry_run=True)
-
-
-def _erase_from_crm(ident: Identity, settings: Settings) -> dict[str, int]:
-    from activate.writeback import forget_contacts
-
-    return forget_contacts(ident.contact_ids, settings)
-
-
-def _scrub_files(ident: Identity, folders: list[Path]) -> dict[str, int]:
+def _scrub_files(ident: Identity, folders: list[Path], dry_run: bool = False) -> dict[str, int]:
     """Remove the person from text reports: CSV rows go, ids in other files are masked."""
     needles = ident.text_needles()
     if not needles:
@@ -506,10 +496,12 @@ def _scrub_files(ident: Identity, folders: list[Path]) -> dict[str, int]:
                 n, text = len(lines) - len(kept), "".join(kept)
             else:
                 text, n = pattern.subn(ERASED, text)
+            removed[f"file:{path}"] = n
+            if dry_run:
+                continue
             tmp = path.with_name(path.name + ".erasing")
             tmp.write_text(text)
             os.replace(tmp, path)
-            removed[f"file:{path}"] = n
     return removed
 
 
@@ -583,8 +575,6 @@ def find_traces(
                 return con.execute(sql, params).fetchall()
 
             found += _search(fetch, ident, "published", include_views)
-    from activate.writeback import forget_contacts
-
     found += [
         f"{t} ({n} rows)"
         for t, n in forget_contacts(ident.contact_ids, settings, dry_run=True).items()

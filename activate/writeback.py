@@ -309,6 +309,8 @@ def forget_contacts(
     ids = sorted({int(i) for i in contact_ids})
     if not ids:
         return {}
+    if "://" not in settings.crm_url:
+        return {}  # a folder of CRM exports: no writeback table
     url = sa.make_url(sqlalchemy_url(settings.crm_url))
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
         return {}  # no CRM database here: nothing was written back
