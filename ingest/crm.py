@@ -304,6 +304,10 @@ def extract_crm(
                     result.rows_changed,
                     result.rows_quarantined,
                 )
+            # Erased people stay erased while the CRM still holds them (python -m activate erase).
+            from activate.suppression import apply_suppression
+
+            apply_suppression(dest, summary.batch_id)
             if summary.rejected:
                 raise IngestError(
                     raw_store.rejection_message(dest, summary.batch_id, summary.rejected, max_rate)

@@ -467,6 +467,10 @@ def load_events(
         for batch in _batches(todo):
             _load_or_reject(dest, events_dir, batch, summary.batch_id, max_rate, summary)
             log.debug("events: %d of %d new files loaded", summary.files_loaded, len(todo))
+        # Erased people stay erased while event files still hold them (python -m activate erase).
+        from activate.suppression import apply_suppression
+
+        apply_suppression(dest, summary.batch_id)
         log.info(
             "events: %d files loaded, %d skipped, %d rows loaded, %d quarantined",
             summary.files_loaded,
