@@ -1,46 +1,91 @@
-"""python -m activate: publish the marts for readers and sync scores to the CRM."""
+"""python -m activate: publish the marts for readers, sync scores to the CRM, serve BI, erase."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from customer720 import cli
 
 EPILOG = """examples:
   python -m activate publish                         # snapshot the marts to .local/published.duckdb
+  python -m activate publish --parquet .local/published_parquet   # and as Parquet files
+  python -m activate check-published                 # does the snapshot match its manifest?
   python -m activate sync --as-of 2024-12-30 --dry-run   # show what would change in the CRM
   python -m activate sync --as-of 2024-12-30         # write changed scores onto CRM contacts
+  python -m activate grant-bi-reader                 # Postgres warehouse: read-only role bi_reader
+  python -m activate erase --email ana@example.com --dry-run   # what erasing this person removes
+  python -m activate erase --contact-id 1234         # erase a person everywhere, keep them out
 
 The CRM receives scores in its table c720_customer_scores (one row per contact) and an
 audit row per sync in c720_sync_audit. Contacts without marketing consent or deleted
-receive nothing, and earlier values for them are cleared."""
+receive nothing, and earlier values for them are cleared.
+
+Erasure removes the person (every id the identity graph joined to them) from every
+warehouse table, the published snapshot, report files and the CRM writeback table, adds
+hashes of their ids to privacy.suppression_list so ingest keeps them out, and logs rows
+removed per table in privacy.erasure_audit (a hash of the request, no personal data)."""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m activate",
-        description="Publish the marts for BI readers and write scores back to the CRM.",
+        description="Publish the marts for BI readers, write scores back to the CRM, "
+        "serve BI from Postgres, erase a person.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
+    pub = sub.add_parser(
         "publish", help="atomically replace the published snapshot with the current marts"
     )
+    pub.add_argument(
+        "--parquet",
+        type=Path,
+        metavar="DIR",
+        help="also export the marts as Parquet to DIR/<publish id>/, DIR/current -> newest",
+    )
+    check = sub.add_parser(
+        "check-published", help="check the published snapshot against its manifest"
+    )
+    check.add_argument("path", nargs="?", type=Path, help="default: C720_PUBLISHED")
     sync = sub.add_parser("sync", help="diff-based reverse ETL of scores onto CRM contacts")
     sync.add_argument(
-        "--as-of",
-        type=date.fromisoformat,
-        required=True,
-        help="the scoring date to sync (YYYY-MM-DD)",
+        "--as-of", type=date.fromisoformat, required=True, help="the scoring date (YYYY-MM-DD)"
     )
     sync.add_argument(
         "--dry-run", action="store_true", help="print what would change, write nothing"
+    )
+    sync.add_argument(
+        "--show", type=int, default=20, metavar="N", help="dry run: list N changes (default 20)"
+    )
+    grant = sub.add_parser(
+        "grant-bi-reader",
+        help="Postgres warehouse: create/update a login role that can SELECT the marts only",
+    )
+    grant.add_argument("--role", default="bi_reader", help="role name (default: bi_reader)")
+    grant.add_argument(
+        "--password-stdin", action="store_true", help="read the role's password from stdin"
+    )
+    erase = sub.add_parser(
+        "erase", help="remove one person from every layer and keep them out of later loads"
+    )
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the person's email (any CRM record with it)")
+    who.add_argument("--contact-id", type=int, help="a CRM contact id of the person")
+    erase.add_argument(
+        "--dry-run", action="store_true", help="show what would be removed, change nothing"
+    )
+    erase.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="DuckDB: skip rewriting the warehouse file (deleted bytes may stay in free blocks)",
     )
     args = parser.parse_args(argv)
     cli.setup(args.verbose)
@@ -48,19 +93,116 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "publish":
         from activate.publish import publish
 
-        result = publish()
+        result = publish(parquet_dir=args.parquet)
         console.print(f"published {len(result['tables'])} tables to {result['published']}")
+        if result.get("parquet"):
+            console.print(f"Parquet: {result['parquet']}")
+    elif args.command == "check-published":
+        return _check_published(console, args.path)
     elif args.command == "sync":
-        from activate.writeback import sync_scores
+        return _sync(console, args.as_of, args.dry_run, args.show)
+    elif args.command == "grant-bi-reader":
+        from activate.bi_reader import grant_bi_reader
 
-        result = sync_scores(args.as_of, dry_run=args.dry_run)
-        verb = "would write" if args.dry_run else "wrote"
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        try:
+            result = grant_bi_reader(args.role, password)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            return 2
         console.print(
-            f"{verb} {result.inserted} new and {result.updated} changed contacts; "
-            f"{result.unchanged} unchanged, {result.skipped_no_consent} without consent, "
-            f"{result.skipped_deleted} deleted, {result.cleared} cleared, {result.failed} failed"
+            f"role {result['role']} may SELECT {result['tables']} tables in schema "
+            f"{', '.join(result['schemas'])} of database {result['database']}, nothing else"
         )
-        return 1 if result.failed else 0
+    elif args.command == "erase":
+        return _erase(console, args)
+    return 0
+
+
+def _check_published(console: Console, path: Path | None) -> int:
+    from activate.publish import check_snapshot
+    from customer720.settings import get_settings
+
+    path = path or get_settings().published
+    if not path.exists():
+        console.print(
+            f"[red]no published snapshot at {path}[/red]; run: python -m activate publish"
+        )
+        return 1
+    check = check_snapshot(path)
+    if check.ok:
+        console.print(
+            f"{path}: publish {check.publish_id}, {len(check.tables)} tables, all match the manifest"
+        )
+        return 0
+    console.print(f"[red]{path} does not match its manifest:[/red]")
+    for problem in check.problems:
+        console.print(f"  {problem}", markup=False)
+    return 1
+
+
+def _sync(console: Console, as_of: date, dry_run: bool, show: int) -> int:
+    from activate.writeback import PAYLOAD, sync_scores
+
+    result = sync_scores(as_of, dry_run=dry_run)
+    if result.skipped_reason:
+        console.print(f"nothing synced: {result.skipped_reason}")
+        return 0
+    verb = "would write" if dry_run else "wrote"
+    console.print(
+        f"{verb} {result.inserted} new and {result.updated} changed contacts; "
+        f"{result.unchanged} unchanged, {result.skipped_no_consent} without consent, "
+        f"{result.skipped_deleted} deleted, {result.skipped_unknown_contact} unknown to the CRM, "
+        f"{'would clear' if dry_run else 'cleared'} {result.cleared}, {result.failed} failed"
+    )
+    if dry_run and result.changes:
+        table = Table(
+            title=f"first {min(show, len(result.changes))} of {len(result.changes)} changes"
+        )
+        for column in ("action", "contact_id", *PAYLOAD):
+            table.add_column(column)
+        for change in result.changes[:show]:
+            table.add_row(*(str(change.get(c, "")) for c in ("action", "contact_id", *PAYLOAD)))
+        console.print(table)
+    for failure in result.failures[:20]:
+        console.print(f"  failed: {failure}", markup=False)
+    return 1 if result.failed else 0
+
+
+def _erase(console: Console, args: argparse.Namespace) -> int:
+    from activate.erasure import ErasureError, erase
+
+    try:
+        result = erase(
+            email=args.email,
+            contact_id=args.contact_id,
+            dry_run=args.dry_run,
+            compact=not args.no_compact,
+        )
+    except ErasureError as exc:
+        console.print(f"[red]erase failed:[/red] {exc}")
+        return 1
+    ids = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.identity.items())
+    console.print(f"{'dry run: ' if result.dry_run else ''}the person has {ids}")
+    table = Table(title="rows that would be removed" if result.dry_run else "rows removed")
+    table.add_column("where")
+    table.add_column("rows", justify="right")
+    for where, n in sorted(result.removed.items()):
+        table.add_row(where, f"{n:,}")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
+    if result.dry_run:
+        return 0
+    if result.remaining:
+        console.print("[red]traces remain:[/red]")
+        for trace in result.remaining:
+            console.print(f"  {trace}", markup=False)
+        return 1
+    console.print(
+        f"erasure {result.erasure_id} done (request hash {result.subject_hash[:16]}…); "
+        "no trace left in the warehouse, the published snapshot or the CRM writeback"
+    )
     return 0
 
 

@@ -5,13 +5,28 @@ the warehouse itself. After a gated run we copy the marts (only the marts: raw a
 staging hold personal data) into ``published.duckdb.tmp`` and ``os.replace`` it over
 ``published.duckdb``. A reader that already opened the old file keeps reading the old
 version; the next open sees the new one; nobody sees a mix.
+
+Each snapshot carries its own manifest, ``meta.publish_manifest``: the publish id and,
+per table, the row count and a fingerprint of every row. ``check_snapshot`` compares a
+snapshot with its manifest, so a reader (or a test) can prove it saw one whole version.
+
+Optionally the same tables are exported as Parquet into ``<dir>/<publish id>/`` and the
+symlink ``<dir>/current`` is swapped to it atomically (the previous version is kept for
+readers still on it).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+
+import duckdb
 
 from customer720.settings import Settings, get_settings
 from customer720.warehouse import duckdb_connection
@@ -19,43 +34,171 @@ from customer720.warehouse import duckdb_connection
 log = logging.getLogger(__name__)
 
 PUBLISHED_SCHEMAS = ("marts",)
+MANIFEST_SCHEMA = "meta"
+MANIFEST_TABLE = "publish_manifest"
+PARQUET_VERSIONS_KEPT = 2
 
 
-def publish(settings: Settings | None = None) -> dict:
-    """Write the published snapshot; return its path and table row counts."""
+def _fingerprint_sql(relation: str) -> str:
+    # Order-independent and duplicate-sensitive: the sum of a hash of every whole row.
+    return f"select count(*), cast(sum(cast(hash(t) as hugeint)) as varchar) from {relation} t"
+
+
+def publish(settings: Settings | None = None, parquet_dir: Path | None = None) -> dict:
+    """Write the published snapshot; return its path, publish id and table row counts."""
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
-        # Postgres serves readers itself (MVCC): nothing to copy.
+        # Postgres serves readers itself (MVCC, the read-only bi_reader role): nothing to copy.
         return {"published": settings.warehouse, "tables": {}}
     target = settings.published
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
+    publish_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    published_at = datetime.now(UTC).replace(tzinfo=None)
     counts: dict[str, int] = {}
+    manifest: list[tuple] = []
     with duckdb_connection(settings) as con:
         con.execute(f"attach '{tmp}' as pub")
-        for schema in PUBLISHED_SCHEMAS:
-            con.execute(f"create schema if not exists pub.{schema}")
-            tables = con.execute(
-                """select table_name from information_schema.tables
-                   where table_catalog = current_database() and table_schema = ?
-                   order by table_name""",
-                [schema],
-            ).fetchall()
-            for (table,) in tables:
-                con.execute(
-                    f'create table pub.{schema}."{table}" as select * from {schema}."{table}"'
-                )
-                counts[f"{schema}.{table}"] = con.execute(
-                    f'select count(*) from pub.{schema}."{table}"'
-                ).fetchone()[0]
-        con.execute("detach pub")
+        try:
+            for schema in PUBLISHED_SCHEMAS:
+                con.execute(f"create schema if not exists pub.{schema}")
+                for table in _tables(con, schema):
+                    con.execute(
+                        f'create table pub.{schema}."{table}" as select * from {schema}."{table}"'
+                    )
+                    rows, fingerprint = con.execute(
+                        _fingerprint_sql(f'pub.{schema}."{table}"')
+                    ).fetchone()
+                    counts[f"{schema}.{table}"] = rows
+                    manifest.append(
+                        (publish_id, published_at, schema, table, rows, fingerprint or "0")
+                    )
+            con.execute(f"create schema pub.{MANIFEST_SCHEMA}")
+            con.execute(
+                f"""create table pub.{MANIFEST_SCHEMA}.{MANIFEST_TABLE} (
+                    publish_id varchar, published_at timestamp, table_schema varchar,
+                    table_name varchar, row_count bigint, fingerprint varchar)"""
+            )
+            con.executemany(
+                f"insert into pub.{MANIFEST_SCHEMA}.{MANIFEST_TABLE} values (?, ?, ?, ?, ?, ?)",
+                manifest,
+            )
+        finally:
+            con.execute("detach pub")
     _fsync(tmp)
     os.replace(tmp, target)
-    log.info("published %d tables to %s", len(counts), target)
-    return {"published": str(target), "tables": counts}
+    _fsync(target.parent)
+    log.info("published %d tables to %s (publish %s)", len(counts), target, publish_id)
+    result = {"published": str(target), "publish_id": publish_id, "tables": counts}
+    if parquet_dir is not None:
+        result["parquet"] = str(export_parquet(target, Path(parquet_dir), publish_id))
+    return result
+
+
+def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    """Base tables of ``schema`` in the connection's own database (not attached ones)."""
+    rows = con.execute(
+        """select table_name from information_schema.tables
+            where table_catalog = current_database() and table_schema = ?
+              and table_type = 'BASE TABLE'
+            order by table_name""",
+        [schema],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def export_parquet(snapshot: Path, parquet_dir: Path, publish_id: str) -> Path:
+    """Export a published snapshot to ``<parquet_dir>/<publish_id>/`` and point ``current`` at it.
+
+    Files are written first, then the ``current`` symlink is replaced in one rename, so a
+    reader resolving ``current/`` gets one whole version. Older versions beyond the last
+    ``PARQUET_VERSIONS_KEPT`` are removed.
+    """
+    parquet_dir.mkdir(parents=True, exist_ok=True)
+    version_dir = parquet_dir / publish_id
+    version_dir.mkdir()
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        for schema in (*PUBLISHED_SCHEMAS, MANIFEST_SCHEMA):
+            for table in _tables(con, schema):
+                out = version_dir / f"{schema}.{table}.parquet"
+                con.execute(f"copy {schema}.\"{table}\" to '{out}' (format parquet)")
+    (version_dir / "_manifest.json").write_text(
+        json.dumps({"publish_id": publish_id, "snapshot": str(snapshot)}, indent=2)
+    )
+    link_tmp = parquet_dir / f".current-{publish_id}"
+    link_tmp.symlink_to(publish_id, target_is_directory=True)
+    os.replace(link_tmp, parquet_dir / "current")
+    versions = sorted(p for p in parquet_dir.iterdir() if p.is_dir() and not p.is_symlink())
+    for old in versions[:-PARQUET_VERSIONS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
+    log.info("exported the marts as Parquet to %s", version_dir)
+    return version_dir
+
+
+@dataclass
+class SnapshotCheck:
+    """What ``check_snapshot`` saw in one opened snapshot."""
+
+    publish_id: str | None
+    tables: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_snapshot(path: Path | str) -> SnapshotCheck:
+    """Open a published snapshot once and check every table against its manifest.
+
+    A snapshot assembled from two publishes (a table of one, the manifest of another), a
+    missing or extra table, or a table with other rows than were published is reported
+    in ``problems``.
+    """
+    with duckdb.connect(str(path), read_only=True) as con:
+        return check_connection(con)
+
+
+def check_connection(con: duckdb.DuckDBPyConnection) -> SnapshotCheck:
+    """``check_snapshot`` on an open connection (everything read in one transaction)."""
+    con.execute("begin transaction")
+    try:
+        try:
+            rows = con.execute(
+                f"""select publish_id, table_schema, table_name, row_count, fingerprint
+                    from {MANIFEST_SCHEMA}.{MANIFEST_TABLE}"""
+            ).fetchall()
+        except duckdb.CatalogException:
+            return SnapshotCheck(
+                None, problems=["no publish manifest: published by an older version"]
+            )
+        ids = sorted({r[0] for r in rows})
+        check = SnapshotCheck(publish_id=ids[0] if len(ids) == 1 else None)
+        if len(ids) != 1:
+            check.problems.append(f"manifest names {len(ids)} publish ids: {ids}")
+        expected = {f"{s}.{t}": (n, fp) for _, s, t, n, fp in rows}
+        actual = {f"{schema}.{t}" for schema in PUBLISHED_SCHEMAS for t in _tables(con, schema)}
+        for name in sorted(actual ^ set(expected)):
+            where = "snapshot" if name in actual else "manifest"
+            check.problems.append(f"{name} is only in the {where}")
+        for name in sorted(actual & set(expected)):
+            schema, table = name.split(".", 1)
+            n, fingerprint = con.execute(_fingerprint_sql(f'{schema}."{table}"')).fetchone()
+            check.tables[name] = n
+            if (n, fingerprint or "0") != expected[name]:
+                check.problems.append(
+                    f"{name}: {n} rows (fingerprint {fingerprint}) but the manifest of "
+                    f"publish {check.publish_id} says {expected[name][0]} ({expected[name][1]})"
+                )
+    finally:
+        con.execute("rollback")
+    return check
 
 
 def _fsync(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

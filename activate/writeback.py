@@ -17,8 +17,10 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -90,6 +92,8 @@ class SyncResult:
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     skipped_reason: str | None = None
+    # Dry run only: what would be written or cleared, one dict per contact.
+    changes: list[dict] = field(default_factory=list)
 
     @property
     def written(self) -> int:
@@ -195,10 +199,11 @@ def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = 
         result.cleared = len(to_clear)
         if dry_run:
             result.inserted, result.updated = len(inserts), len(updates)
-            for row in (inserts + updates)[:20]:
-                log.info(
-                    "would write contact %s: %s", row["contact_id"], {k: row[k] for k in PAYLOAD}
-                )
+            result.changes = [
+                {"action": action, "contact_id": row["contact_id"], **{k: row[k] for k in PAYLOAD}}
+                for action, rows in (("insert", inserts), ("update", updates))
+                for row in rows
+            ] + [{"action": "clear", "contact_id": int(c)} for c in to_clear]
             return result
         if to_clear:
             with engine.begin() as con:
@@ -207,6 +212,7 @@ def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = 
         result.updated = _write(engine, updates, "update", result)
         with engine.begin() as con:
             values = asdict(result)
+            values.pop("changes")
             values["failures"] = json.dumps(result.failures[:100])
             values["synced_at"] = now
             con.execute(audit_table.insert().values(**values))
@@ -291,3 +297,68 @@ def _write(engine: sa.Engine, rows: list[dict], kind: str, result: SyncResult) -
                         f"contact {row['contact_id']}: {type(exc.orig).__name__}: {exc.orig}"
                     )
     return written
+
+
+def _failure_contact(failure: str) -> int | None:
+    """The contact id a failure note names (``contact <id>: <error>``)."""
+    head = failure.split(":", 1)[0].removeprefix("contact ").strip()
+    return int(head) if head.isdigit() else None
+
+
+def forget_contacts(
+    contact_ids: Iterable[int], settings: Settings | None = None, dry_run: bool = False
+) -> dict[str, int]:
+    """Remove erased contacts from the writeback tables; return rows removed per table.
+
+    Their score rows go (on SQLite with ``secure_delete``, so the bytes go too) and their
+    ids are cut from the failure notes of the sync audit. ``dry_run`` only counts.
+    """
+    settings = settings or get_settings()
+    ids = sorted({int(i) for i in contact_ids})
+    if not ids:
+        return {}
+    if "://" not in settings.crm_url:
+        return {}  # a folder of CRM exports: no writeback table
+    url = sa.make_url(sqlalchemy_url(settings.crm_url))
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return {}  # no CRM database here: nothing was written back
+    removed: dict[str, int] = {}
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as con:
+            inspector = sa.inspect(con)
+            if con.dialect.name == "sqlite" and not dry_run:
+                con.exec_driver_sql("pragma secure_delete = on")
+            if inspector.has_table(SCORES_TABLE):
+                mine = scores_table.c.contact_id.in_(ids)
+                n = con.execute(
+                    sa.select(sa.func.count()).select_from(scores_table).where(mine)
+                ).scalar_one()
+                if n and not dry_run:
+                    con.execute(scores_table.delete().where(mine))
+                if n:
+                    removed[f"crm:{SCORES_TABLE}"] = int(n)
+            if inspector.has_table(AUDIT_TABLE):
+                cut = 0
+                rows = con.execute(
+                    sa.select(audit_table.c.run_id, audit_table.c.failures).where(
+                        audit_table.c.failures.is_not(None), audit_table.c.failures != "[]"
+                    )
+                ).all()
+                for run_id, failures in rows:
+                    notes = json.loads(failures)
+                    kept = [f for f in notes if _failure_contact(f) not in ids]
+                    if len(kept) == len(notes):
+                        continue
+                    cut += len(notes) - len(kept)
+                    if not dry_run:
+                        con.execute(
+                            audit_table.update()
+                            .where(audit_table.c.run_id == run_id)
+                            .values(failures=json.dumps(kept))
+                        )
+                if cut:
+                    removed[f"crm:{AUDIT_TABLE}.failures"] = cut
+    finally:
+        engine.dispose()
+    return removed

@@ -308,6 +308,10 @@ def extract_crm(
                     result.rows_changed,
                     result.rows_quarantined,
                 )
+            # Erased people stay erased while the CRM still holds them (python -m activate erase).
+            from activate.suppression import apply_suppression
+
+            apply_suppression(dest, summary.batch_id)
             summary.seconds = round(time.perf_counter() - started, 2)
             raw_store.record_run(
                 dest,

@@ -4,7 +4,7 @@ Examples::
 
     python -m ml train --as-of 2026-06-30      # train + evaluate + register the churn model
     python -m ml score --as-of 2026-06-30      # champion → ml.churn_predictions
-    python -m ml recommend --as-of 2026-06-30  # → ml.product_recommendations + offline metrics
+    python -m ml recommend --as-of 2026-06-30  # train/evaluate/register the ranker, then score
     python -m ml report                        # re-render the champion's HTML report
     python -m ml all --as-of 2026-06-30        # train, score and recommend in one go
 
@@ -73,11 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sub.add_parser(
         "recommend",
-        help="top-10 products per active customer into "
-        "ml.product_recommendations, plus an offline evaluation",
+        help="train a LambdaRank recommender on past weeks, evaluate it on the last week "
+        "against baselines, register it (champion gate), and write the top 10 products per "
+        "active customer into ml.product_recommendations",
     )
     with_as_of(p)
-    p.add_argument("--no-eval", action="store_true", help="skip the offline evaluation")
+    p.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="skip training and evaluation: score with the registered champion",
+    )
     p = sub.add_parser("report", help="re-render the HTML report of a churn model version")
     p.add_argument(
         "--model-version",

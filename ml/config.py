@@ -83,31 +83,67 @@ class ChurnConfig:
 
 @dataclass(frozen=True)
 class RecConfig:
-    k: int = 10  # recommendations per customer
-    eval_days: int = 28  # offline evaluation: train up to as_of - 28d, test the last 28 days
+    k: int = 10  # recommendations per customer (and K of MAP/Recall/NDCG@K)
+    horizon_days: int = 7  # a "week": label window of every training / validation / eval cutoff
+    train_weeks: int = 4  # weekly training cutoffs before the validation week
     inactivity_days: int = 365  # C720_ML_INACTIVITY_DAYS: who gets recommendations
-    popular_window_days: int = 90  # "popular" = most bought in this many days before as_of
-    recent_view_days: int = 30  # "you viewed it" looks back this far
-    seed_items: int = 20  # most recent distinct products per customer used for co-occurrence
-    neighbours: int = 30  # co-occurring products kept per seed product
-    max_candidates: int = 100  # per customer, before blending
-    # Transparent blend: score = sum(weight * per-customer-normalised source score).
+    popular_window_days: int = 90  # "popular" = most distinct buyers in this many days
+    recent_view_days: int = 30  # "you viewed it" / "in your cart" look back this far
+    web_window_days: int = 90  # sessions and view→buy journeys used for item-item similarity
+    view_to_buy_days: int = 7  # a view counts for view→buy if the order follows within this
+    cooc_days: int = 365  # orders used for bought-together similarity
+    repurchase_half_life_days: float = 90.0  # decay of past purchases (repurchase score)
+    seed_items: int = 10  # most recent distinct products per customer used as seeds
+    neighbours: int = 20  # similar products kept per product
+    top_categories: int = 4  # category_popular: the customer's top categories ...
+    per_category: int = 20  # ... and this many best sellers of each
+    max_candidates: int = 200  # per customer, after the union of the sources
+    source_caps: dict[str, int] = field(
+        default_factory=lambda: {
+            "repurchase": 30,
+            "co_purchase": 30,
+            "co_view": 30,
+            "view_buy": 20,
+            "cart_buy": 20,
+            "recently_viewed": 20,
+            "recently_carted": 20,
+            "category_popular": 80,
+            "segment_popular": 10,
+            "trending": 10,
+            "popular": 20,
+        }
+    )
+    # Business rules: at most this many products of one category in a customer's top k
+    # (C720_REC_MAX_PER_CATEGORY; >= k switches it off) ...
+    max_per_category: int = 5
+    # ... and, optionally (C720_REC_EXCLUDE_JUST_BOUGHT=1), no product the customer bought in
+    # the last just_bought_days whose repeat rate (share of buyers who bought it again) is
+    # below repeatable_min_rate.
+    exclude_just_bought: bool = False
+    just_bought_days: int = 30
+    repeatable_min_rate: float = 0.05
+    # Fallback order when no ranker can be trained (too little data): a transparent blend,
+    # score = sum(weight * per-customer-normalised source score).
     weights: dict[str, float] = field(
         default_factory=lambda: {
+            "recently_carted": 1.0,
             "repurchase": 1.0,
             "co_purchase": 0.8,
+            "cart_buy": 0.6,
+            "view_buy": 0.6,
+            "recently_viewed": 0.6,
             "co_view": 0.4,
-            "viewed": 0.6,
             "category_popular": 0.5,
+            "segment_popular": 0.3,
+            "trending": 0.2,
             "popular": 0.2,
         }
     )
-    use_ranker: bool = True  # C720_ML_USE_RANKER=0 disables the LambdaRank re-ranker
-    ranker_margin: float = 0.005  # ranker is used only if its offline MAP@k beats the blend by this
-    ranker_min_eval_users: int = 50  # … and the evaluation had at least this many buyers
+    champion_margin: float = 0.002  # C720_REC_CHAMPION_MARGIN: MAP@k gain needed to replace
+    als: bool = True  # C720_REC_ALS=0 skips the implicit-ALS baseline
     seed: int = 42
     num_threads: int = 2  # C720_ML_NUM_THREADS
-    model_version: str = "blend-v1"  # the ranker's outputs are labelled "ranker-v1"
+    model_dir: Path = field(default_factory=lambda: get_settings().model_dir / "recommend")
     reports_dir: Path = field(
         default_factory=lambda: get_settings().reports_dir / "recommendations"
     )
@@ -117,7 +153,12 @@ class RecConfig:
         s = settings or get_settings()
         return cls(
             inactivity_days=_env_int("C720_ML_INACTIVITY_DAYS", 365),
-            use_ranker=os.environ.get("C720_ML_USE_RANKER", "1") not in ("0", "false", "no"),
+            max_per_category=_env_int("C720_REC_MAX_PER_CATEGORY", 5),
+            exclude_just_bought=os.environ.get("C720_REC_EXCLUDE_JUST_BOUGHT", "0")
+            in ("1", "true", "yes"),
+            champion_margin=_env_float("C720_REC_CHAMPION_MARGIN", 0.002),
+            als=os.environ.get("C720_REC_ALS", "1") not in ("0", "false", "no"),
             num_threads=_env_int("C720_ML_NUM_THREADS", 2),
+            model_dir=s.model_dir / "recommend",
             reports_dir=s.reports_dir / "recommendations",
         )

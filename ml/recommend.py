@@ -1,447 +1,497 @@
-"""Next-best-product recommendations: candidate generators + a transparent weighted blend.
+"""Next-best-product recommendations: candidates → LightGBM LambdaRank → business rules.
 
-Candidate sources (each scored per customer, then normalised to [0, 1] per customer):
+``recommend(as_of)`` does, in one run, with weekly cutoffs (``RecConfig.horizon_days`` = 7):
 
-- ``repurchase``        products the customer bought before (count, decayed by age);
-- ``co_purchase``       products bought in the same orders as the customer's recent products;
-- ``co_view``           products viewed in the same web sessions (only with web data);
-- ``viewed``            products the customer recently viewed / carted but did not buy;
-- ``category_popular``  best sellers in the customer's top categories;
-- ``popular``           global best sellers (the fallback everybody gets).
+1. **Train** a LambdaRank model (:mod:`ml.rank`) on ``train_weeks`` past weekly cutoffs:
+   at each cutoff the candidates (:mod:`ml.candidates`) of the customers who bought in
+   the following week, labelled with what they bought; features are point in time.
+   Early stopping on the next week (**validation**).
+2. **Evaluate** on the last week before ``as_of`` (**evaluation**, never seen by training or
+   early stopping): MAP@k, Recall@k, NDCG@k and candidate recall of ours (with the business
+   rules) against popularity, repurchase-then-popular, item-item co-occurrence and
+   implicit ALS (:mod:`ml.rec_baselines`), and, on simulated companies, the ground-truth
+   affinity ranking (oracle).
+3. **Register** the model in ``C720_MODEL_DIR/recommend/<version>/`` and decide the champion
+   with the same gate as the churn model (:mod:`ml.registry`): it must beat every baseline
+   on the evaluation week, and the current champion by ``champion_margin`` MAP@k on the same
+   customers and candidates.
+4. **Score**: the champion (else the newest model, said so) ranks the candidates of every
+   active customer at ``as_of``; rules (:mod:`ml.rec_rules`); top k with a reason →
+   ``ml.product_recommendations`` (replaced per as_of_date).
 
-score = Σ weight[source] × normalised source score; the reason shown is the source that
-contributed most. Discontinued and unknown products are never recommended. Works with an
-empty ``marts.fct_product_interactions`` (the web sources are simply empty).
+Timeline (h = 7 days, T = as_of): evaluation cutoff E = T − h (labels in (E, T]), validation
+V = E − h, training cutoffs V − h, …, V − train_weeks·h. The registered model is the one
+evaluated: it has seen labels up to V only; at T it reads features as of T.
 
-``recommend(as_of)`` also runs an offline evaluation on a time split (fit up to
-as_of − eval_days, judge on purchases after it) against simple baselines.
+With too little data for a ranker (no buyer with a purchased candidate in the training or
+validation weeks) the candidates are ordered by a transparent blend of the sources
+(``RecConfig.weights``, version ``blend-v1``). ``evaluate=False`` (``--no-eval``) skips
+1–3 and scores with the registered champion.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
+from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from customer720 import warehouse
-from ml import data
+from ml import rank, rec_baselines, rec_data, registry
+from ml.candidates import (
+    Generator,
+    Snapshot,
+    active_customers,
+    blend,
+    cap_candidates,
+)
 from ml.config import RecConfig
-from ml.evaluate import recommendation_metrics
+from ml.evaluate import average_precision_at_k, recommendation_metrics
+from ml.rec_rules import apply_rules
 
 log = logging.getLogger(__name__)
 
 RECS_TABLE = "product_recommendations"
-CAND_COLS = ["customer_key", "product_id", "source", "score", "via_product_id"]
-
-# Baselines as blends: huge weight ratios make them lexicographic (source A, then B).
-BASELINES: dict[str, dict[str, float]] = {
-    "popularity": {"popular": 1.0},
-    "repurchase_then_popular": {"repurchase": 1000.0, "popular": 1.0},
-    "item_item": {"co_purchase": 1000.0, "co_view": 1000.0, "popular": 1.0},
-}
-
-
-def _empty() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            c: pd.Series(dtype=t)
-            for c, t in zip(
-                CAND_COLS, ["object", "int64", "object", "float64", "float64"], strict=True
-            )
-        }
-    )
+BLEND_VERSION = "blend-v1"
+BASELINES = ("popularity", "repurchase_then_popular", "item_item", "als")
+# The reason shown is the most personal source that proposed the product.
+REASON_ORDER = (
+    "recently_carted",
+    "repurchase",
+    "cart_buy",
+    "view_buy",
+    "co_purchase",
+    "recently_viewed",
+    "co_view",
+    "category_popular",
+    "segment_popular",
+    "trending",
+    "popular",
+)
+SCORE_BATCH = 20_000  # customers scored at a time (bounds memory at any scale)
 
 
-def with_catalogue_category(items: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
-    """Use the product's catalogue category (the order line's copy only as a fallback)."""
-    cat = items["product_id"].map(products.set_index("product_id")["category"])
-    return items.assign(category=cat.fillna(items["category"]))
+@dataclass
+class Week:
+    """One labelled cutoff: candidates and features of the customers who bought after it."""
+
+    at: pd.Timestamp
+    snap: Snapshot
+    long: pd.DataFrame  # every source's candidates (uncapped; the baselines use them)
+    feats: pd.DataFrame  # capped candidates with features, label and qid
+    truth: dict[int, set[int]]
 
 
-def target_customers(
-    items: pd.DataFrame, inter: pd.DataFrame, as_of: pd.Timestamp, cfg: RecConfig
-) -> list[str]:
-    """Buyers within the inactivity window, plus recent web visitors known by key."""
-    recent = items[items["order_date"] > as_of - pd.Timedelta(days=cfg.inactivity_days)]
-    keys = set(recent["customer_key"])
-    if len(inter):
-        web = inter[
-            (inter["occurred_date"] > as_of - pd.Timedelta(days=cfg.recent_view_days))
-            & inter["customer_key"].notna()
-        ]
-        keys |= set(web["customer_key"].astype(str))
-    return sorted(keys)
-
-
-def _popularity(items: pd.DataFrame, as_of: pd.Timestamp, days: int) -> pd.DataFrame:
-    window = items[items["order_date"] > as_of - pd.Timedelta(days=days)]
-    if window.empty:
-        window = items
-    return (
-        window.groupby(["product_id", "category"], dropna=False)["customer_key"]
-        .nunique()
-        .rename("buyers")
-        .reset_index()
-        .sort_values(["buyers", "product_id"], ascending=[False, True])
-    )
-
-
-def _co_occurrence(baskets: pd.DataFrame, group: str, neighbours: int) -> pd.DataFrame:
-    """Item-item similarity count(a,b) / sqrt(n_a n_b) over baskets (orders or sessions)."""
-    b = baskets[[group, "product_id"]].drop_duplicates()
-    if b.empty:
-        return pd.DataFrame(columns=["product_id", "other_id", "sim"])
-    n = b.groupby("product_id").size().rename("n")
-    pairs = b.merge(b, on=group, suffixes=("", "_o"))
-    pairs = pairs[pairs["product_id"] != pairs["product_id_o"]]
-    counts = pairs.groupby(["product_id", "product_id_o"]).size().rename("c").reset_index()
-    counts = counts.rename(columns={"product_id_o": "other_id"})
-    counts["sim"] = counts["c"] / np.sqrt(
-        counts["product_id"].map(n).to_numpy(float) * counts["other_id"].map(n).to_numpy(float)
-    )
-    counts = counts.sort_values(["product_id", "sim", "other_id"], ascending=[True, False, True])
-    return counts.groupby("product_id").head(neighbours)[["product_id", "other_id", "sim"]]
-
-
-def _from_seeds(seeds: pd.DataFrame, sim: pd.DataFrame, source: str) -> pd.DataFrame:
-    if seeds.empty or sim.empty:
-        return _empty()
-    j = seeds.merge(sim, on="product_id")
-    j = j.sort_values(["customer_key", "other_id", "sim"], ascending=[True, True, False])
-    agg = j.groupby(["customer_key", "other_id"]).agg(
-        score=("sim", "sum"), via_product_id=("product_id", "first")
-    )
-    agg = agg.reset_index().rename(columns={"other_id": "product_id"})
-    agg["source"] = source
-    return agg[CAND_COLS]
-
-
-def generate_candidates(
-    items: pd.DataFrame,
-    inter: pd.DataFrame,
-    products: pd.DataFrame,
-    customers: list[str],
-    as_of: pd.Timestamp,
-    cfg: RecConfig,
-    sources: set[str] | None = None,
-) -> pd.DataFrame:
-    """All candidate (customer, product, source, score) rows; allowed products only."""
-    want = sources or set(cfg.weights)
-    cust = pd.DataFrame({"customer_key": customers})
-    mine = items[items["customer_key"].isin(set(customers))]
-    frames = []
-    if "repurchase" in want and len(mine):
-        age = (as_of - mine["order_date"]).dt.days.to_numpy(float)
-        rep = mine.assign(w=np.exp(-age / 180.0)).groupby(["customer_key", "product_id"])["w"].sum()
-        rep = rep.rename("score").reset_index().assign(source="repurchase", via_product_id=np.nan)
-        frames.append(rep[CAND_COLS])
-    seeds = (
-        mine.sort_values("order_date", ascending=False)
-        .drop_duplicates(["customer_key", "product_id"])
-        .groupby("customer_key")
-        .head(cfg.seed_items)[["customer_key", "product_id"]]
-    )
-    if "co_purchase" in want:
-        frames.append(
-            _from_seeds(seeds, _co_occurrence(items, "order_id", cfg.neighbours), "co_purchase")
-        )
-    web = inter[inter["customer_key"].notna()] if len(inter) else inter
-    if "co_view" in want and len(inter):
-        web_seeds = pd.concat(
-            [seeds, web[web["customer_key"].isin(set(customers))][["customer_key", "product_id"]]]
-        ).drop_duplicates()
-        frames.append(
-            _from_seeds(web_seeds, _co_occurrence(inter, "session_id", cfg.neighbours), "co_view")
-        )
-    if "viewed" in want and len(web):
-        recent = web[
-            (web["occurred_date"] > as_of - pd.Timedelta(days=cfg.recent_view_days))
-            & web["customer_key"].isin(set(customers))
-        ].copy()
-        recent["w"] = np.where(
-            recent["interaction_type"] == "cart",
-            2.0,
-            np.where(recent["interaction_type"] == "view", 1.0, 0.0),
-        )
-        last_buy = mine.groupby(["customer_key", "product_id"])["order_date"].max().rename("bought")
-        recent = recent.join(last_buy, on=["customer_key", "product_id"])
-        recent = recent[(recent["w"] > 0) & ~(recent["bought"] >= recent["occurred_date"])]
-        v = (
-            recent.groupby(["customer_key", "product_id"])
-            .agg(score=("w", "sum"), cart=("w", "max"))
-            .reset_index()
-        )
-        v["source"] = "viewed"
-        v["via_product_id"] = np.where(v["cart"] >= 2, -1.0, np.nan)  # -1 marks "in your cart"
-        frames.append(v[CAND_COLS])
-    pop = _popularity(items, as_of, cfg.popular_window_days)
-    if "category_popular" in want and len(mine):
-        share = mine.groupby(["customer_key", "category"]).size().rename("n").reset_index()
-        share["share"] = share["n"] / share.groupby("customer_key")["n"].transform("sum")
-        share = (
-            share.sort_values(["customer_key", "share", "category"], ascending=[True, False, True])
-            .groupby("customer_key")
-            .head(2)
-        )
-        top_in_cat = pop.groupby("category").head(10)
-        cp = share.merge(top_in_cat, on="category")
-        cp["score"] = cp["share"] * cp["buyers"] / cp.groupby("category")["buyers"].transform("max")
-        cp = cp.assign(source="category_popular", via_product_id=np.nan)
-        frames.append(cp[CAND_COLS])
-    if "popular" in want and len(pop):
-        top = pop.head(cfg.max_candidates // 3)[["product_id", "buyers"]]
-        gp = cust.merge(top, how="cross").rename(columns={"buyers": "score"})
-        gp = gp.assign(source="popular", via_product_id=np.nan)
-        frames.append(gp[CAND_COLS])
-    frames = [f for f in frames if len(f)]
-    cands = pd.concat(frames, ignore_index=True) if frames else _empty()
-    allowed = set(products.loc[~products["is_discontinued"], "product_id"])
-    cands = cands[cands["product_id"].isin(allowed)]
-    cands["product_id"] = cands["product_id"].astype("int64")
-    return cands.reset_index(drop=True)
-
-
-def blend(cands: pd.DataFrame, weights: dict[str, float], k: int) -> pd.DataFrame:
-    """Top-k per customer by Σ weight × per-customer-normalised score, with the top source."""
-    c = cands[cands["source"].isin([s for s, w in weights.items() if w > 0])].copy()
-    if c.empty:
-        return pd.DataFrame(
-            columns=["customer_key", "rank", "product_id", "score", "source", "via_product_id"]
-        )
-    c["norm"] = c["score"] / c.groupby(["customer_key", "source"])["score"].transform("max")
-    c["part"] = c["norm"].fillna(0) * c["source"].map(weights).fillna(0.0)
-    c = c.sort_values(["customer_key", "product_id", "part"], ascending=[True, True, False])
-    g = c.groupby(["customer_key", "product_id"], sort=False)
-    out = g.agg(
-        score=("part", "sum"),
-        source=("source", "first"),
-        via_product_id=("via_product_id", "first"),
-    ).reset_index()
-    out = out.sort_values(["customer_key", "score", "product_id"], ascending=[True, False, True])
-    out = out.groupby("customer_key").head(k).copy()
-    out["rank"] = out.groupby("customer_key").cumcount() + 1
-    return out.reset_index(drop=True)
-
-
-def explain(recs: pd.DataFrame, products: pd.DataFrame) -> pd.Series:
-    names = products.set_index("product_id")["name"].astype(str).to_dict()
-    cats = products.set_index("product_id")["category"].astype(str).to_dict()
-
-    def one(row) -> str:
-        via = row.via_product_id
-        if row.source == "repurchase":
-            return "you bought it before"
-        if row.source == "co_purchase":
-            return f"bought together with {names.get(int(via), 'a product you bought')}"
-        if row.source == "co_view":
-            return f"viewed together with {names.get(int(via), 'a product you looked at')}"
-        if row.source == "viewed":
-            return "you left it in your cart" if via == -1 else "you viewed it"
-        if row.source == "category_popular":
-            return f"popular in {cats.get(int(row.product_id), 'your categories')}"
-        return "popular right now"
-
-    return pd.Series([one(r) for r in recs.itertuples()], index=recs.index, dtype=object)
-
-
-def _ranked_lists(recs: pd.DataFrame) -> dict[str, list[int]]:
-    recs = recs.sort_values(["customer_key", "rank"])
-    return recs.groupby("customer_key")["product_id"].apply(list).to_dict()
-
-
-def offline_evaluation(
-    as_of: pd.Timestamp,
-    cfg: RecConfig,
-    items: pd.DataFrame,
-    inter: pd.DataFrame,
-    products: pd.DataFrame,
-) -> tuple[dict, pd.DataFrame]:
-    """Fit on data up to as_of − eval_days, judge on purchases in the days after it.
-
-    Returns the metrics and the candidates generated at the split (reused to train the
-    production ranker, whose labels are the purchases after the split).
-    """
-    split = as_of - pd.Timedelta(days=cfg.eval_days)
-    past_items = items[items["ordered_at"] <= split]
-    past_inter = _until(inter, split)
-    customers = target_customers(past_items, past_inter, split, cfg)
-    future = items[
-        (items["ordered_at"] > split)
-        & (items["ordered_at"] <= as_of)
-        & items["customer_key"].isin(set(customers))
+def labelled_week(d: rec_data.RecData, at: pd.Timestamp, cfg: RecConfig, qid: int) -> Week:
+    snap = Snapshot(d.until(at), at, cfg)
+    after = d.items[
+        (d.items["ordered_at"] > at)
+        & (d.items["ordered_at"] <= at + pd.Timedelta(days=cfg.horizon_days))
     ]
-    truth = future.groupby("customer_key")["product_id"].apply(set).to_dict()
-    cands = generate_candidates(past_items, past_inter, products, customers, split, cfg)
-    results = {}
-    for name, weights in {"blend": cfg.weights, **BASELINES}.items():
-        use = cands[cands["source"].isin(set(weights))]
-        recs = blend(use, weights, cfg.k)
-        cand_sets = use.groupby("customer_key")["product_id"].apply(set).to_dict()
-        results[name] = recommendation_metrics(_ranked_lists(recs), truth, cfg.k, cand_sets)
-    if cfg.use_ranker:
-        ranked = _offline_ranker(split, cfg, items, inter, products, cands)
-        if ranked is not None:
-            cand_sets = cands.groupby("customer_key")["product_id"].apply(set).to_dict()
-            results["ranker"] = recommendation_metrics(
-                _ranked_lists(ranked), truth, cfg.k, cand_sets
+    custs = np.intersect1d(active_customers(snap), after["cust"].unique()).astype(np.int32)
+    after = after[after["cust"].isin(custs)]
+    long = Generator(snap, custs).generate()
+    feats = rank.candidate_features(snap, cap_candidates(long, cfg.max_candidates))
+    feats["label"] = rank.label(feats, after, d.n_items)
+    feats["qid"] = np.int64(qid) * d.n_customers + feats["cust"].to_numpy(np.int64)
+    truth = after.groupby("cust")["item"].apply(lambda s: set(map(int, s))).to_dict()
+    n_true = sum(len(v) for v in truth.values())
+    log.info(
+        "week %s: %d buyers, %d candidates (%.0f a customer), candidate recall %.3f",
+        at.date(),
+        len(custs),
+        len(feats),
+        len(feats) / max(len(custs), 1),
+        feats["label"].sum() / max(n_true, 1),
+    )
+    return Week(at, snap, long, feats, truth)
+
+
+def _predict(booster: lgb.Booster, feats: pd.DataFrame, cfg: RecConfig) -> np.ndarray:
+    threads = rank.threads_for(len(feats), cfg.num_threads)
+    return booster.predict(feats[booster.feature_name()], num_threads=threads)
+
+
+def _ours(booster: lgb.Booster, week: Week, cfg: RecConfig, rules: bool = True) -> dict:
+    scored = week.feats[["cust", "item"]].assign(score=_predict(booster, week.feats, cfg))
+    top = (
+        apply_rules(scored, week.snap, cfg) if rules else rank.top_k(scored, scored["score"], cfg.k)
+    )
+    return rec_baselines.ranked_lists(top)
+
+
+def _per_user_ap(lists: dict, truth: dict, k: int) -> np.ndarray:
+    return np.array([average_precision_at_k(lists.get(u, []), truth[u], k) for u in sorted(truth)])
+
+
+def _bootstrap_gap(a: np.ndarray, b: np.ndarray, seed: int, n: int = 1000) -> list[float]:
+    """95 % interval of mean(a − b) over customers resampled with replacement (paired)."""
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (n, len(diff)))].mean(axis=1)
+    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
+
+
+def _choose_als_alpha(valid: Week, cfg: RecConfig) -> float | None:
+    """ALS confidence scale with the best validation-week MAP@k (never the evaluation week)."""
+    custs = np.array(sorted(valid.truth), np.int32)
+    best, best_map = None, -1.0
+    for alpha in (0.3, 1.0, 3.0, 10.0):
+        lists = rec_baselines.als(valid.snap, custs, cfg.k, alpha, cfg.seed, cfg.num_threads)
+        m = recommendation_metrics(lists, valid.truth, cfg.k)["map_at_k"]
+        log.info("ALS alpha %.0f: validation MAP@%d %.4f", alpha, cfg.k, m)
+        if m > best_map:
+            best, best_map = alpha, m
+    return best
+
+
+def evaluate(booster: lgb.Booster | None, valid: Week, ev: Week, cfg: RecConfig) -> dict:
+    """Ours and every baseline on the evaluation week (same customers, same truth)."""
+    custs = np.array(sorted(ev.truth), np.int32)
+    cand_sets = ev.feats.groupby("cust")["item"].apply(lambda s: set(map(int, s))).to_dict()
+    lists: dict[str, dict] = {}
+    if booster is not None:
+        lists["ranker"] = _ours(booster, ev, cfg)
+        lists["ranker_without_rules"] = _ours(booster, ev, cfg, rules=False)
+    capped = ev.feats[["cust", "item"]].merge(ev.long, on=["cust", "item"])
+    lists["blend"] = rec_baselines.ranked_lists(
+        apply_rules(blend(capped, cfg.weights, 10**6), ev.snap, cfg)
+    )
+    lists["popularity"] = rec_baselines.popularity(ev.snap, custs, cfg.k)
+    lists["repurchase_then_popular"] = rec_baselines.repurchase_then_popular(
+        ev.snap, ev.long, custs, cfg.k
+    )
+    lists["item_item"] = rec_baselines.item_item(ev.snap, ev.long, custs, cfg.k)
+    notes: dict[str, str] = {}
+    if cfg.als:
+        try:
+            alpha = _choose_als_alpha(valid, cfg)
+            lists["als"] = rec_baselines.als(
+                ev.snap, custs, cfg.k, alpha, cfg.seed, cfg.num_threads
             )
+            notes["als"] = (
+                f"implicit ALS, 64 factors, alpha {alpha:g} chosen on the validation week"
+            )
+        except Exception as exc:  # noqa: BLE001 - an optional baseline; say why it is missing
+            log.warning("ALS baseline not run: %s", exc)
+            notes["als"] = f"not run: {exc}"
+    oracle = rec_baselines.oracle(ev.snap, custs, cfg.k)
+    if oracle is not None:
+        lists["oracle"], info = oracle
+        notes["oracle"] = (
+            f"true affinity ranking of {info['oracle_customers']} customers "
+            f"({info['oracle_unmatched']} without a simulated person count as misses)"
+        )
+    results = {
+        name: recommendation_metrics(
+            rec, ev.truth, cfg.k, cand_sets if name in ("ranker", "blend") else None
+        )
+        for name, rec in lists.items()
+    }
+    ours = "ranker" if "ranker" in results else "blend"
+    base = {b: results[b]["map_at_k"] for b in BASELINES if b in results}
+    best = max(base, key=base.get) if base else None
+    out = {"offline": results, "ours": ours, "notes": notes}
+    if best:
+        out["best_baseline"] = best
+        out["map_gap_to_best_baseline_ci95"] = _bootstrap_gap(
+            _per_user_ap(lists[ours], ev.truth, cfg.k),
+            _per_user_ap(lists[best], ev.truth, cfg.k),
+            cfg.seed,
+        )
     for name, m in results.items():
         log.info(
-            "offline %-24s MAP@%d %.4f  Recall %.4f  NDCG %.4f  cand.recall %.3f",
+            "offline %-24s MAP@%d %.4f  Recall %.4f  NDCG %.4f%s",
             name,
             cfg.k,
             m["map_at_k"],
             m["recall_at_k"],
             m["ndcg_at_k"],
-            m.get("candidate_recall", float("nan")),
+            f"  cand.recall {m['candidate_recall']:.3f}" if "candidate_recall" in m else "",
         )
-    metrics = {
-        "split_date": split.date().isoformat(),
-        "eval_days": cfg.eval_days,
-        "n_customers": len(customers),
-        "n_customers_with_purchases": len(truth),
-        "offline": results,
-    }
-    return metrics, cands
+    return out
 
 
-def _until(inter: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    return inter[inter["occurred_at"] <= day] if len(inter) else inter
+# -- registry (the churn model's folder layout and champion pointer) ----------------------------
 
 
-def _offline_ranker(
-    split: pd.Timestamp,
-    cfg: RecConfig,
-    items: pd.DataFrame,
-    inter: pd.DataFrame,
-    products: pd.DataFrame,
-    split_cands: pd.DataFrame,
-) -> pd.DataFrame | None:
-    """Train the ranker one window earlier (labels up to the split), rank at the split."""
-    from ml import rank
-
-    t0 = split - pd.Timedelta(days=cfg.eval_days)
-    items0 = items[items["ordered_at"] <= t0]
-    inter0 = _until(inter, t0)
-    cands0 = generate_candidates(
-        items0, inter0, products, target_customers(items0, inter0, t0, cfg), t0, cfg
-    )
-    train = rank.label(rank.candidate_features(cands0, items0, products, t0, cfg), items, t0, split)
-    ranker = rank.fit_ranker(train, cfg.seed, cfg.num_threads)
-    if ranker is None:
-        return None
-    past_items = items[items["ordered_at"] <= split]
-    return rank.rank(
-        ranker, rank.candidate_features(split_cands, past_items, products, split, cfg), cfg.k
-    )
+def _version(as_of: dt.date, model_text: str) -> str:
+    return f"{as_of:%Y%m%d}-{hashlib.sha256(model_text.encode()).hexdigest()[:8]}"
 
 
-def _ranker_recs(
-    as_of: pd.Timestamp,
-    cfg: RecConfig,
-    items: pd.DataFrame,
-    products: pd.DataFrame,
-    split_cands: pd.DataFrame,
-    cands: pd.DataFrame,
-) -> pd.DataFrame | None:
-    """Production ranker: trained on the split's candidates labelled with the last window."""
-    from ml import rank
+def load_booster(cfg: RecConfig, version: str) -> lgb.Booster:
+    path = cfg.model_dir / version / "model.txt"
+    if not path.exists():
+        raise FileNotFoundError(f"no recommendation model {version!r} in {cfg.model_dir}")
+    return lgb.Booster(model_file=str(path))
 
-    split = as_of - pd.Timedelta(days=cfg.eval_days)
-    past_items = items[items["ordered_at"] <= split]
-    train = rank.label(
-        rank.candidate_features(split_cands, past_items, products, split, cfg), items, split, as_of
-    )
-    ranker = rank.fit_ranker(train, cfg.seed, cfg.num_threads)
-    if ranker is None:
-        return None
-    picks = rank.rank(ranker, rank.candidate_features(cands, items, products, as_of, cfg), cfg.k)
-    why = blend(cands, cfg.weights, cfg.max_candidates)[
-        ["customer_key", "product_id", "source", "via_product_id"]
+
+def gates(evaluation: dict) -> tuple[bool, list[str]]:
+    """Like the churn model's sanity gate: MAP@k above every baseline's."""
+    res = evaluation["offline"]
+    if "ranker" not in res:
+        return False, ["no ranker could be trained"]
+    ours = res["ranker"]["map_at_k"]
+    failures = [
+        f"MAP@k {ours:.4f} does not beat baseline {b} ({res[b]['map_at_k']:.4f})"
+        for b in BASELINES
+        if b in res and not ours > res[b]["map_at_k"]
     ]
-    picks = picks.merge(why, on=["customer_key", "product_id"], how="left")
-    picks["source"] = picks["source"].fillna("popular")
-    return picks
+    return not failures, failures
+
+
+def challenge(version: str, ok: bool, ev: Week, evaluation: dict, cfg: RecConfig) -> dict:
+    """Promote ``version`` if it passed the gates and beats the champion on the same week."""
+    current = registry.champion_version(cfg.model_dir)
+    decision: dict = {"previous_champion": current, "champion_map_at_k": None}
+    ours = evaluation["offline"]["ranker"]["map_at_k"] if ok else None
+    if not ok:
+        return decision | {"promoted": False, "reason": "failed sanity gates"}
+    if current is None:
+        return decision | {"promoted": True, "reason": "first model to pass the sanity gates"}
+    if current == version:
+        return decision | {"promoted": False, "reason": "identical to the champion"}
+    try:
+        champ = load_booster(cfg, current)
+        champ_map = recommendation_metrics(_ours(champ, ev, cfg), ev.truth, cfg.k)["map_at_k"]
+    except (FileNotFoundError, KeyError, ValueError, lgb.basic.LightGBMError) as exc:
+        reason = f"champion {current} cannot be evaluated on this week ({exc}); replacing it"
+        return decision | {"promoted": True, "reason": reason}
+    decision["champion_map_at_k"] = champ_map
+    if ours >= champ_map + cfg.champion_margin:
+        reason = f"MAP@k {ours:.4f} >= champion {champ_map:.4f} + margin {cfg.champion_margin}"
+        return decision | {"promoted": True, "reason": reason}
+    reason = f"MAP@k {ours:.4f} < champion {champ_map:.4f} + margin {cfg.champion_margin}"
+    return decision | {"promoted": False, "reason": reason + "; champion kept"}
+
+
+def train_and_register(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig) -> dict:
+    """Steps 1–3: train on past weeks, evaluate on the last one, register, decide champion."""
+    h = pd.Timedelta(days=cfg.horizon_days)
+    ev_at, valid_at = as_of - h, as_of - 2 * h
+    train_at = [valid_at - i * h for i in range(cfg.train_weeks, 0, -1)]
+    weeks = [labelled_week(d, at, cfg, qid=i) for i, at in enumerate([*train_at, valid_at, ev_at])]
+    *train_weeks, valid, ev = weeks
+    train = pd.concat([w.feats for w in train_weeks], ignore_index=True)
+    ranker = rank.fit_ranker(train, valid.feats, cfg.k, cfg.seed, cfg.num_threads)
+    booster = None
+    if ranker is not None:
+        text = ranker.booster_.model_to_string(num_iteration=ranker.best_iteration_)
+        booster = lgb.Booster(model_str=text)
+    evaluation = evaluate(booster, valid, ev, cfg)
+    info = {
+        "as_of": as_of.date().isoformat(),
+        "split_date": ev_at.date().isoformat(),
+        "eval_days": cfg.horizon_days,
+        "weeks": {
+            "train": [w.at.date().isoformat() for w in train_weeks],
+            "validation": valid.at.date().isoformat(),
+            "evaluation": ev.at.date().isoformat(),
+        },
+        "rows": {"train": int(len(train)), "validation": int(len(valid.feats))},
+        "candidates_per_customer": float(len(ev.feats) / max(ev.feats["cust"].nunique(), 1)),
+        "web_data": d.has_web,
+        **evaluation,
+    }
+    if booster is None:
+        return info | {"version": None, "promoted": False}
+    ok, failures = gates(evaluation)
+    for failure in failures:
+        log.warning("sanity gate: %s", failure)
+    version = _version(as_of.date(), text)
+    decision = challenge(version, ok, ev, evaluation, cfg)
+    importance = dict(
+        zip(
+            booster.feature_name(),
+            booster.feature_importance("gain").round(2).tolist(),
+            strict=True,
+        )
+    )
+    metadata = {
+        "version": version,
+        "model_type": "lightgbm_lambdarank",
+        "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        "features": booster.feature_name(),
+        "best_iteration": ranker.best_iteration_,
+        "params": {k: v for k, v in vars(cfg).items() if k not in ("model_dir", "reports_dir")},
+        "feature_importance_gain": dict(sorted(importance.items(), key=lambda kv: -kv[1])),
+        "gates": {"passed": ok, "failures": failures},
+        "champion_decision": decision,
+        "code_version": registry.code_version(),
+        **info,
+    }
+    folder = cfg.model_dir / version
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.txt").write_text(text)
+    registry.write_json(folder / "metadata.json", metadata)
+    log.info("registered recommendation model %s in %s", version, folder)
+    if decision["promoted"]:
+        registry.set_champion(cfg.model_dir, version, decision["reason"])
+    else:
+        log.info("model %s not promoted: %s", version, decision["reason"])
+    return info | {
+        "version": version,
+        "gates_passed": ok,
+        "gate_failures": failures,
+        "promoted": decision["promoted"],
+        "decision": decision["reason"],
+    }
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+
+def _scoring_model(cfg: RecConfig) -> tuple[lgb.Booster | None, str, str]:
+    """(booster, version, status): the champion, else the newest model, else the blend."""
+    try:
+        version, status = registry.resolve_scoring_version(cfg.model_dir)
+        booster = load_booster(cfg, version)
+    except FileNotFoundError:
+        log.warning("no recommendation model registered: ordering by the transparent blend")
+        return None, BLEND_VERSION, "no_model_blend"
+    missing = set(booster.feature_name()) - set(rank.FEATURES)
+    if missing:
+        log.warning("model %s needs features this code lacks (%s): blend used", version, missing)
+        return None, BLEND_VERSION, "model_incompatible_blend"
+    return booster, version, status
+
+
+def _reasons(gen: Generator, top: pd.DataFrame, feats: pd.DataFrame) -> tuple[list, list]:
+    """(source, text) per recommendation: the most personal source that proposed it."""
+    d, snap = gen.snap.data, gen.snap
+    f = top[["cust", "item"]].merge(feats, on=["cust", "item"], how="left")
+    source = np.full(len(f), "popular", dtype=object)
+    for name in reversed(REASON_ORDER):
+        source = np.where(f[f"{name}_rank"].notna().to_numpy(), name, source)
+    via = np.full(len(f), -1)
+    for name in ("co_purchase", "co_view", "view_buy", "cart_buy"):
+        m = source == name
+        if m.any():
+            via[m] = gen.via(name, f["cust"].to_numpy()[m], f["item"].to_numpy()[m])
+    item, cust = f["item"].to_numpy(), f["cust"].to_numpy()
+    texts = np.full(len(f), "popular right now", dtype=object)
+    for name, text in (
+        ("repurchase", "you bought it before"),
+        ("recently_viewed", "you viewed it recently"),
+        ("recently_carted", "you left it in your cart"),
+        ("trending", "trending this week"),
+    ):
+        texts[source == name] = text
+    for name, text in (
+        ("co_purchase", "often bought with {}"),
+        ("co_view", "viewed together with {}"),
+        ("view_buy", "bought by people who viewed {}"),
+        ("cart_buy", "bought by people who carted {}"),
+    ):
+        m = source == name
+        texts[m] = [text.format(d.names[v] if v >= 0 else "what you looked at") for v in via[m]]
+    m = source == "category_popular"
+    texts[m] = ["popular in " + c for c in d.categories[d.category[item[m]]]]
+    m = source == "segment_popular"
+    seg = snap.segment[cust[m]]
+    texts[m] = [
+        f"popular with {d.channels[g]} customers" if g >= 0 else "popular with customers like you"
+        for g in seg
+    ]
+    return list(source), list(texts)
+
+
+def score(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig, booster) -> pd.DataFrame:
+    """Top k per active customer at ``as_of``: cust, item, score, rank, source, reason."""
+    snap = Snapshot(d, as_of, cfg)
+    custs = active_customers(snap)
+    parts = []
+    for lo in range(0, len(custs), SCORE_BATCH):
+        gen = Generator(snap, custs[lo : lo + SCORE_BATCH])
+        long = gen.generate()
+        capped = cap_candidates(long, cfg.max_candidates)
+        feats = rank.candidate_features(snap, capped)
+        if booster is not None:
+            scored = feats[["cust", "item"]].assign(score=_predict(booster, feats, cfg))
+        else:
+            scored = blend(
+                long.merge(capped[["cust", "item"]].drop_duplicates()), cfg.weights, 10**6
+            )
+        top = apply_rules(scored, snap, cfg)
+        top["source"], top["reason"] = _reasons(gen, top, feats)
+        parts.append(top)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def recommend(as_of: dt.date, cfg: RecConfig | None = None, evaluate: bool = True) -> dict:
-    """Top-k products per active customer → ``ml.product_recommendations`` (idempotent).
-
-    With ``evaluate`` (default) the offline evaluation runs first; if the LambdaRank
-    re-ranker beats the transparent blend there by ``cfg.ranker_margin`` MAP@k (on at least
-    ``cfg.ranker_min_eval_users`` buyers), the ranker
-    orders the candidates (model_version "ranker-v1"), otherwise the blend does. Reasons
-    always name the candidate source that contributed most to the blend.
-    """
+    """Train/evaluate/register (unless ``evaluate`` is False), then score every active
+    customer into ``ml.product_recommendations`` for ``as_of`` (idempotent per date)."""
     from ml import report
 
     cfg = cfg or RecConfig.from_settings()
     as_of_ts = pd.Timestamp(as_of).normalize()
     as_of = as_of_ts.date()
-    products = data.load_products()
-    items = with_catalogue_category(data.load_order_items(as_of), products)
-    inter = data.load_interactions(as_of)
-    has_web = bool(len(inter))
-    customers = target_customers(items, inter, as_of_ts, cfg)
-    cands = generate_candidates(items, inter, products, customers, as_of_ts, cfg)
-    metrics, method, recs = None, "blend", None
-    if evaluate:
-        metrics, split_cands = offline_evaluation(as_of_ts, cfg, items, inter, products)
-        off = metrics["offline"]
-        if (
-            "ranker" in off
-            and off["ranker"]["n_users"] >= cfg.ranker_min_eval_users
-            and off["ranker"]["map_at_k"] > off["blend"]["map_at_k"] + cfg.ranker_margin
-        ):
-            recs = _ranker_recs(as_of_ts, cfg, items, products, split_cands, cands)
-            method = "ranker" if recs is not None else "blend"
-    if recs is None:
-        recs = blend(cands, cfg.weights, cfg.k)
-    version = "ranker-v1" if method == "ranker" else cfg.model_version
-    log.info("recommendations ordered by the %s", method)
-    out = pd.DataFrame(
-        {
-            "customer_key": recs["customer_key"].astype(str),
-            "as_of_date": as_of,
-            "rank": recs["rank"].astype("int32"),
-            "product_id": recs["product_id"].astype("int64"),
-            "score": recs["score"].astype(float),
-            "reason": explain(recs, products),
-            "model_version": version,
-            "scored_at": pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s"),
-        }
-    )
-    written = warehouse.replace_rows(out, "ml", RECS_TABLE, where={"as_of_date": as_of})
-    summary = {
-        "as_of": as_of.isoformat(),
-        "model_version": version,
-        "method": method,
-        "customers": int(out["customer_key"].nunique()),
-        "rows": int(written),
-        "web_data": has_web,
-        "reasons": {k: int(v) for k, v in recs["source"].value_counts().items()},
-    }
-    if metrics is not None:
-        metrics.update(
-            as_of=as_of.isoformat(),
-            model_version=version,
-            method=method,
-            weights=cfg.weights,
-            web_data=has_web,
+    d = rec_data.load(as_of)
+    summary: dict = {"as_of": as_of.isoformat(), "web_data": d.has_web}
+    if not len(d.items) or not d.allowed.any():
+        log.warning(
+            "no order lines with products (marts.fct_order_items is empty) or no product "
+            "may be recommended: no recommendations for %s",
+            as_of,
         )
-        path = report.write_recommendation_report(as_of.isoformat(), metrics, cfg.reports_dir)
+        return summary | {"rows": 0, "customers": 0, "method": "none", "model_version": None}
+    if evaluate:
+        run = train_and_register(d, as_of_ts, cfg)
+        path = report.write_recommendation_report(as_of.isoformat(), run, cfg.reports_dir)
         summary["offline"] = {
             k: {
                 m: v[m]
                 for m in ("map_at_k", "recall_at_k", "ndcg_at_k", "candidate_recall")
                 if m in v
             }
-            for k, v in metrics["offline"].items()
+            for k, v in run["offline"].items()
+            if k in ("ranker", "blend", *BASELINES)
         }
+        if "oracle" in run["offline"]:
+            summary["oracle"] = {
+                m: run["offline"]["oracle"][m] for m in ("map_at_k", "recall_at_k", "ndcg_at_k")
+            }
+        summary |= {
+            k: run[k]
+            for k in ("gates_passed", "promoted", "decision", "map_gap_to_best_baseline_ci95")
+            if k in run
+        }
+        summary["trained_version"] = run["version"]
         summary["report"] = str(path)
-    log.info(
-        "wrote %d recommendations for %d customers at %s", written, summary["customers"], as_of
+    booster, version, status = _scoring_model(cfg)
+    recs = score(d, as_of_ts, cfg, booster)
+    out = pd.DataFrame(
+        {
+            "customer_key": d.customers[recs["cust"].to_numpy()].astype(str),
+            "as_of_date": as_of,
+            "rank": recs["rank"].astype("int32"),
+            "product_id": d.product_ids[recs["item"].to_numpy()].astype("int64"),
+            "score": recs["score"].astype(float),
+            "reason": recs["reason"].astype(str),
+            "model_version": version,
+            "scored_at": pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s"),
+        }
     )
-    return summary
+    written = warehouse.replace_rows(out, "ml", RECS_TABLE, where={"as_of_date": as_of})
+    summary |= {
+        "model_version": version,
+        "model_status": status,
+        "method": "ranker" if booster is not None else "blend",
+        "customers": int(out["customer_key"].nunique()),
+        "rows": int(written),
+        "reasons": {str(k): int(v) for k, v in recs["source"].value_counts().items()},
+    }
+    log.info(
+        "wrote %d recommendations for %d customers at %s (%s, %s)",
+        written,
+        summary["customers"],
+        as_of,
+        version,
+        status,
+    )
+    return json.loads(json.dumps(summary, default=str))

@@ -9,10 +9,15 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from activate.publish import publish
-from activate.writeback import AUDIT_TABLE, SCORES_TABLE, sync_scores
+from activate.__main__ import main
+from activate.writeback import (
+    AUDIT_TABLE,
+    SCORES_TABLE,
+    forget_contacts,
+    scores_table,
+    sync_scores,
+)
 from customer720 import warehouse
-from customer720.settings import get_settings
 from customer720.warehouse import sqlalchemy_url
 
 AS_OF = date(2024, 6, 30)
@@ -159,23 +164,93 @@ def test_dry_run_writes_nothing(crm_url: str) -> None:
     engine.dispose()
 
 
-def test_publish_copies_only_the_marts(local_dir: Path) -> None:
-    import duckdb
+def _reject_contact_2(url: str) -> None:
+    """A CRM-side validation rule that refuses writes for contact 2 (as a locked record)."""
+    engine = sa.create_engine(sqlalchemy_url(url))
+    scores_table.create(engine)
+    with engine.begin() as con:
+        if engine.dialect.name == "sqlite":
+            con.exec_driver_sql(
+                f"""create trigger reject_2 before insert on {SCORES_TABLE}
+                    when new.contact_id = 2
+                    begin select raise(abort, 'contact 2 is locked'); end"""
+            )
+        else:
+            con.exec_driver_sql(
+                """create function reject_2() returns trigger language plpgsql as $$
+                   begin
+                     if new.contact_id = 2 then raise exception 'contact 2 is locked'; end if;
+                     return new;
+                   end $$"""
+            )
+            con.exec_driver_sql(
+                f"""create trigger reject_2 before insert on {SCORES_TABLE}
+                    for each row execute function reject_2()"""
+            )
+    engine.dispose()
 
-    _scores({1: 0.8})
-    warehouse.replace_rows(pd.DataFrame({"email": ["a@x.com"]}), "raw", "crm_contacts")
-    result = publish()
-    assert set(result["tables"]) == {
-        "marts.dim_customer_720",
-        "marts.customer_churn_scores",
-        "marts.customer_recommendations",
-        "marts.customer_churn_score_history",
+
+def _drop_rule(url: str) -> None:
+    engine = sa.create_engine(sqlalchemy_url(url))
+    with engine.begin() as con:
+        con.exec_driver_sql(
+            "drop trigger reject_2"
+            if engine.dialect.name == "sqlite"
+            else f"drop trigger reject_2 on {SCORES_TABLE}"
+        )
+    engine.dispose()
+
+
+def test_a_failed_row_fails_alone_and_is_retried_next_run(crm_url: str) -> None:
+    _scores({1: 0.8, 2: 0.1, 3: 0.5, 4: 0.9, 5: 0.3})  # 5 is not in the CRM
+    _reject_contact_2(crm_url)
+    first = sync_scores(AS_OF)
+    assert (first.inserted, first.failed) == (1, 1)
+    assert first.failures[0].startswith("contact 2:") and "locked" in first.failures[0]
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1]
+    audit = _crm_rows(crm_url, AUDIT_TABLE).iloc[-1]
+    assert "contact 2" in audit["failures"]
+    # The audit accounts for every scored contact: written, unchanged, skipped or failed.
+    assert (
+        audit["inserted"]
+        + audit["updated"]
+        + audit["unchanged"]
+        + audit["skipped_no_consent"]
+        + audit["skipped_deleted"]
+        + audit["skipped_unknown_contact"]
+        + audit["failed"]
+    ) == 5
+
+    _drop_rule(crm_url)  # the CRM accepts it again: the next run retries the failed row only
+    second = sync_scores(AS_OF)
+    assert (second.inserted, second.updated, second.unchanged, second.failed) == (1, 0, 1, 0)
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1, 2]
+
+    # Erasing contact 2 removes its scores and the failure note that named it.
+    assert forget_contacts([2]) == {
+        f"crm:{SCORES_TABLE}": 1,
+        f"crm:{AUDIT_TABLE}.failures": 1,
     }
-    with duckdb.connect(str(get_settings().published), read_only=True) as con:
-        schemas = {
-            r[0]
-            for r in con.execute(
-                "select distinct table_schema from information_schema.tables"
-            ).fetchall()
-        }
-    assert schemas == {"marts"}
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1]
+    assert "contact 2" not in " ".join(_crm_rows(crm_url, AUDIT_TABLE)["failures"])
+
+
+def test_dry_run_prints_what_would_change(
+    crm_url: str, cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _scores({1: 0.8, 2: 0.1, 3: 0.5})
+    assert main(["sync", "--as-of", AS_OF.isoformat(), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would write 2 new and 0 changed contacts" in out
+    assert "1 without consent" in out
+    assert "insert" in out and "0.8" in out and "11,12" in out
+    sync_scores(AS_OF)
+    _scores({1: 0.8, 2: 0.35, 3: 0.5})
+    assert main(["sync", "--as-of", AS_OF.isoformat(), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would write 0 new and 1 changed contacts" in out
+    assert "update" in out and "0.35" in out
+    # Nothing was written by either dry run.
+    assert (
+        _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id").loc[2, "churn_probability"] == 0.1
+    )

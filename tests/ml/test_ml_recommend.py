@@ -1,22 +1,29 @@
-"""Recommendations: output contract, discontinued products, no web data, offline metrics."""
+"""Recommendations: output contract, ranker + registry, CRM-only data, rules, point in time."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from customer720 import warehouse
+from ml import rank, rec_data
+from ml.candidates import SOURCES, WEB_SOURCES, Generator, Snapshot, active_customers
 from ml.config import RecConfig
-from ml.recommend import blend, generate_candidates, recommend
+from ml.rec_rules import apply_rules
+from ml.recommend import BASELINES, recommend
 
 
-def _check_output(as_of) -> pd.DataFrame:
+def _check_output() -> pd.DataFrame:
     recs = warehouse.query_df("select * from ml.product_recommendations")
     products = warehouse.query_df("select product_id, is_discontinued from marts.dim_products")
     discontinued = set(products.loc[products["is_discontinued"], "product_id"])
     assert len(discontinued) > 0
     assert not set(recs["product_id"]) & discontinued
+    assert set(recs["product_id"]) <= set(products["product_id"])  # nothing out of catalogue
     assert recs.groupby("customer_key").size().max() <= 10
     assert recs.duplicated(["customer_key", "product_id"]).sum() == 0
     assert recs["reason"].str.len().gt(0).all()
@@ -25,87 +32,198 @@ def _check_output(as_of) -> pd.DataFrame:
     return recs
 
 
-def test_recommend_with_web_data(synthetic_wh):
+def _active_keys(as_of, web: bool) -> set[str]:
+    """Buyers of the last 365 days (+ web visitors of the last 30) — who must get recs."""
+    items = warehouse.query_df(
+        "select distinct customer_key from marts.fct_order_items where status <> 'cancelled' "
+        f"and ordered_at > timestamp '{as_of} 00:00:00' - interval 365 day "
+        f"and ordered_at <= timestamp '{as_of} 00:00:00'"
+    )
+    keys = set(items["customer_key"].astype(str))
+    if web:
+        visits = warehouse.query_df(
+            "select distinct customer_key from marts.fct_product_interactions "
+            "where customer_key is not null and interaction_type in ('view', 'cart') "
+            f"and occurred_at > timestamp '{as_of} 00:00:00' - interval 30 day "
+            f"and occurred_at <= timestamp '{as_of} 00:00:00'"
+        )
+        keys |= set(visits["customer_key"].astype(str))
+    return keys
+
+
+def test_ranker_trained_evaluated_registered_and_scored(synthetic_wh):
     as_of = synthetic_wh["as_of"]
     s = recommend(as_of)
-    assert s["web_data"] and s["rows"] > 0
-    recs = _check_output(as_of)
-    assert recs["reason"].str.startswith("bought together with").any()
-    assert recs["reason"].isin(["you viewed it", "you left it in your cart"]).any()
+    assert s["web_data"] and s["method"] == "ranker" and s["rows"] > 0
+    recs = _check_output()
+    assert set(recs["customer_key"]) == _active_keys(as_of, web=True)
+    assert recs["reason"].str.startswith("often bought with").any()
+    assert (recs["model_version"] == s["trained_version"]).all()
     off = s["offline"]
-    assert off["blend"]["map_at_k"] > off["popularity"]["map_at_k"]
-    assert 0 < off["blend"]["candidate_recall"] <= 1
-    metrics = json.loads(
-        (RecConfig.from_settings().reports_dir / as_of.isoformat() / "metrics.json").read_text()
-    )
-    assert {"blend", "popularity", "repurchase_then_popular", "item_item"} <= set(
-        metrics["offline"]
-    )
-    again = recommend(as_of, evaluate=False)  # idempotent per as_of_date
-    assert again["rows"] == s["rows"]
+    assert {"ranker", "blend", *BASELINES} <= set(off)  # ALS installs and runs here
+    assert off["ranker"]["map_at_k"] > off["popularity"]["map_at_k"]
+    assert 0 < off["ranker"]["candidate_recall"] <= 1
+    cfg = RecConfig.from_settings()
+    metrics = json.loads((cfg.reports_dir / as_of.isoformat() / "metrics.json").read_text())
+    weeks = metrics["weeks"]
+    assert weeks["train"][-1] < weeks["validation"] < weeks["evaluation"] < as_of.isoformat()
+    meta = json.loads((cfg.model_dir / s["trained_version"] / "metadata.json").read_text())
+    assert meta["model_type"] == "lightgbm_lambdarank"
+    assert meta["features"] == list(rank.FEATURES)
+    champion_file = cfg.model_dir / "champion.json"
+    champion = json.loads(champion_file.read_text())["version"] if champion_file.exists() else None
+    assert s["promoted"] == (champion == s["trained_version"]) == s["gates_passed"]
+    assert meta["gates"]["passed"] == s["gates_passed"]
+
+    # Scoring alone (--no-eval) uses the registered model and replaces the date's rows.
+    again = recommend(as_of, evaluate=False)
+    assert again["rows"] == s["rows"] and again["model_version"] == s["model_version"]
     assert warehouse.scalar("select count(*) from ml.product_recommendations") == s["rows"]
 
 
-def test_recommend_without_web_data(synthetic_wh_noweb):
+def test_crm_only_web_generators_absent(synthetic_wh_noweb):
+    """Orders and products, no web events: the web sources are simply absent."""
     as_of = synthetic_wh_noweb["as_of"]
+    d = rec_data.load(as_of)
+    assert not d.has_web
+    snap = Snapshot(d, pd.Timestamp(as_of), RecConfig())
+    long = Generator(snap, active_customers(snap)[:50]).generate()
+    produced = {SOURCES[i] for i in long["source"].unique()}
+    assert produced and not produced & WEB_SOURCES
+    assert {"repurchase", "co_purchase", "category_popular", "popular"} <= produced
+
+    s = recommend(as_of, dataclasses.replace(RecConfig.from_settings(), als=False))
+    assert not s["web_data"] and s["method"] == "ranker"
+    assert not set(s["reasons"]) & WEB_SOURCES
+    recs = _check_output()
+    assert set(recs["customer_key"]) == _active_keys(as_of, web=False)
+    assert s["offline"]["ranker"]["map_at_k"] > s["offline"]["popularity"]["map_at_k"]
+
+
+def test_without_products_or_web_tables_and_without_order_lines(synthetic_wh_noweb):
+    """CDNOW-like sources: no products table, no web tables; then no order lines at all."""
+    as_of = synthetic_wh_noweb["as_of"]
+    with warehouse.duckdb_connection() as con:
+        con.execute("drop table marts.dim_products")
+        con.execute("drop table marts.fct_product_interactions")
+    s = recommend(as_of, evaluate=False)  # no model registered: the transparent blend
+    assert s["rows"] > 0 and not s["web_data"] and s["method"] == "blend"
+    assert set(
+        warehouse.query_df("select customer_key from ml.product_recommendations")["customer_key"]
+    ) == _active_keys(as_of, web=False)
+    with warehouse.duckdb_connection() as con:
+        con.execute("delete from marts.fct_order_items")
     s = recommend(as_of)
-    assert not s["web_data"] and s["rows"] > 0
-    assert not {"viewed", "co_view"} & set(s["reasons"])
-    recs = _check_output(as_of)
-    assert recs["customer_key"].nunique() == s["customers"]
-    assert s["offline"]["blend"]["map_at_k"] > s["offline"]["popularity"]["map_at_k"]
+    assert s["rows"] == 0 and s["method"] == "none"
 
 
-def test_blend_on_hand_made_candidates():
-    items = pd.DataFrame(
-        {
-            "customer_key": ["a", "a", "b", "b", "c"],
-            "order_id": [1, 1, 2, 2, 3],
-            "product_id": [10, 11, 10, 11, 12],
-            "category": ["x", "x", "x", "x", "y"],
-            "quantity": 1,
-            "line_amount": 1.0,
-            "order_date": pd.to_datetime(["2026-01-01"] * 4 + ["2026-01-02"]),
-            "ordered_at": pd.to_datetime(["2026-01-01 10:00"] * 4 + ["2026-01-02 10:00"]),
-        }
-    )
+# -- hand-made data: candidates, cold start, rules, point in time ------------------------------
+
+
+def _toy(until: pd.Timestamp | None = None) -> rec_data.RecData:
+    """4 customers, 5 products (13 discontinued); with ``until``, only data known then."""
+    t = pd.Timestamp("2026-01-10")
     products = pd.DataFrame(
         {
-            "product_id": [10, 11, 12],
-            "name": ["p10", "p11", "p12"],
-            "category": ["x", "x", "y"],
+            "product_id": [10, 11, 12, 13, 14],
+            "name": ["tent", "lamp", "stove", "old tent", "mug"],
+            "category": ["camp", "camp", "camp", "camp", "kitchen"],
             "brand": "b",
-            "price": 1.0,
-            "is_discontinued": [False, True, False],
+            "price": [100.0, 20.0, 50.0, 90.0, 5.0],
+            "is_discontinued": [False, False, False, True, False],
         }
     )
-    inter = pd.DataFrame(
-        columns=[
-            "customer_key",
-            "session_id",
-            "product_id",
-            "interaction_type",
-            "occurred_at",
-            "occurred_date",
-        ]
+    lines = pd.DataFrame(
+        {
+            "customer_key": ["a", "a", "b", "b", "b", "c"],
+            "order_id": [1, 1, 2, 2, 3, 4],
+            "product_id": [10, 11, 10, 11, 13, 14],
+            "category": ["camp", "camp", "camp", "camp", "camp", "kitchen"],
+            "quantity": 1,
+            "line_amount": [100.0, 20.0, 100.0, 20.0, 90.0, 5.0],
+            "ordered_at": [t - pd.Timedelta(days=d) for d in (5, 5, 3, 3, 2, 1)],
+            "channel": ["web", "web", "store", "store", "store", "web"],
+        }
     )
-    cfg = RecConfig()
-    cands = generate_candidates(items, inter, products, ["a", "c"], pd.Timestamp("2026-01-03"), cfg)
-    assert 11 not in set(cands["product_id"])  # discontinued never appears
-    recs = blend(cands, cfg.weights, 10)
-    a = recs[recs["customer_key"] == "a"].sort_values("rank")
-    assert a["product_id"].iat[0] == 10 and a["source"].iat[0] == "repurchase"
-    c = recs[recs["customer_key"] == "c"]
-    assert set(c["product_id"]) == {10, 12}
+    web = pd.DataFrame(
+        {
+            "customer_key": ["w", "w", "a", None],
+            "session_id": ["s1", "s1", "s2", "s3"],
+            "product_id": [12, 10, 12, 12],
+            "interaction_type": ["view", "cart", "view", "view"],
+            "occurred_at": [t - pd.Timedelta(days=d) for d in (2, 2, 1, 1)],
+        }
+    )
+    sessions = pd.DataFrame(
+        {
+            "customer_key": ["w", "a"],
+            "started_at": [t - pd.Timedelta(days=d) for d in (2, 6)],
+            "channel_group": ["paid", "paid"],
+        }
+    )
+    if until is not None:
+        lines, web = lines[lines["ordered_at"] <= until], web[web["occurred_at"] <= until]
+        sessions = sessions[sessions["started_at"] <= until]
+    return rec_data.encode(products, lines, web, sessions)
 
 
-def test_ranker_path_when_forced(synthetic_wh):
-    """With a negative margin the LambdaRank re-ranker is used; the contract still holds."""
-    import dataclasses
+def test_candidates_tagged_allowed_and_cold_start():
+    d = _toy()
+    snap = Snapshot(d, pd.Timestamp("2026-01-10"), RecConfig())
+    custs = active_customers(snap)
+    assert set(d.customers[custs]) == {"a", "b", "c", "w"}  # w: a web visitor, no order
+    long = Generator(snap, custs).generate()
+    got = {
+        (d.customers[c], SOURCES[s], int(d.product_ids[i]))
+        for c, s, i in zip(long["cust"], long["source"], long["item"], strict=True)
+    }
+    assert 13 not in {p for _, _, p in got}  # discontinued: never a candidate
+    assert ("a", "repurchase", 10) in got
+    assert ("c", "co_purchase", 11) not in got and ("c", "co_purchase", 10) not in got
+    assert ("a", "recently_viewed", 12) in got
+    assert ("w", "recently_carted", 10) in got
+    assert ("w", "co_view", 12) in got  # viewed together with the carted tent (session s1)
+    # cold start: w never ordered; its segment is its web channel group, shared with buyer a
+    assert {s for c, s, _ in got if c == "w"} >= {"segment_popular", "popular"}
+    assert {p for c, s, p in got if c == "w" and s == "segment_popular"} == {10, 11}
+    assert d.channels[snap.segment[list(d.customers).index("w")]] == "paid"
 
-    cfg = dataclasses.replace(RecConfig.from_settings(), ranker_margin=-1.0)
-    s = recommend(synthetic_wh["as_of"], cfg)
-    assert "ranker" in s["offline"]
-    assert s["method"] == "ranker" and s["model_version"] == "ranker-v1"
-    recs = _check_output(synthetic_wh["as_of"])
-    assert (recs["model_version"] == "ranker-v1").all()
+
+def test_rules_diversity_cap_and_just_bought():
+    d = _toy()
+    snap = Snapshot(d, pd.Timestamp("2026-01-10"), RecConfig())
+    a = list(d.customers).index("a")
+    items = [int(np.searchsorted(d.product_ids, p)) for p in (10, 11, 12, 14)]
+    scored = pd.DataFrame({"cust": a, "item": items, "score": [4.0, 3.0, 2.0, 1.0]})
+    capped = apply_rules(scored, snap, dataclasses.replace(RecConfig(), max_per_category=2))
+    assert [int(d.product_ids[i]) for i in capped["item"]] == [10, 11, 14]  # 2 camp at most
+    assert capped["rank"].tolist() == [1, 2, 3]
+    # the tent and lamp were bought once each by everyone: not repeatable, just bought by a
+    no_repeat = dataclasses.replace(RecConfig(), exclude_just_bought=True)
+    kept = apply_rules(scored, snap, no_repeat)
+    assert [int(d.product_ids[i]) for i in kept["item"]] == [12, 14]
+
+
+def test_features_are_point_in_time():
+    """Candidates and features at a cutoff are the same whether or not later data exists."""
+    cut, cfg = pd.Timestamp("2026-01-07 12:00"), RecConfig()
+
+    def feats(data: rec_data.RecData) -> pd.DataFrame:
+        snap = Snapshot(data.until(cut), cut, cfg)
+        f = rank.candidate_features(snap, Generator(snap, active_customers(snap)).generate())
+        f["customer_key"] = data.customers[f["cust"]]
+        f["product_id"] = data.product_ids[f["item"]]
+        f = f.drop(columns=["cust", "item"]).sort_values(["customer_key", "product_id"])
+        return f.reset_index(drop=True)
+
+    full, known = feats(_toy()), feats(_toy(until=cut))
+    assert set(full["customer_key"]) == {"a", "b"}  # c and w appear only after the cutoff
+    pd.testing.assert_frame_equal(full, known)
+
+
+@pytest.mark.parametrize("k", [10])
+def test_top_k_orders_by_score(k):
+    feats = pd.DataFrame({"cust": [1, 1, 1, 2], "item": [5, 6, 7, 5]})
+    top = rank.top_k(feats, np.array([0.1, 0.9, 0.5, 0.3]), k)
+    assert top[top["cust"] == 1]["item"].tolist() == [6, 7, 5]
+    assert top["rank"].tolist() == [1, 2, 3, 1]

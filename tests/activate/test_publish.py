@@ -1,0 +1,95 @@
+"""Publishing: only the marts, a manifest that proves one whole version, Parquet exports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from activate.__main__ import main
+from activate.publish import check_snapshot, publish
+from customer720 import warehouse
+from customer720.settings import get_settings
+
+
+def _marts(n: int, revision: str = "a") -> None:
+    keys = [f"k{i}" for i in range(n)]
+    warehouse.replace_rows(
+        pd.DataFrame({"customer_key": keys, "persona": [revision] * n}), "marts", "dim_customer_720"
+    )
+    warehouse.replace_rows(
+        pd.DataFrame({"customer_key": keys, "churn_probability": [0.1] * n}),
+        "marts",
+        "customer_churn_scores",
+    )
+
+
+def test_publish_copies_only_the_marts_with_a_manifest(cli_env: Path) -> None:
+    _marts(3)
+    warehouse.replace_rows(pd.DataFrame({"email": ["a@x.com"]}), "raw", "crm_contacts")
+    result = publish()
+    assert result["tables"] == {"marts.customer_churn_scores": 3, "marts.dim_customer_720": 3}
+    published = get_settings().published
+    with duckdb.connect(str(published), read_only=True) as con:
+        schemas = {
+            r[0]
+            for r in con.execute(
+                "select distinct table_schema from information_schema.tables"
+            ).fetchall()
+        }
+        ids = con.execute("select distinct publish_id from meta.publish_manifest").fetchall()
+    assert schemas == {"marts", "meta"}  # no raw, no staging: no personal data
+    assert ids == [(result["publish_id"],)]
+    check = check_snapshot(published)
+    assert check.ok and check.publish_id == result["publish_id"]
+    assert main(["check-published"]) == 0
+
+
+def test_a_snapshot_mixing_two_publishes_is_detected(cli_env: Path, tmp_path: Path) -> None:
+    published = get_settings().published
+    _marts(3)
+    publish()
+    old = tmp_path / "old.duckdb"
+    shutil.copy(published, old)
+    # Same row counts, other content: only the fingerprint tells the versions apart.
+    _marts(3, revision="b")
+    publish()
+    assert check_snapshot(published).ok
+    mixed = tmp_path / "mixed.duckdb"
+    shutil.copy(published, mixed)
+    with duckdb.connect(str(mixed)) as con:
+        con.execute(f"attach '{old}' as old (read_only)")
+        con.execute("delete from marts.dim_customer_720")
+        con.execute("insert into marts.dim_customer_720 select * from old.marts.dim_customer_720")
+    check = check_snapshot(mixed)
+    assert not check.ok
+    assert any("marts.dim_customer_720" in p for p in check.problems)
+    # A table missing from the snapshot, or an extra one, is a mix too.
+    with duckdb.connect(str(mixed)) as con:
+        con.execute("drop table marts.customer_churn_scores")
+        con.execute("create table marts.stray as select 1 as x")
+    problems = check_snapshot(mixed).problems
+    assert any("customer_churn_scores is only in the manifest" in p for p in problems)
+    assert any("stray is only in the snapshot" in p for p in problems)
+    os.replace(mixed, published)
+    assert main(["check-published"]) == 1
+
+
+def test_parquet_export_swaps_a_current_link(local_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "parquet"
+    ids = []
+    for n in (2, 3, 4):
+        _marts(n)
+        ids.append(publish(parquet_dir=out)["publish_id"])
+    current = out / "current"
+    assert current.is_symlink() and current.resolve().name == ids[-1]
+    with duckdb.connect() as con:
+        rows = con.execute(
+            f"select count(*) from '{current}/marts.dim_customer_720.parquet'"
+        ).fetchall()
+    assert rows == [(4,)]
+    # The previous version stays for readers still on it; older ones go.
+    assert sorted(p.name for p in out.iterdir() if not p.is_symlink()) == sorted(ids[1:])
