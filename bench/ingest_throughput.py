@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             }
 
     assert summary is not None
-    best = {name: min(r, key=lambda run: run["seconds"]) for name, r in runs.items()}
+    best = {name: dict(min(r, key=lambda run: run["seconds"])) for name, r in runs.items()}
     for b in best.values():
         b["rows_per_s"] = round(rows / b["seconds"])
     ours_b, ctas, count = best["load_events"], best["bare_create_table"], best["bare_count"]
