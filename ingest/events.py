@@ -4,7 +4,7 @@ NDJSON files are read line by line as text, so a malformed line becomes one quar
 record with its raw text and line number rather than an error that stops the file. Many
 files are read by one SQL statement (a batch) that parses each line's JSON once, keeps raw
 text only for rows with a problem, and inserts straight into the warehouse: on 1.5M events
-it runs at 70-75 % of a bare ``create table as select * from read_json(...)``, which
+it runs at about 70-80 % of a bare ``create table as select * from read_json(...)``, which
 validates nothing and, past its first file, drops fields its sample did not see
 (``bench/ingest_throughput.py``).
 
