@@ -35,13 +35,15 @@ def _ingest(parts: dict) -> list[str]:
     if not crm and not events:
         return []
     line = f"- ingest: CRM {_n(crm.get('rows_changed', 0))} new or changed rows"
+    seconds = crm.get("seconds", 0) or 0
     if events:
         line += (
             f"; events {_n(events.get('rows_loaded', 0))} rows from "
             f"{_n(events.get('files_loaded', 0))} new files, "
             f"{_n(events.get('rows_quarantined', 0))} quarantined"
         )
-    return [line]
+        seconds += events.get("seconds", 0) or 0
+    return [line + f" ({seconds:.1f} s)"]
 
 
 def _gates(parts: dict) -> list[str]:
@@ -85,13 +87,18 @@ def _recommendations(parts: dict) -> list[str]:
         return []
     offline = recs.get("offline", {})
     ours = offline.get(recs.get("method", ""), {})
-    baselines = {k: v for k, v in offline.items() if k not in ("blend", "ranker")}
-    best = max(baselines.items(), key=lambda kv: kv[1].get("map_at_k", 0), default=(None, {}))
+    # A metric is None when nothing could be evaluated (e.g. no order items in the CRM).
+    baselines = {
+        k: v
+        for k, v in offline.items()
+        if k not in ("blend", "ranker") and v.get("map_at_k") is not None
+    }
+    best = max(baselines.items(), key=lambda kv: kv[1]["map_at_k"], default=(None, {}))
     line = (
         f"- recommendations: {_n(recs.get('rows', 0))} for {_n(recs.get('customers', 0))} customers "
         f"({recs.get('method')})"
     )
-    if ours and best[0]:
+    if ours.get("map_at_k") is not None and best[0]:
         line += (
             f"; offline MAP@10 {ours['map_at_k']:.3f} vs best baseline {best[0]} "
             f"{best[1]['map_at_k']:.3f}, candidate recall {ours.get('candidate_recall', 0):.2f}"
@@ -103,6 +110,8 @@ def _writeback(parts: dict) -> list[str]:
     sync = parts.get("crm_writeback") or {}
     if not sync:
         return []
+    if sync.get("skipped_reason"):
+        return [f"- CRM writeback: skipped, {sync['skipped_reason']}"]
     return [
         f"- CRM writeback: {_n(sync['inserted'])} new, {_n(sync['updated'])} changed, "
         f"{_n(sync['unchanged'])} unchanged, {_n(sync['skipped_no_consent'])} without consent, "

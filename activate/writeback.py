@@ -145,6 +145,14 @@ def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = 
     """Write changed scores to the CRM; return what was (or, dry-run, would be) done."""
     settings = settings or get_settings()
     result = SyncResult(run_id=uuid.uuid4().hex[:12], as_of_date=as_of.isoformat(), dry_run=dry_run)
+    if "://" not in settings.crm_url:
+        # A folder of CRM exports (bring your own data) is input only: no CRM to write to.
+        result.skipped_reason = (
+            f"the CRM is a folder of file exports ({settings.crm_url}), not a database; "
+            "the scores are in marts.customer_churn_scores of the published snapshot"
+        )
+        log.info("CRM sync skipped for %s: %s", as_of, result.skipped_reason)
+        return result
     newest = warehouse.scalar(
         "select max(as_of_date) from marts.customer_churn_score_history", settings
     )

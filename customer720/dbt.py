@@ -42,7 +42,12 @@ def run_dbt(
         "--target",
         settings.dbt_target,
     ]
-    variables = dict(extra_vars or {})
+    # The feature cutoff grid is a project setting (C720_CUTOFF_*), not only a dbt default.
+    variables = {
+        "cutoff_step_days": settings.cutoff_step_days,
+        "cutoff_count": settings.cutoff_count,
+        **(extra_vars or {}),
+    }
     if as_of is not None:
         variables["as_of"] = as_of.isoformat()
     if variables:

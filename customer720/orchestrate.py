@@ -98,8 +98,13 @@ def run(run_date: date, settings: Settings) -> int:
         console.print(f"[red]The pipeline failed after {elapsed:.0f} s.[/red] Full log: {log_file}")
         return code
     summary = settings.reports_dir / "runs" / run_date.isoformat() / "summary.md"
-    if summary.exists():
-        console.print(summary.read_text(), markup=False, highlight=False, soft_wrap=True)
+    if not summary.exists() or summary.stat().st_mtime < time.time() - elapsed:
+        # A DAG run without tasks "succeeds" too (e.g. a date Airflow will not run).
+        console.print(
+            f"[red]The DAG run for {run_date} wrote no run summary.[/red] Log: {log_file}"
+        )
+        return 1
+    console.print(summary.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"[green]Pipeline succeeded in {elapsed:.0f} s.[/green]")
     return 0
 

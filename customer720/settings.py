@@ -41,6 +41,8 @@ class Settings:
     dbt_project_dir: Path
     quarantine_max_rate: float
     churn_horizon_days: int
+    cutoff_step_days: int
+    cutoff_count: int
     task_retries: int
 
     @property
@@ -70,6 +72,9 @@ class Settings:
             C720_PUBLISHED=str(self.published),
             C720_MODEL_DIR=str(self.model_dir),
             C720_REPORTS_DIR=str(self.reports_dir),
+            C720_CHURN_HORIZON_DAYS=str(self.churn_horizon_days),
+            C720_CUTOFF_STEP_DAYS=str(self.cutoff_step_days),
+            C720_CUTOFF_COUNT=str(self.cutoff_count),
             DBT_PROFILES_DIR=str(self.dbt_project_dir),
             DBT_PROJECT_DIR=str(self.dbt_project_dir),
             DBT_TARGET=self.dbt_target,
@@ -120,6 +125,10 @@ def get_settings() -> Settings:
         dbt_project_dir=PROJECT_ROOT / "dbt_project",
         quarantine_max_rate=float(os.environ.get("C720_QUARANTINE_MAX_RATE", "0.05")),
         churn_horizon_days=int(os.environ.get("C720_CHURN_HORIZON_DAYS", "90")),
+        # The training cutoffs of ml.customer_features: as_of - k * step, k = 0..count
+        # (dbt vars cutoff_step_days / cutoff_count). Longer horizons want longer steps.
+        cutoff_step_days=int(os.environ.get("C720_CUTOFF_STEP_DAYS", "30")),
+        cutoff_count=int(os.environ.get("C720_CUTOFF_COUNT", "12")),
         # Airflow retries per task; the one-shot `make run` sets 0 so a failure shows at once.
         task_retries=int(os.environ.get("C720_TASK_RETRIES", "2")),
     )

@@ -60,13 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("crm", "all"):
             summary = extract_crm(args.source)
             console.print(
-                f"CRM: {summary.rows_changed} new or changed rows (batch {summary.batch_id})"
+                f"CRM: {summary.rows_changed:,} new or changed rows in {summary.seconds:.1f} s "
+                f"(batch {summary.batch_id})"
             )
         if args.command in ("events", "all"):
             ev = load_events(args.dir)
             console.print(
-                f"events: {ev.files_loaded} files, {ev.rows_loaded} rows loaded, "
-                f"{ev.rows_quarantined} quarantined, {ev.files_skipped} files already loaded"
+                f"events: {ev.files_loaded:,} new files, {ev.rows_loaded:,} rows loaded, "
+                f"{ev.rows_quarantined:,} quarantined in {ev.seconds:.1f} s "
+                f"({ev.files_skipped:,} files already loaded)"
             )
             if ev.new_fields:
                 console.print(
@@ -162,6 +164,7 @@ def _status(console: Console) -> None:
         console.print(
             "Inspect them with: select source, record_no, reason, raw_record from raw.quarantine"
         )
+    _recent_loads(console, settings)
     drift = warehouse.query_df(
         """select reason as field, sum(rows) as n from raw.load_audit
            where outcome = 'new_field' group by 1 order by 2 desc""",
@@ -170,6 +173,44 @@ def _status(console: Console) -> None:
     if len(drift):
         fields = ", ".join(f"{r.field} ({int(r.n):,} rows)" for r in drift.itertuples(index=False))
         console.print(f"[yellow]fields outside the contract, kept in _extra:[/yellow] {fields}")
+
+
+def _recent_loads(console: Console, settings) -> None:
+    """The last loads with their duration: an incremental load costs its new data only."""
+    from customer720 import warehouse
+
+    if not warehouse.table_exists("raw", "load_runs", settings):
+        return
+    runs = warehouse.query_df(
+        """select kind, started_at, seconds, sources_loaded, rows_loaded, rows_quarantined
+           from raw.load_runs order by started_at desc limit 6""",
+        settings,
+    )
+    if not len(runs):
+        return
+    table = Table(
+        title="recent loads",
+        caption="sources: event files loaded or CRM tables read; rows: new or changed rows",
+    )
+    for col, justify in (
+        ("load", "left"),
+        ("started (UTC)", "left"),
+        ("seconds", "right"),
+        ("sources", "right"),
+        ("rows", "right"),
+        ("quarantined", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)
+    for row in runs.itertuples(index=False):
+        table.add_row(
+            row.kind,
+            str(row.started_at)[:19],
+            f"{row.seconds:.1f}",
+            f"{row.sources_loaded:,}",
+            f"{row.rows_loaded:,}",
+            f"{row.rows_quarantined:,}",
+        )
+    console.print(table)
 
 
 if __name__ == "__main__":

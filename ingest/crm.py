@@ -16,6 +16,7 @@ our raw layer; we need per-record quarantine with reasons either way.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class CrmExtractSummary:
     source: str
     tables: list[CrmTableResult] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def rows_changed(self) -> int:
@@ -63,6 +65,7 @@ class CrmExtractSummary:
             "batch_id": self.batch_id,
             "source": self.source,
             "rows_changed": self.rows_changed,
+            "seconds": self.seconds,
             "tables": {t.table: t.__dict__ for t in self.tables},
         }
 
@@ -284,6 +287,7 @@ def extract_crm(
         else sa.make_url(sqlalchemy_url(source)).render_as_string(hide_password=True)
     )
     summary.source = label
+    started, started_at = time.perf_counter(), raw_store.utc_now()
     try:
         with open_destination(settings) as dest:
             raw_store.ensure_raw_layer(dest)
@@ -308,6 +312,18 @@ def extract_crm(
             from activate.suppression import apply_suppression
 
             apply_suppression(dest, summary.batch_id)
+            summary.seconds = round(time.perf_counter() - started, 2)
+            raw_store.record_run(
+                dest,
+                summary.batch_id,
+                "crm",
+                label,
+                started_at,
+                summary.seconds,
+                sum(1 for t in summary.tables if not t.absent and not t.rejected),
+                summary.rows_changed,
+                sum(t.rows_quarantined for t in summary.tables),
+            )
             if summary.rejected:
                 raise IngestError(
                     raw_store.rejection_message(dest, summary.batch_id, summary.rejected, max_rate)

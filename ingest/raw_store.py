@@ -48,6 +48,17 @@ BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
         "reason": "VARCHAR",
         "quarantined_at": "TIMESTAMP",
     },
+    # One row per load (extract_crm or load_events call): how long it took, what it loaded.
+    "load_runs": {
+        "batch_id": "VARCHAR",
+        "kind": "VARCHAR",
+        "source": "VARCHAR",
+        "started_at": "TIMESTAMP",
+        "seconds": "DOUBLE",
+        "sources_loaded": "BIGINT",
+        "rows_loaded": "BIGINT",
+        "rows_quarantined": "BIGINT",
+    },
     "watermarks": {
         "source": "VARCHAR",
         "table_name": "VARCHAR",
@@ -124,23 +135,28 @@ def typed_query(
     """
     inner: list[str] = [f"{e} as {name}" for name, e in passthrough.items()]
     outer: list[str] = list(passthrough)
-    checks: list[str] = []
+    checks: list[tuple[str, str]] = []  # (condition of a problem, its message)
     for i, col in enumerate(spec.columns):
         source = expr.get(col.name) or "null"
         text = f"_s{i}"
         inner.append(f"{source} as {text}")
         if col.required:
-            checks.append(f"case when {text} is null then 'missing required field {col.name}' end")
+            checks.append((f"{text} is null", f"missing required field {col.name}"))
         if col.type.upper() == "VARCHAR":  # text always "casts" to text: nothing to check
             outer.append(f'{text} as "{col.name}"')
             continue
         inner.append(f'try_cast({source} as {col.type}) as "{col.name}"')
         outer.append(f'"{col.name}"')
         checks.append(
-            f'case when {text} is not null and "{col.name}" is null '
-            f"then '{col.name} is not a valid {col.type.lower()}' end"
+            (
+                f'{text} is not null and "{col.name}" is null',
+                f"{col.name} is not a valid {col.type.lower()}",
+            )
         )
-    reason = f"nullif(concat_ws('; ', {', '.join(checks)}), '')"
+    # The message is built only for a row with a problem: most rows pay one cheap test.
+    any_problem = " or ".join(f"({c})" for c, _ in checks)
+    messages = ", ".join(f"case when {c} then {_quote(m)} end" for c, m in checks)
+    reason = f"case when {any_problem} then concat_ws('; ', {messages}) end"
     if unreadable_when:
         inner.append(f"{unreadable_when} as _unreadable")
         reason = (
@@ -226,6 +242,37 @@ def drift_report(dest: Destination, relation: str, source_expr: str) -> list[tup
     return [(s, k, int(n)) for s, k, n in rows]
 
 
+def record_run(
+    dest: Destination,
+    batch_id: str,
+    kind: str,
+    source: str,
+    started_at: datetime,
+    seconds: float,
+    sources_loaded: int,
+    rows_loaded: int,
+    rows_quarantined: int,
+) -> None:
+    """Append one row to raw.load_runs (shown by ``python -m ingest status``)."""
+    dest.insert_rows(
+        f"{SCHEMA}.load_runs",
+        list(BOOKKEEPING_TABLES["load_runs"]),
+        [
+            (
+                batch_id,
+                kind,
+                source,
+                started_at,
+                round(seconds, 3),
+                sources_loaded,
+                rows_loaded,
+                rows_quarantined,
+            )
+        ],
+    )
+    dest.commit()
+
+
 def rejection_message(dest: Destination, batch_id: str, sources: list[str], max_rate: float) -> str:
     reasons = dest.fetchall(
         """select source, reason, rows from raw.load_audit
@@ -264,6 +311,7 @@ __all__ = [
     "ensure_raw_layer",
     "new_batch_id",
     "raw_columns",
+    "record_run",
     "rejection_message",
     "typed_query",
     "utc_now",

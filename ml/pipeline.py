@@ -8,24 +8,37 @@ importing this module from a DAG file is cheap.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from typing import Any
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN / infinity (a metric with nothing to evaluate) as None: XComs are strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def train_churn(as_of: dt.date | str) -> dict:
     """Train, evaluate and register a churn model (champion only if it wins); see ml.train."""
     from ml.train import train_churn as run
 
-    return run(as_of)
+    return _json_safe(run(as_of))
 
 
 def score_churn(as_of: dt.date | str) -> dict:
     """Champion (or newest) churn model → ml.churn_predictions for as_of; see ml.score."""
     from ml.score import score_churn as run
 
-    return run(as_of)
+    return _json_safe(run(as_of))
 
 
 def recommend(as_of: dt.date | str) -> dict:
     """Top-10 products per active customer → ml.product_recommendations; see ml.recommend."""
     from ml.recommend import recommend as run
 
-    return run(as_of)
+    return _json_safe(run(as_of))

@@ -230,6 +230,7 @@ def test_an_appended_day_loads_only_new_files_and_changed_rows(
     crm_url = f"sqlite:///{out / 'crm.sqlite'}"
     extract_crm(crm_url)
     first = load_events(out / "events")
+    watermarks = dict(_query("select table_name, watermark from raw.watermarks"))
     before_files = set(_file_lines(out / "events"))
     assert first.files_loaded == len(before_files)
     before = _crm_snapshot(out / "crm.sqlite")
@@ -251,6 +252,26 @@ def test_an_appended_day_loads_only_new_files_and_changed_rows(
     }
     assert sum(changed.values()) > 0
     assert {t.table: t.rows_changed for t in crm.tables if not t.absent} == changed
+    # The CRM extract read only rows at or past each table's watermark, not the history.
+    with sqlite3.connect(out / "crm.sqlite") as con:
+        since = {
+            t: con.execute(
+                f"select count(*) from {t} where updated_at >= ?", [w.isoformat(sep=" ")]
+            ).fetchone()[0]
+            for t, w in watermarks.items()
+        }
+    assert {t.table: t.rows_in for t in crm.tables if t.table in since} == since
+    assert sum(since.values()) < sum(len(df) for df in after.values()) / 5
+    # Each load's time and rows are recorded for `python -m ingest status`.
+    runs = _query("select kind, rows_loaded, seconds from raw.load_runs order by started_at, kind")
+    assert [(k, n) for k, n, _ in runs] == [
+        ("crm", sum(len(df) for df in before.values())),
+        ("events", first.rows_loaded),
+        ("crm", crm.rows_changed),
+        ("events", events.rows_loaded),
+    ]
+    assert all(seconds > 0 for _, _, seconds in runs)
+    assert events.seconds > 0 and crm.seconds > 0
     # A third run finds nothing new.
     assert extract_crm(crm_url).rows_changed == 0
     assert load_events(out / "events").files_loaded == 0
