@@ -54,7 +54,8 @@ def publish(settings: Settings | None = None, parquet_dir: Path | None = None) -
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    publish_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    # Microseconds first, so ids sort in publish order even within one second.
+    publish_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
     published_at = datetime.now(UTC).replace(tzinfo=None)
     counts: dict[str, int] = {}
     manifest: list[tuple] = []
@@ -129,8 +130,13 @@ def export_parquet(snapshot: Path, parquet_dir: Path, publish_id: str) -> Path:
     link_tmp = parquet_dir / f".current-{publish_id}"
     link_tmp.symlink_to(publish_id, target_is_directory=True)
     os.replace(link_tmp, parquet_dir / "current")
-    versions = sorted(p for p in parquet_dir.iterdir() if p.is_dir() and not p.is_symlink())
-    for old in versions[:-PARQUET_VERSIONS_KEPT]:
+    versions = sorted(
+        p
+        for p in parquet_dir.iterdir()
+        if p.is_dir() and not p.is_symlink() and p.name != publish_id
+    )
+    # The version just published is never a candidate, whatever its name sorts as.
+    for old in versions[: max(len(versions) - (PARQUET_VERSIONS_KEPT - 1), 0)]:
         shutil.rmtree(old, ignore_errors=True)
     log.info("exported the marts as Parquet to %s", version_dir)
     return version_dir
