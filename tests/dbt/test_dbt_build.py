@@ -49,10 +49,13 @@ def dbt(args: list[str], env: dict[str, str], tmp: Path) -> str:
     return proc.stdout
 
 
-def build_all(env: dict[str, str], tmp: Path, extra: list[str] | None = None) -> None:
+def build_all(
+    env: dict[str, str], tmp: Path, extra: list[str] | None = None, command: str = "build"
+) -> None:
+    """Both passes of the pipeline; command="run" skips seeds, snapshots and data tests."""
     extra = extra or []
-    dbt(["build", "--exclude", "tag:needs_scores", *extra], env, tmp)
-    dbt(["build", "--select", "tag:needs_scores", *extra], env, tmp)
+    dbt([command, "--exclude", "tag:needs_scores", *extra], env, tmp)
+    dbt([command, "--select", "tag:needs_scores", *extra], env, tmp)
 
 
 # --- helpers on DuckDB ------------------------------------------------------------------------
@@ -201,29 +204,57 @@ def test_scores_flow_into_dim(duck, tmp_path: Path) -> None:
     assert others == 0
 
 
-def test_sessions_incremental_equals_full_refresh(duck, tmp_path: Path) -> None:
+# A second load, as ingest would write it (later _loaded_at, its own batch id): a late event
+# inside the look-back that joins two sessions of anon-d1, a visit of a known visitor, a new
+# device logging in as contact 4, and events already loaded once (first load wins).
+SECOND_LOAD = """
+insert into raw.web_events
+    (event_id, event_type, collector_timestamp, anonymous_id, user_id, product_id, price,
+     _batch_id, _loaded_at, _source)
+values
+    ('late-1', 'page_view', timestamp '2026-02-25 12:20:00', 'anon-d1', null, null, null,
+     'fixture-2', timestamp '2026-03-03 00:00:00', 'fixture://second/1'),
+    ('new-1', 'page_view', timestamp '2026-03-02 08:00:00', 'anon-x1', null, null, null,
+     'fixture-2', timestamp '2026-03-03 00:00:00', 'fixture://second/2'),
+    ('new-2', 'login', timestamp '2026-03-02 08:10:00', 'anon-new', '4', null, null,
+     'fixture-2', timestamp '2026-03-03 00:00:00', 'fixture://second/3'),
+    ('e-d1-2', 'product_view', timestamp '2026-03-02 09:00:00', 'anon-other', null, 1002, 99.0,
+     'fixture-2', timestamp '2026-03-03 00:00:00', 'fixture://second/4'),
+    ('new-2', 'login', timestamp '2026-03-02 08:10:00', 'anon-new', '4', null, null,
+     'fixture-3', timestamp '2026-03-03 00:05:00', 'fixture://second/5')
+"""
+WEB_MODELS = "stg_web__events int_sessions_aggregated"
+
+
+def test_web_incremental_equals_full_refresh(duck, tmp_path: Path) -> None:
+    """The incremental event staging and sessions equal a full refresh after a new load;
+    old rows stay byte-identical and a re-run changes nothing."""
     db, env = duck
     create_raw(db)
     dbt(["build", "--exclude", "tag:needs_scores"], env, tmp_path)
+    before = duck_state(db)
     con = duckdb.connect(str(db))
     try:
-        # a late event inside the look-back that joins two sessions, and a new visit
-        con.execute(
-            "insert into raw.web_events (event_id, event_type, collector_timestamp, anonymous_id, _loaded_at) values "
-            "('late-1', 'page_view', timestamp '2026-02-25 12:20:00', 'anon-d1', timestamp '2026-03-03 00:00:00'), "
-            "('new-1', 'page_view', timestamp '2026-03-02 08:00:00', 'anon-x1', timestamp '2026-03-03 00:00:00'), "
-            "('new-2', 'page_view', timestamp '2026-03-02 08:10:00', 'anon-new', timestamp '2026-03-03 00:00:00')"
-        )
+        con.execute(SECOND_LOAD)
     finally:
         con.close()
-    dbt(["run", "--select", "stg_web__events", "int_sessions_aggregated"], env, tmp_path)
-    incremental = sorted(
-        duck_rows(db, "select * from intermediate.int_sessions_aggregated"), key=repr
-    )
-    dbt(["run", "--select", "int_sessions_aggregated", "--full-refresh"], env, tmp_path)
-    full = sorted(duck_rows(db, "select * from intermediate.int_sessions_aggregated"), key=repr)
-    assert incremental == full
-    assert len(full) == 14
+    dbt(["run", "--select", *WEB_MODELS.split()], env, tmp_path)
+    incremental = duck_state(db)
+    events = incremental["staging.stg_web__events"]
+    # the reload of e-d1-2 (and the twice-loaded new-2) did not add a row
+    assert len(events) == len(before["staging.stg_web__events"]) + 3
+    assert set(before["staging.stg_web__events"]) <= set(events), "an old event row changed"
+    sessions_before = set(before["intermediate.int_sessions_aggregated"])
+    changed = sessions_before - set(incremental["intermediate.int_sessions_aggregated"])
+    # only anon-d1's sessions (the late event joins two of them) and anon-x1's changed
+    assert {row[1] for row in changed} <= {"anon-d1", "anon-x1"}, changed
+    dbt(["run", "--select", *WEB_MODELS.split()], env, tmp_path)
+    assert duck_state(db) == incremental, "a re-run without new data changed rows"
+    dbt(["run", "--select", *WEB_MODELS.split(), "--full-refresh"], env, tmp_path)
+    full = duck_state(db)
+    for model in ("staging.stg_web__events", "intermediate.int_sessions_aggregated"):
+        assert incremental[model] == full[model], model
+    assert len(full["intermediate.int_sessions_aggregated"]) == 14
 
 
 def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
@@ -348,3 +379,19 @@ def test_postgres_build_and_rerun(pg_database: str, tmp_path: Path) -> None:
     after = state()
     changed = [name for name in before if before[name] != after.get(name)]
     assert changed == [], f"a second build changed {changed}"
+
+    # a second load: the incremental build equals a full refresh of everything
+    con = psycopg2.connect(url)
+    try:
+        con.autocommit = True
+        con.cursor().execute(SECOND_LOAD)
+    finally:
+        con.close()
+    build_all(env, tmp_path, command="run")
+    incremental = state()
+    assert len(incremental["staging.stg_web__events"]) == len(before["staging.stg_web__events"]) + 3
+    assert set(before["staging.stg_web__events"]) <= set(incremental["staging.stg_web__events"])
+    build_all(env, tmp_path, ["--full-refresh"], command="run")
+    full = state()
+    differ = [name for name in incremental if incremental[name] != full.get(name)]
+    assert differ == [], f"incremental differs from a full refresh in {differ}"

@@ -7,8 +7,8 @@ extractors and built with dbt once per module; the tests then check:
   ``truth/contact_persons.parquet`` and ``truth/anonymous_persons.parquet`` (≥ 0.99 each);
 - one row per person in dim_customer_720, apart from counted anonymous-only cookies;
 - the over-merge guard on data: a shared device logging into many contacts merges none;
-- incremental correctness after ``--append-days 1``: old sessions byte-identical, the
-  incremental table equal to a full refresh, a rebuild without new data changing no mart;
+- incremental correctness after ``--append-days 1``: old events and sessions byte-identical,
+  a rebuild without new data changing no row, every table equal to a full refresh;
 - the CRM-only path from a folder of CSV exports (contacts.csv + orders.csv).
 
 **How recall is defined.** A pair of identity nodes (contact ids and anonymous ids) of the
@@ -369,19 +369,30 @@ def test_shared_device_does_not_merge_contacts(company: Path, tmp_path: Path) ->
     assert stage == [("anonymous",)], "the kiosk is not an anonymous person of its own"
 
 
+def event_hashes(db: Path) -> set[str]:
+    return {
+        h for (h,) in query(db, "select md5(cast(t as varchar)) from staging.stg_web__events as t")
+    }
+
+
 def test_incremental_build_changes_only_new_data(company: Path, tmp_path: Path) -> None:
+    """After --append-days 1: old event and session rows unchanged, a rebuild without new
+    data changes nothing, and every table equals a full refresh."""
     local = copy_company(company, tmp_path)
     db = local / "warehouse.duckdb"
     sessions_before = session_hashes(db)
+    events_before = event_hashes(db)
     batches = [r[0] for r in query(db, "select distinct _batch_id from raw.web_events")]
     simulate(local / "sources", _clean_env(local), "--append-days", "1")
     ingest(local)
     placeholders = ", ".join(f"'{b}'" for b in batches)
-    new_from = query(
+    new_from, new_events = query(
         db,
-        "select min(collector_timestamp) - interval 30 minute from raw.web_events "
-        f"where _batch_id not in ({placeholders})",
-    )[0][0]
+        "select min(collector_timestamp) - interval 30 minute, count(distinct event_id) "
+        f"from raw.web_events where _batch_id not in ({placeholders}) "
+        "and anonymous_id is not null and event_id not in "
+        f"(select event_id from raw.web_events where _batch_id in ({placeholders}))",
+    )[0]
     assert new_from is not None, "the appended day brought no events"
     build(local)
     sessions_after = session_hashes(db)
@@ -392,20 +403,25 @@ def test_incremental_build_changes_only_new_data(company: Path, tmp_path: Path) 
     changed = [sid for sid, (h, _) in old.items() if sessions_after.get(sid, (None,))[0] != h]
     assert changed == [], f"{len(changed)} old sessions changed"
     assert len(sessions_after) > len(sessions_before)
+    # the event staging table only gained the new load's rows
+    events_after = event_hashes(db)
+    assert events_before <= events_after, "old event rows changed"
+    assert len(events_after) - len(events_before) == new_events
 
-    incremental = sorted(query(db, "select * from intermediate.int_sessions_aggregated"), key=repr)
-    marts_incremental = table_hashes(db)
-    dbt(local, "run", "--select", "int_sessions_aggregated", "--full-refresh")
-    full = sorted(query(db, "select * from intermediate.int_sessions_aggregated"), key=repr)
-    assert incremental == full
-
-    # a build with no new data (and after the full refresh) changes no mart row
+    layers = ("staging", "intermediate", *MARTS)
+    incremental = table_hashes(db, layers)
+    # a build with no new data changes no row
     ingest(local)
     build(local, command="run")
-    marts_again = table_hashes(db)
-    changed_marts = [t for t in marts_incremental if marts_incremental[t] != marts_again.get(t)]
-    assert marts_incremental.keys() == marts_again.keys()
-    assert changed_marts == [], f"a rebuild without new data changed {changed_marts}"
+    again = table_hashes(db, layers)
+    assert incremental.keys() == again.keys()
+    changed_tables = [t for t in incremental if incremental[t] != again[t]]
+    assert changed_tables == [], f"a rebuild without new data changed {changed_tables}"
+    # and the incremental tables equal a full refresh of every model
+    build(local, "--full-refresh", command="run")
+    full = table_hashes(db, layers)
+    differ = [t for t in incremental if incremental[t] != full.get(t)]
+    assert differ == [], f"incremental differs from a full refresh in {differ}"
 
 
 def test_crm_only_csv_exports(company: Path, tmp_path: Path) -> None:

@@ -1,3 +1,42 @@
+{#-
+    Web/app events, typed and deduplicated on event_id: the first load of an event wins.
+
+    Incremental (a table, appended to): a run reads only the raw rows loaded since the
+    latest load it already holds, minus var('events_load_lookback_minutes') (a batch stamps
+    _loaded_at when it starts and commits later, so on Postgres a batch still open during
+    the last build can carry an older stamp; DuckDB allows no overlap), plus raw rows
+    without _loaded_at (not written by ingest). Rows whose event_id is already here are dropped (anti-join), so an event
+    loaded twice stays once and a re-run adds nothing. Because loads only get later, the
+    kept load is the same one a full refresh keeps: incremental = full refresh (tested).
+    The watermark is read before the query and inlined as a literal, so DuckDB skips old
+    row groups by their min/max and Postgres can use the index on raw._loaded_at if any.
+    After changing the columns, run once with --full-refresh (on_schema_change = fail).
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['event_id'], 'unique': True},
+            {'columns': ['loaded_at']},
+            {'columns': ['anonymous_id']},
+        ],
+    )
+}}
+
+{%- set load_watermark = none %}
+{%- if execute and is_incremental() %}
+    {%- set watermark_query %}
+        select cast(
+            {{ dbt.dateadd('minute', -1 * var('events_load_lookback_minutes') | int, 'max(loaded_at)') }}
+            as {{ dbt.type_string() }}
+        )
+        from {{ this }}
+    {%- endset %}
+    {%- set load_watermark = run_query(watermark_query).columns[0].values()[0] %}
+{%- endif %}
+
 with
 
 source as (
@@ -6,6 +45,49 @@ source as (
 
 ),
 
+candidates as (
+
+    -- events that name themselves, a device and a time; anything else cannot be placed
+    select *
+    from source
+    where event_id is not null
+      and anonymous_id is not null
+      and collector_timestamp is not null
+    {%- if is_incremental() and load_watermark is not none %}
+      and _loaded_at >= cast('{{ load_watermark }}' as timestamp)
+
+    union all
+
+    select *
+    from source
+    where event_id is not null
+      and anonymous_id is not null
+      and collector_timestamp is not null
+      and _loaded_at is null
+    {%- endif %}
+
+),
+
+{% if is_incremental() %}
+new_candidates as (
+
+    select candidates.*
+    from candidates
+    where not exists (
+        select 1
+        from {{ this }} as existing
+        where existing.event_id = candidates.event_id
+    )
+
+),
+{% else %}
+new_candidates as (
+
+    select * from candidates
+
+),
+{% endif %}
+
 deduplicated as (
 
     -- ingest may load the same event twice: keep the first load of each event_id
@@ -13,9 +95,9 @@ deduplicated as (
         *,
         row_number() over (
             partition by event_id
-            order by _loaded_at, _batch_id, collector_timestamp
+            order by _loaded_at nulls last, _batch_id, collector_timestamp
         ) as load_rank
-    from source
+    from new_candidates
 
 ),
 
@@ -52,13 +134,14 @@ renamed as (
         -- timestamps
         cast(collector_timestamp as timestamp) as collector_at,
         cast(device_timestamp as timestamp) as device_at,
-        cast(_loaded_at as timestamp) as loaded_at
+        cast(_loaded_at as timestamp) as loaded_at,
+
+        -- load metadata
+        cast(_batch_id as {{ dbt.type_string() }}) as load_batch_id,
+        cast(_source as {{ dbt.type_string() }}) as source_file
 
     from deduplicated
     where load_rank = 1
-      and event_id is not null
-      and anonymous_id is not null
-      and collector_timestamp is not null
 
 )
 
