@@ -4,7 +4,7 @@
 
     Incremental (delete+insert on anonymous_id): an anonymous id is "touched" when it has
     events loaded into stg_web__events since the latest load already built here (minus
-    var('events_load_lookback_minutes'), the same margin the staging table re-reads), or
+    events_load_lookback_minutes(), the same margin the staging table re-reads), or
     events collected within var('session_lookback_days') of the latest session end. All
     sessions of touched anonymous ids are rebuilt from their full event history and
     replace the old ones, so an incremental run yields exactly what a full refresh would -
@@ -33,7 +33,7 @@ watermarks as (
 
     select
         {{ dbt.dateadd('day', -1 * var('session_lookback_days') | int, 'max(ended_at)') }} as min_collector_at,
-        {{ dbt.dateadd('minute', -1 * var('events_load_lookback_minutes') | int, 'max(last_loaded_at)') }} as min_loaded_at,
+        {{ dbt.dateadd('minute', -1 * (events_load_lookback_minutes() | int), 'max(last_loaded_at)') }} as min_loaded_at,
         count(*) as built_sessions
     from {{ this }}
 

@@ -2,10 +2,10 @@
     Web/app events, typed and deduplicated on event_id: the first load of an event wins.
 
     Incremental (a table, appended to): a run reads only the raw rows loaded since the
-    latest load it already holds, minus var('events_load_lookback_minutes') (a batch stamps
-    _loaded_at when it starts and commits later, so on Postgres a batch still open during
-    the last build can carry an older stamp; DuckDB allows no overlap), plus raw rows
-    without _loaded_at (not written by ingest). Rows whose event_id is already here are dropped (anti-join), so an event
+    latest load it already holds, minus events_load_lookback_minutes() (0 on DuckDB, 30 on
+    Postgres: a batch stamps _loaded_at when it starts and commits later, so a batch still
+    open during the last build can carry an older stamp; DuckDB allows no overlap), plus
+    raw rows without _loaded_at (not written by ingest). Rows whose event_id is already here are dropped (anti-join), so an event
     loaded twice stays once and a re-run adds nothing. Because loads only get later, the
     kept load is the same one a full refresh keeps: incremental = full refresh (tested).
     The watermark is read before the query and inlined as a literal, so DuckDB skips old
@@ -29,7 +29,7 @@
 {%- if execute and is_incremental() %}
     {%- set watermark_query %}
         select cast(
-            {{ dbt.dateadd('minute', -1 * var('events_load_lookback_minutes') | int, 'max(loaded_at)') }}
+            {{ dbt.dateadd('minute', -1 * (events_load_lookback_minutes() | int), 'max(loaded_at)') }}
             as {{ dbt.type_string() }}
         )
         from {{ this }}
