@@ -88,16 +88,40 @@ new_candidates as (
 ),
 {% endif %}
 
+duplicated_ids as (
+
+    -- ingest may load the same event twice; such ids are rare, and ranking only them keeps
+    -- the wide rows of the rest out of a window (at 15M events: minutes of sorting)
+    select event_id
+    from new_candidates
+    group by event_id
+    having count(*) > 1
+
+),
+
 deduplicated as (
 
-    -- ingest may load the same event twice: keep the first load of each event_id
+    select
+        new_candidates.*,
+        1 as load_rank
+    from new_candidates
+    where not exists (
+        select 1
+        from duplicated_ids
+        where duplicated_ids.event_id = new_candidates.event_id
+    )
+
+    union all
+
+    -- the first load of each duplicated event_id wins
     select
         *,
         row_number() over (
             partition by event_id
-            order by _loaded_at nulls last, _batch_id, collector_timestamp
+            order by _loaded_at nulls last, _batch_id, _source, collector_timestamp, anonymous_id, event_type
         ) as load_rank
     from new_candidates
+    where event_id in (select event_id from duplicated_ids)
 
 ),
 
