@@ -36,7 +36,7 @@ def predict_frame(
     """customer_key, churn_probability, risk_band, top_reasons for feature rows."""
     X = build_matrix(features, model.spec)
     prob = predict_proba(model.booster, model.calibrator, X)
-    contrib = contributions(model.booster, X, exact=cfg.exact_reasons)
+    contrib = contributions(model.booster, X, exact=cfg.exact_reasons, num_threads=cfg.num_threads)
     reasons = top_reasons(contrib, X, model.spec, cfg.n_reasons)
     return pd.DataFrame(
         {
