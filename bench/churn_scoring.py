@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     version = args.model_version or registry.resolve_scoring_version(cfg.model_dir)[0]
     loaded = registry.load_model(cfg.model_dir, version)
     features = _rows(data.load_features(), args.rows)
-    n_trees = loaded.booster.best_iteration or loaded.booster.num_trees()
+    n_trees = model._n_trees(loaded.booster)
 
     X = build_matrix(features.head(5000), loaded.spec)
     fast = model.contributions(loaded.booster, X, exact=True)
