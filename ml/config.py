@@ -34,9 +34,21 @@ def _bands(value: str) -> tuple[float, float]:
     return low, high
 
 
+LABELS = ("no_purchase", "no_purchase_no_engagement")
+
+
+def _label(value: str) -> str:
+    if value not in LABELS:
+        raise ValueError(f"C720_CHURN_LABEL must be one of {', '.join(LABELS)}, not {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class ChurnConfig:
     horizon_days: int = 90  # C720_CHURN_HORIZON_DAYS: churn = no order in (cutoff, cutoff + H]
+    # C720_CHURN_LABEL: "no_purchase" (default) or "no_purchase_no_engagement": churn also
+    # needs no web session and no email open/click in the window (marts.fct_touchpoints)
+    label: str = "no_purchase"
     inactivity_days: int = 365  # C720_ML_INACTIVITY_DAYS: lapsed longer than this = not eligible
     n_holdout_cutoffs: int = 1  # latest labelled cutoff(s) kept for the final comparison
     n_calibration_cutoffs: int = 1  # next cutoff(s): calibration of probabilities
@@ -69,6 +81,7 @@ class ChurnConfig:
         s = settings or get_settings()
         return cls(
             horizon_days=s.churn_horizon_days,
+            label=_label(os.environ.get("C720_CHURN_LABEL", "no_purchase")),
             inactivity_days=_env_int("C720_ML_INACTIVITY_DAYS", 365),
             num_threads=_env_int("C720_ML_NUM_THREADS", 2),
             champion_margin=_env_float("C720_ML_CHAMPION_MARGIN", 0.005),

@@ -1,7 +1,10 @@
 """Churn labels and eligibility, computed from orders only (never from the features).
 
 - churn = 1 when the customer has **no non-cancelled order in (cutoff, cutoff + H]**; an
-  order exactly on cutoff + H counts as a purchase, one a day later does not.
+  order exactly on cutoff + H counts as a purchase, one a day later does not. With
+  ``C720_CHURN_LABEL=no_purchase_no_engagement`` churn also needs **no engagement** in that
+  window: no web session and no email open or click (``marts.fct_touchpoints``) — a
+  customer who still reads the emails or visits the site is not counted as churned.
 - eligible at a cutoff = at least one non-cancelled order on or before the cutoff and the
   last one no more than ``inactivity_days`` before it (long-lapsed customers are not
   "churning", they are gone).
@@ -29,22 +32,36 @@ def labelled_cutoffs(
     return sorted(c for c in cutoffs if c <= limit)
 
 
+def needs_engagement(cfg: ChurnConfig) -> bool:
+    """Whether the label reads engagement (``order_history(..., engagement=True)``)."""
+    return cfg.label == "no_purchase_no_engagement"
+
+
 def label_history(history: pd.DataFrame, cfg: ChurnConfig) -> pd.DataFrame:
     """Add ``eligible`` and ``churned`` to :func:`ml.data.order_history` rows."""
     out = history.copy()
     out["eligible"] = (out["n_orders"] > 0) & (out["days_since_last_order"] <= cfg.inactivity_days)
-    out["churned"] = (out["future_orders"] == 0).astype("int8")
+    churned = out["future_orders"] == 0
+    if needs_engagement(cfg):
+        if "future_engagements" not in out.columns:
+            raise ValueError(
+                "the 'no_purchase_no_engagement' label needs order_history(..., engagement=True)"
+            )
+        churned &= out["future_engagements"] == 0
+    out["churned"] = churned.astype("int8")
     return out
 
 
 def churn_labels(cutoffs: list[pd.Timestamp], cfg: ChurnConfig) -> pd.DataFrame:
     """customer_key, cutoff_date, churned for every eligible customer at each cutoff."""
-    hist = label_history(data.order_history(cutoffs, cfg.horizon_days), cfg)
+    history = data.order_history(cutoffs, cfg.horizon_days, needs_engagement(cfg))
+    hist = label_history(history, cfg)
     hist = hist[hist["eligible"]]
     log.info(
-        "labelled %d eligible (customer, cutoff) rows over %d cutoffs; churn rate %.3f",
+        "labelled %d eligible (customer, cutoff) rows over %d cutoffs (label %s); churn rate %.3f",
         len(hist),
         len(cutoffs),
+        cfg.label,
         hist["churned"].mean() if len(hist) else float("nan"),
     )
     return hist

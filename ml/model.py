@@ -111,22 +111,65 @@ def predict_proba(booster: lgb.Booster, calibrator: Calibrator, X: pd.DataFrame)
     return calibrator.predict(raw_scores(booster, X))
 
 
-def contributions(booster: lgb.Booster, X: pd.DataFrame, exact: bool = False) -> pd.DataFrame:
+def _n_trees(booster: lgb.Booster) -> int:
+    """Trees the predictions use: up to the best iteration (the whole model when unset)."""
+    best = booster.best_iteration
+    return int(best) if best and best > 0 else int(booster.current_iteration())
+
+
+def as_array(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
+    """``X`` as the float matrix LightGBM predicts on (categories as training-time codes).
+
+    The same conversion LightGBM applies to a DataFrame (codes against the categories saved
+    with the model, unknown → NaN), done once so the many small per-tree calls below skip it.
+    """
+    cats = iter(booster.pandas_categorical or [])
+    cols = []
+    for name in X.columns:
+        s = X[name]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.set_categories(next(cats)).cat.codes.to_numpy().astype(float)
+            codes[codes < 0] = np.nan
+            cols.append(codes)
+        else:
+            cols.append(pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+    # column-major: the per-tree pattern codes read whole columns
+    return np.asfortranarray(np.column_stack(cols)) if cols else np.empty((len(X), 0))
+
+
+def contributions(
+    booster: lgb.Booster,
+    X: pd.DataFrame,
+    exact: bool = True,
+    method: str = "dedup",
+    num_threads: int = 0,
+) -> pd.DataFrame:
     """Per-row contributions (log-odds) per feature, for the reasons; no bias column.
 
-    Default: path contributions (Saabas, as in ``treeinterpreter``): along each tree's path
-    from the root to the row's leaf, every change of the node value is credited to the
-    feature split on. They sum to the raw score minus the bias, like SHAP values, and take
-    one ``pred_leaf`` call plus a sparse product: 100k rows in about a second, where
-    LightGBM's exact TreeSHAP (``exact=True``, ``pred_contrib``) took 70 s on 2 cores for
-    a 144-tree model. The two agree on the strongest drivers, which is all the reasons use.
+    ``exact=True``: exact TreeSHAP values, equal to LightGBM's ``pred_contrib``. A tree's
+    SHAP values for a row depend only on which way the row goes at each of the tree's
+    splits, so rows are grouped per tree by that decision pattern and ``pred_contrib`` of
+    that one tree runs once per distinct pattern (``method="dedup"``, the default: a few
+    hundred patterns a tree where 100k customers have 100k rows). ``method="pred_contrib"``
+    runs LightGBM on every row instead (the reference; ~0.7 ms a row for 144 trees).
+
+    ``exact=False``: path contributions (Saabas, as in ``treeinterpreter``): along each
+    tree's path from the root to the row's leaf, every change of the node value is
+    credited to the feature split on. They also sum to the raw score minus the bias, but
+    are not consistent attributions; the strongest driver agrees with SHAP for ~80 %.
     """
-    num_iteration = booster.best_iteration or None
-    if exact:
-        contrib = booster.predict(X, num_iteration=num_iteration, pred_contrib=True)
+    n_trees = _n_trees(booster)
+    kwargs = {"num_threads": num_threads} if num_threads else {}
+    if exact and method == "pred_contrib":
+        contrib = booster.predict(X, num_iteration=n_trees, pred_contrib=True, **kwargs)
         return pd.DataFrame(np.asarray(contrib)[:, :-1], columns=list(X.columns), index=X.index)
-    table, offsets = _path_contribution_table(booster, num_iteration)
-    leaves = np.asarray(booster.predict(X, num_iteration=num_iteration, pred_leaf=True))
+    if exact:
+        if method != "dedup":
+            raise ValueError(f"method must be 'dedup' or 'pred_contrib', not {method!r}")
+        values = _dedup_tree_shap(booster, as_array(booster, X), n_trees, kwargs)
+        return pd.DataFrame(values, columns=list(X.columns), index=X.index)
+    table, offsets = _path_contribution_table(booster, n_trees)
+    leaves = np.asarray(booster.predict(X, num_iteration=n_trees, pred_leaf=True, **kwargs))
     leaves = leaves.reshape(len(X), -1).astype(np.int64)
     n_rows, n_trees = leaves.shape
     cols = (leaves + offsets[None, :n_trees]).ravel()  # one leaf per (row, tree), row-major
@@ -135,8 +178,105 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame, exact: bool = False) ->
     return pd.DataFrame(onehot @ table, columns=list(X.columns), index=X.index)
 
 
+# LightGBM treats |x| <= this as zero (missing_type "Zero" sends zeros the missing way)
+_ZERO = 1e-35
+_MIN_ROWS_PER_THREAD = 20_000
+
+
+def _tree_splits(node: dict, out: dict[int, set]) -> None:
+    """feature index → its split thresholds in this subtree, plus "cat" / "zero" markers."""
+    if "split_feature" not in node:
+        return
+    f = int(node["split_feature"])
+    if node["decision_type"] == "==":
+        out.setdefault(f, set()).add("cat")
+    else:
+        out.setdefault(f, set()).add(float(node["threshold"]))
+        if node.get("missing_type") == "Zero":
+            out[f].add("zero")
+    _tree_splits(node["left_child"], out)
+    _tree_splits(node["right_child"], out)
+
+
+def _decision_codes(x: np.ndarray, splits: set) -> tuple[np.ndarray, int]:
+    """Per row a small integer that fixes the row's way at every split on this feature.
+
+    Numeric: the number of thresholds below x (x <= t for exactly the thresholds from that
+    position on), with NaN (and zero, where a split treats zero as missing) as codes of
+    their own. Categorical: the category code itself, NaN/negative apart.
+    """
+    if "cat" in splits:
+        codes = np.where(np.isnan(x) | (x < 0), -1.0, np.floor(x)).astype(np.int64) + 1
+    else:
+        thresholds = sorted(t for t in splits if not isinstance(t, str))
+        codes = np.zeros(len(x), dtype=np.int64)
+        for t in thresholds:  # a few thresholds per feature: faster than searchsorted
+            codes += x > t
+        n = len(thresholds)
+        if "zero" in splits:
+            codes[np.abs(x) <= _ZERO] = n + 1
+        codes[np.isnan(x)] = n + 2
+    return codes, int(codes.max(initial=0)) + 1
+
+
+def _patterns(key: np.ndarray, radix: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct key, each row's pattern number) — np.unique, faster."""
+    n = len(key)
+    rows = np.arange(n)
+    if radix > 8 * n:
+        uniq, inverse = np.unique(key, return_inverse=True)  # no stable sort needed
+        inverse = inverse.reshape(-1)
+        first = np.empty(len(uniq), dtype=np.int64)
+        first[inverse[::-1]] = rows[::-1]
+        return first, inverse
+    first_of = np.empty(radix, dtype=np.int64)
+    first_of[key[::-1]] = rows[::-1]  # the last write wins: each key's first row
+    present = np.zeros(radix, dtype=bool)
+    present[key] = True
+    number = np.cumsum(present) - 1
+    return first_of[present], number[key]
+
+
+def _dedup_tree_shap(
+    booster: lgb.Booster, data: np.ndarray, n_trees: int, kwargs: dict
+) -> np.ndarray:
+    """Exact TreeSHAP (``pred_contrib``) computed once per distinct decision pattern a tree."""
+    n_rows, n_features = data.shape
+    out = np.zeros((n_rows, n_features), order="F")  # column-major: added to per feature
+    trees = booster.dump_model(num_iteration=n_trees)["tree_info"]
+    for t, info in enumerate(trees[:n_trees]):
+        splits: dict[int, set] = {}
+        _tree_splits(info["tree_structure"], splits)
+        if not splits:  # a single leaf: all SHAP values are zero
+            continue
+        feats = sorted(splits)
+        key: np.ndarray | None = np.zeros(n_rows, dtype=np.int64)
+        radix = 1
+        for f in feats:
+            codes, size = _decision_codes(data[:, f], splits[f])
+            if radix > (2**62) // size:  # too many patterns for one integer key
+                key = None
+                break
+            key += codes * radix
+            radix *= size
+        if key is None:  # fall back to every row of this tree
+            first, inverse = np.arange(n_rows), np.arange(n_rows)
+        else:
+            first, inverse = _patterns(key, radix)
+        # small calls run on one thread: starting OpenMP threads for each of ~150 calls
+        # cost ~15 ms a call on the busy 2-core machine, more than the work
+        threads = kwargs if len(first) >= _MIN_ROWS_PER_THREAD * 2 else {"num_threads": 1}
+        phi = booster.predict(
+            data[first], start_iteration=t, num_iteration=1, pred_contrib=True, **threads
+        )
+        phi = np.asarray(phi)
+        for f in feats:
+            out[:, f] += phi[:, f][inverse]
+    return np.ascontiguousarray(out)
+
+
 def _path_contribution_table(
-    booster: lgb.Booster, num_iteration: int | None
+    booster: lgb.Booster, num_iteration: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(all leaves × features) contribution of reaching each leaf, and each tree's offset."""
     n_features = booster.num_feature()

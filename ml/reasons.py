@@ -94,17 +94,47 @@ def top_reasons(contrib: pd.DataFrame, X: pd.DataFrame, spec: FeatureSpec, n: in
 
     If a row has fewer than n positive contributions, the remaining slots are not padded
     with risk-lowering ones unless the row has no risk-raising driver at all (then the
-    strongest protective drivers are shown instead).
+    strongest protective drivers are shown instead). Ties keep the feature order.
     """
     values = contrib.to_numpy(float)
+    n_rows, n_features = values.shape
+    if n_rows == 0 or n_features == 0:
+        return [""] * n_rows
+    n = min(n, n_features)
+    top = np.argsort(-values, axis=1, kind="stable")[:, :n]
+    top_values = np.take_along_axis(values, top, axis=1)
+    use = top_values > 0
+    none = ~use[:, 0]
+    if none.any():  # no risk-raising driver: the strongest protective ones
+        top[none] = np.argsort(values[none], axis=1, kind="stable")[:, :n]
+        use[none] = True
     names = list(contrib.columns)
-    columns = [X.iloc[:, j].astype(object).to_numpy() for j in range(X.shape[1])]
-    out = []
-    for i in range(len(values)):
-        row = values[i]
-        order = np.argsort(-row, kind="mergesort")
-        picked = [j for j in order[:n] if row[j] > 0]
-        if not picked:
-            picked = list(np.argsort(row, kind="mergesort")[:n])
-        out.append("; ".join(describe(names[j], columns[j][i], spec, row[j]) for j in picked))
-    return out
+    texts = np.full((n_rows, n), "", dtype=object)
+    for j in range(n_features):  # one sentence per distinct (value, direction) of a feature
+        picked = (top == j) & use
+        if not picked.any():
+            continue
+        rows, slots = np.nonzero(picked)
+        column = X.iloc[:, j]
+        codes, uniques = pd.factorize(column.iloc[rows], use_na_sentinel=True)
+        raises = values[rows, j] > 0
+        pattern = (codes + 1) * 2 + raises  # code -1 (missing) → 0 or 1
+        _, first, inverse = np.unique(pattern, return_index=True, return_inverse=True)
+        words = np.array(
+            [
+                describe(
+                    names[j],
+                    None if codes[k] < 0 else uniques[codes[k]],
+                    spec,
+                    values[rows[k], j],
+                )
+                for k in first
+            ],
+            dtype=object,
+        )
+        texts[rows, slots] = words[inverse.reshape(-1)]
+    out = texts[:, 0].copy()
+    for slot in range(1, n):  # used slots come first in a row (sorted by strength)
+        more = use[:, slot]
+        out[more] = out[more] + "; " + texts[more, slot]
+    return out.tolist()

@@ -36,7 +36,7 @@ def predict_frame(
     """customer_key, churn_probability, risk_band, top_reasons for feature rows."""
     X = build_matrix(features, model.spec)
     prob = predict_proba(model.booster, model.calibrator, X)
-    contrib = contributions(model.booster, X, exact=cfg.exact_reasons)
+    contrib = contributions(model.booster, X, exact=cfg.exact_reasons, num_threads=cfg.num_threads)
     reasons = top_reasons(contrib, X, model.spec, cfg.n_reasons)
     return pd.DataFrame(
         {
@@ -64,7 +64,8 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
             f"{[c.date().isoformat() for c in available[-3:]]} … Rebuild the features for this "
             "date (dbt) or pass one of those dates to --as-of."
         )
-    hist = labels.label_history(data.order_history([as_of], cfg.horizon_days), cfg)
+    history = data.order_history([as_of], cfg.horizon_days, labels.needs_engagement(cfg))
+    hist = labels.label_history(history, cfg)
     eligible = set(hist.loc[hist["eligible"], "customer_key"])
     keep = [key in eligible for key in features["customer_key"].astype(object)]  # a set lookup
     features = features[np.asarray(keep, dtype=bool)].reset_index(drop=True)

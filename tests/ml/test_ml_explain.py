@@ -1,4 +1,4 @@
-"""Derived features, fast path contributions (reasons) and the oracle's absence without truth."""
+"""Derived features, contributions and reasons, and the oracle's absence without truth."""
 
 from __future__ import annotations
 
@@ -9,22 +9,62 @@ import pandas as pd
 from ml.features import DERIVED, FeatureSpec, add_derived, build_matrix, infer_spec
 from ml.model import contributions
 from ml.oracle import oracle_metrics
+from ml.reasons import top_reasons
 
 
-def _booster(seed: int = 0) -> tuple[lgb.Booster, pd.DataFrame]:
+def _booster(seed: int = 0, **params) -> tuple[lgb.Booster, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     X = pd.DataFrame(rng.normal(size=(600, 5)), columns=[f"f{i}" for i in range(5)])
     X.loc[rng.random(600) < 0.1, "f3"] = np.nan
+    X["f4"] = np.where(rng.random(600) < 0.3, 0.0, X["f4"].round(1))  # zeros and ties
     X["cat"] = pd.Categorical(rng.choice(["a", "b", "c"], 600))
-    y = X["f0"] + 0.5 * X["f1"].fillna(0) + (X["cat"] == "b") + rng.normal(0, 1, 600) > 0.5
+    X.loc[rng.random(600) < 0.05, "cat"] = np.nan
+    y = (
+        X["f0"] + 0.5 * X["f1"].fillna(0) + X["f3"].fillna(1) + (X["cat"] == "b") + X["f4"]
+        + rng.normal(0, 1, 600) > 0.5
+    )  # fmt: skip
     params = {"objective": "binary", "num_leaves": 7, "verbosity": -1, "seed": 1,
-              "deterministic": True, "num_threads": 1}  # fmt: skip
+              "deterministic": True, "num_threads": 1, "min_data_per_group": 5,
+              "cat_smooth": 1, **params}  # fmt: skip
     return lgb.train(params, lgb.Dataset(X, y.astype(int)), num_boost_round=30), X
+
+
+def test_exact_contributions_are_lightgbm_shap_values():
+    """The per-tree deduplicated TreeSHAP equals LightGBM's pred_contrib on every row,
+    including missing values (also where training had none), zeros treated as missing
+    and unknown categories."""
+    for params in ({}, {"zero_as_missing": True}, {"max_cat_to_onehot": 8}):
+        booster, X = _booster(**params)
+        rows = X.copy()
+        rows.loc[:49, "cat"] = np.nan  # unknown categories become missing (build_matrix)
+        rows.loc[:9, "f0"] = np.nan  # never missing in training
+        ours = contributions(booster, rows)
+        ref = booster.predict(rows, pred_contrib=True)[:, :-1]
+        assert list(ours.columns) == list(X.columns) and ours.index.equals(rows.index)
+        np.testing.assert_allclose(ours.to_numpy(), ref, rtol=0, atol=1e-12)
+        lgb_ref = contributions(booster, rows, method="pred_contrib")
+        np.testing.assert_allclose(lgb_ref.to_numpy(), ref, rtol=0, atol=0)
+
+
+def test_reasons_name_the_strongest_shap_drivers():
+    booster, X = _booster()
+    spec = infer_spec(X)
+    shap = booster.predict(X, pred_contrib=True)[:, :-1]
+    reasons = top_reasons(contributions(booster, X), X, spec, n=3)
+    for i in range(len(X)):
+        order = np.argsort(-shap[i], kind="stable")
+        raising = [j for j in order[:3] if shap[i, j] > 0]
+        expected = raising or list(np.argsort(shap[i], kind="stable")[:3])
+        parts = reasons[i].split("; ")
+        assert len(parts) == len(expected)
+        for part, j in zip(parts, expected, strict=True):
+            assert part.startswith(X.columns[j])  # generic wording: "<feature> high/low/= …"
+            assert part.endswith("(raises risk)" if shap[i, j] > 0 else "(lowers risk)")
 
 
 def test_path_contributions_add_up_to_the_raw_score():
     booster, X = _booster()
-    fast = contributions(booster, X)
+    fast = contributions(booster, X, exact=False)
     exact = contributions(booster, X, exact=True)
     assert list(fast.columns) == list(X.columns) and fast.index.equals(X.index)
     raw = booster.predict(X, raw_score=True)

@@ -121,3 +121,43 @@ def test_training_labels_end_by_the_holdout_cutoff():
 def test_too_few_cutoffs_is_an_actionable_error():
     with pytest.raises(ValueError, match="at least 2 labelled cutoffs"):
         labels.assign_splits([pd.Timestamp("2026-01-01")], ChurnConfig())
+
+
+def test_no_engagement_label_keeps_engaged_non_buyers_out_of_churn(hand_orders, monkeypatch):
+    """C720_CHURN_LABEL=no_purchase_no_engagement: a web session or email open/click in the
+    window means "not churned"; an email merely sent, or engagement outside it, does not."""
+    touch = pd.DataFrame(
+        {
+            "customer_key": [
+                "one_day_late",
+                "lapsed",
+                "only_cancelled",
+                "first_after",
+                "cancelled_before",
+            ],
+            "occurred_at": [CUTOFF + pd.Timedelta(days=d) for d in (40, 10, 30, 120, -3)],
+            "touchpoint_type": [
+                "web_session",
+                "email_open",
+                "email_sent",
+                "email_click",
+                "web_session",
+            ],
+        }  # fmt: skip
+    )
+    warehouse.replace_rows(touch, "marts", "fct_touchpoints")
+    monkeypatch.setenv("C720_CHURN_LABEL", "no_purchase_no_engagement")
+    cfg = ChurnConfig.from_settings()
+    assert cfg.label == "no_purchase_no_engagement"
+    plain = labels.churn_labels([CUTOFF], ChurnConfig(horizon_days=90)).set_index("customer_key")
+    both = labels.churn_labels([CUTOFF], cfg).set_index("customer_key")
+    assert list(both.index) == list(plain.index)  # same eligible rows
+    assert plain.loc["one_day_late", "churned"] == 1
+    assert both.loc["one_day_late", "churned"] == 0  # visited the site in the window
+    assert both.loc["only_cancelled", "churned"] == 1  # an email sent is not engagement
+    assert both.loc["just_after_h", "churned"] == 1  # no touchpoint at all
+    changed = plain["churned"] != both["churned"]
+    assert set(changed[changed].index) == {"one_day_late"}
+    monkeypatch.setenv("C720_CHURN_LABEL", "maybe")
+    with pytest.raises(ValueError, match="C720_CHURN_LABEL must be one of"):
+        ChurnConfig.from_settings()
