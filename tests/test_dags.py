@@ -9,13 +9,10 @@ import pytest
 from customer720.settings import PROJECT_ROOT
 
 EXPECTED_TASKS = {
-    "customer720_daily": {
-        "extract_crm",
-        "load_events",
-        "check_raw",
-        "build_marts",
-        "check_marts",
-        "train_churn",
+    "customer720_ingest": {"extract_crm", "load_events", "check_raw"},
+    "customer720_transform": {"build_marts", "check_marts"},
+    "customer720_train": {"train_churn"},
+    "customer720_score": {
         "score_churn",
         "recommend",
         "build_score_marts",
@@ -59,10 +56,31 @@ def test_every_dag_is_documented_owned_tagged_and_retried(dagbag) -> None:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} needs retries"
 
 
-def test_publishing_comes_after_every_quality_gate(dagbag) -> None:
-    dag = dagbag.dags["customer720_daily"]
-    upstream = dag.get_task("publish").get_flat_relative_ids(upstream=True)
-    assert {"check_raw", "check_marts", "check_scores"} <= upstream
+def _outlets(dag) -> dict[str, str]:
+    """asset name -> the task that updates it."""
+    return {a.name: t.task_id for t in dag.tasks for a in getattr(t, "outlets", [])}
+
+
+def test_dags_are_linked_by_assets_that_only_a_passed_gate_updates(dagbag) -> None:
+    # transform starts on the raw gate's asset, score on the marts gate's asset: a failed
+    # gate updates nothing, so nothing downstream starts for that date.
+    ingest, transform, score = (
+        dagbag.dags[f"customer720_{name}"] for name in ("ingest", "transform", "score")
+    )
+    assert _outlets(ingest) == {"customer720_raw_checked": "check_raw"}
+    assert _outlets(transform) == {"customer720_marts_checked": "check_marts"}
+    assert [a.name for a in transform.timetable.asset_condition.objects] == [
+        "customer720_raw_checked"
+    ]
+    assert [a.name for a in score.timetable.asset_condition.objects] == [
+        "customer720_marts_checked"
+    ]
+
+
+def test_publishing_comes_after_the_scores_gate(dagbag) -> None:
+    dag = dagbag.dags["customer720_score"]
+    assert "check_scores" in dag.get_task("publish").get_flat_relative_ids(upstream=True)
+    assert _outlets(dag) == {"customer720_published_marts": "publish"}
 
 
 def test_dag_files_do_no_work_at_import() -> None:
