@@ -79,3 +79,20 @@ def run_date(context: dict[str, Any]) -> date:
         "this run has no date: trigger it with conf {'as_of': 'YYYY-MM-DD'}, a logical date, "
         "or let an upstream DAG's asset event start it"
     )
+
+
+def training_date(context: dict[str, Any]) -> date:
+    """The date a training run learns from: ``as_of`` in its conf, else the newest marts.
+
+    The weekly schedule's own logical date is no use here: features exist only for the
+    cutoff grid of the date the marts were last built for.
+    """
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    if conf.get("as_of"):
+        return date.fromisoformat(str(conf["as_of"])[:10])
+    from customer720 import warehouse
+
+    newest = warehouse.scalar("select max(cutoff_date) from ml.customer_features")
+    if newest is None:
+        raise NoRunDateError("no marts to train on yet: run the ingest and transform DAGs first")
+    return newest if isinstance(newest, date) else date.fromisoformat(str(newest)[:10])

@@ -65,13 +65,17 @@ def _airflow(args: list[str], settings: Settings, log_file: Path | None = None) 
 
 
 def prepare_airflow(settings: Settings) -> None:
-    """Create or migrate Airflow's metadata DB and the pool that serialises DuckDB writers."""
+    """Airflow's metadata DB, the pool that serialises DuckDB writers, dbt's manifest."""
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     logs = settings.local_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if _airflow(["db", "migrate"], settings, logs / "airflow_db_migrate.log") != 0:
         raise SystemExit(f"airflow db migrate failed; see {logs / 'airflow_db_migrate.log'}")
     _airflow(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writing process"], settings)
+    # Cosmos draws the dbt task groups from dbt's manifest (LoadMode.DBT_MANIFEST).
+    from customer720.dbt import run_dbt
+
+    run_dbt("parse")
 
 
 def default_run_date(settings: Settings) -> date:
@@ -120,7 +124,7 @@ def run_dag(dag_id: str, day: date, settings: Settings, console: Console) -> tup
     elapsed = time.monotonic() - started
     ok = code == 0
     if not ok:
-        console.print(_failure_reason(log_file), markup=False, highlight=False)
+        console.print(_failure_reason(log_file), markup=False, highlight=False, soft_wrap=True)
         console.print(
             f"[red]{dag_id} failed for {day} after {elapsed:.0f} s.[/red] Log: {log_file}"
         )

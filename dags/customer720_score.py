@@ -6,8 +6,8 @@ Started when the marts gate of `customer720_transform` passes, for the same date
 1. **churn scores** for every eligible customer with the champion model
    (train one first: `make train` or the `customer720_train` DAG);
 2. **recommendations** for every active customer;
-3. **dbt build** of the score marts (`customer_churn_scores`, `customer_recommendations`,
-   `dim_customer_720` with scores);
+3. **dbt** of the score marts (`customer_churn_scores`, `customer_recommendations`,
+   `dim_customer_720` with scores): task group `dbt_score_marts`, one task per model;
 4. the **scores quality gate**: one row per person, this date's scores in [0, 1],
    recommendations well-formed, no personal data;
 5. **publish** `.local/published.duckdb` atomically (updates `customer720_published_marts`);
@@ -23,6 +23,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from customer720.airflow_dags import MARTS_CHECKED, PUBLISHED, default_args, run_date
+from customer720.airflow_dbt import dbt_task_group
 
 
 @dag(
@@ -52,11 +53,10 @@ def customer720_score():
         as_of = run_date(context)
         return save_part(as_of, "recommendations", run(as_of))
 
-    @task
-    def build_score_marts(**context) -> dict:
-        from customer720.dbt import run_dbt
-
-        return {"nodes": len(run_dbt("build", as_of=run_date(context), select="tag:needs_scores"))}
+    @task(task_id="run_date", pool="default_pool")
+    def resolve_run_date(**context) -> str:
+        """The date every task of this run works on (dbt var as_of)."""
+        return run_date(context).isoformat()
 
     @task
     def check_scores(**context) -> dict:
@@ -95,9 +95,10 @@ def customer720_score():
         return str(write_summary(as_of, load_parts(as_of)))
 
     (
-        score_churn()
+        resolve_run_date()
+        >> score_churn()
         >> recommend()
-        >> build_score_marts()
+        >> dbt_task_group("dbt_score_marts", select=["tag:needs_scores"])
         >> check_scores()
         >> publish()
         >> sync_crm()

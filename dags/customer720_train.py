@@ -15,7 +15,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from customer720.airflow_dags import CHURN_MODEL, default_args, run_date
+from customer720.airflow_dags import CHURN_MODEL, default_args, training_date
 
 
 @dag(
@@ -34,7 +34,7 @@ def customer720_train():
         from customer720.runs import save_part
         from ml.pipeline import train_churn as run
 
-        as_of = run_date(context)
+        as_of = training_date(context)
         result = save_part(as_of, "churn_model", run(as_of))
         outlet_events[CHURN_MODEL].extra = {"as_of": as_of.isoformat()}
         return result

@@ -1,0 +1,94 @@
+"""dbt models as Airflow tasks with astronomer-cosmos: one task per model, with its tests.
+
+The fast path: the graph is read from dbt's ``manifest.json`` (LoadMode.DBT_MANIFEST, no
+``dbt ls`` at parse time) and every task runs dbt in the worker's process through
+dbtRunner (InvocationMode.DBT_RUNNER, no subprocess). ``TestBehavior.BUILD`` makes each
+task a ``dbt build --select <model>``: the model and its tests, so a failed test fails
+the model's task and stops what depends on it.
+
+The manifest is made by ``python -m customer720.orchestrate prepare`` (``dbt parse``;
+``make run`` and ``make airflow`` call it). DuckDB allows one writing process, so on
+DuckDB every dbt task queues in the ``warehouse_writer`` pool of 1; on Postgres they run
+in parallel in the default pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from customer720.airflow_dags import WAREHOUSE_POOL
+from customer720.settings import Settings, get_settings
+
+# The run's date comes from the DAG's first task (conf, asset event or logical date).
+AS_OF_TEMPLATE = "{{ ti.xcom_pull(task_ids='run_date') }}"
+
+
+def manifest_path(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).local_dir / "dbt" / "target" / "manifest.json"
+
+
+class MissingManifestError(FileNotFoundError):
+    """The DAG cannot be drawn without dbt's manifest."""
+
+
+def dbt_task_group(
+    group_id: str, *, select: list[str] | None = None, exclude: list[str] | None = None
+) -> Any:
+    """A Cosmos DbtTaskGroup over the selected models, for the run's date."""
+    from cosmos import (
+        DbtTaskGroup,
+        ExecutionConfig,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+    )
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    settings = get_settings()
+    manifest = manifest_path(settings)
+    if not manifest.exists():
+        raise MissingManifestError(
+            f"dbt manifest {manifest} is missing: run `python -m customer720.orchestrate "
+            "prepare` (make run / make airflow do) to create it with `dbt parse`"
+        )
+    env = {k: v for k, v in settings.tool_env().items() if k.startswith(("DBT_", "C720_"))}
+    # Each task runs in Cosmos's temporary copy of the project: its target (and dbt's
+    # partial-parse file, which holds absolute paths) must stay inside that copy, where
+    # Cosmos caches it for the next task. A shared target would hand the next task a
+    # parse of a deleted folder.
+    env["DBT_TARGET_PATH"] = "target"
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=settings.dbt_project_dir,
+            manifest_path=manifest,
+            project_name="customer720",
+            install_dbt_deps=False,  # no dbt hub packages; nothing may download at run time
+            env_vars=env,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="customer720",
+            target_name=settings.dbt_target,
+            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            select=select or [],
+            exclude=exclude or [],
+            enable_mock_profile=False,
+        ),
+        operator_args={
+            "vars": {
+                "as_of": AS_OF_TEMPLATE,
+                "cutoff_step_days": settings.cutoff_step_days,
+                "cutoff_count": settings.cutoff_count,
+            },
+            "pool": "default_pool" if settings.warehouse_is_postgres else WAREHOUSE_POOL,
+            "install_deps": False,
+        },
+    )
