@@ -6,6 +6,15 @@ dbtRunner (InvocationMode.DBT_RUNNER, no subprocess). ``TestBehavior.BUILD`` mak
 task a ``dbt build --select <model>``: the model and its tests, so a failed test fails
 the model's task and stops what depends on it.
 
+Measured on the 3,000-customer demo (README, "What orchestration costs"): 2.5x one plain
+``dbt build``, because every task pays dbt's start-up (parse check, adapter, on-run-start
+hook) one after another — DuckDB takes one writer at a time. Cosmos's watcher mode (one
+``dbt build`` in a producer task, per-model tasks that report its results) would cost
+about 1x, but in Cosmos 1.15 inside a DbtTaskGroup its model tasks poll in parallel with
+the producer (a one-task-at-a-time runner such as ``airflow dags test`` waits forever),
+and made to wait for the producer, the tests task of a model with only unit tests never
+got a status and polled forever; so we use local mode.
+
 The manifest is made by ``python -m customer720.orchestrate prepare`` (``dbt parse``;
 ``make run`` and ``make airflow`` call it). DuckDB allows one writing process, so on
 DuckDB every dbt task queues in the ``warehouse_writer`` pool of 1; on Postgres they run
