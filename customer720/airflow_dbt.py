@@ -52,7 +52,13 @@ def dbt_task_group(
         ProjectConfig,
         RenderConfig,
     )
-    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+    from cosmos.constants import (
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        TestBehavior,
+        TestIndirectSelection,
+    )
 
     settings = get_settings()
     manifest = manifest_path(settings)
@@ -82,7 +88,10 @@ def dbt_task_group(
             profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
         ),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            # A model's task runs only the tests whose parents are all built by then ...
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
@@ -90,6 +99,9 @@ def dbt_task_group(
             select=select or [],
             exclude=exclude or [],
             enable_mock_profile=False,
+            # ... and a test of several models (relationships) is its own task after all of
+            # them: in a fresh warehouse the other model does not exist yet.
+            should_detach_multiple_parents_tests=True,
         ),
         operator_args={
             "vars": {
