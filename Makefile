@@ -20,7 +20,7 @@ export GX_ANALYTICS_ENABLED=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 export SCARF_ANALYTICS=false
 
-.PHONY: help install run test lint airflow airflow-stop clean lock
+.PHONY: help install run train backfill test lint airflow airflow-stop clean lock
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,13 @@ install: $(STAMP) ## create .venv with the pinned environment
 run: $(STAMP) ## make the demo company and run the whole pipeline through Airflow
 	$(PY) -m simulator --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED) --out $(SOURCES) --if-missing
 	C720_TASK_RETRIES=0 $(PY) -m customer720.orchestrate run
+
+train: $(STAMP) ## train a churn model on the newest marts (the weekly DAG, on demand)
+	$(PY) -m customer720.orchestrate train $(if $(DATE),--date $(DATE))
+
+backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=2024-12-30
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	$(PY) -m customer720.orchestrate backfill --start $(START) --end $(END)
 
 test: $(STAMP) ## run the test suite (unit, integration, end-to-end)
 	$(PY) -m pytest

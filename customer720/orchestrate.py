@@ -1,9 +1,12 @@
 """python -m customer720.orchestrate: run the pipeline through Airflow, or open its UI.
 
-``run`` prepares Airflow's home under .local/ (metadata DB, the warehouse-writer pool)
-and runs the daily DAG for one date with ``airflow dags test`` — the real DAG, in one
-process, no scheduler needed. Airflow's own log goes to a file; the run summary is
-printed at the end.
+The pipeline is a chain of DAGs linked by Airflow assets (ingest → transform → score, and
+train weekly; see customer720/airflow_dags.py). A scheduler starts each DAG when its
+upstream asset is updated. Without a scheduler, ``run`` and ``backfill`` walk the same
+chain themselves: ``airflow dags test`` of each DAG in order for a date — the real DAGs,
+in one process each — and stop at the first failed DAG (a failed quality gate stops the
+date there, before anything is published). Airflow's own logs go to files; the run
+summary is printed at the end.
 """
 
 from __future__ import annotations
@@ -17,18 +20,24 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
 from customer720 import cli
-from customer720.settings import Settings, get_settings
+from customer720.settings import PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "customer720_daily"
 WAREHOUSE_POOL = "warehouse_writer"
+INGEST, TRANSFORM, TRAIN, SCORE = (
+    "customer720_ingest",
+    "customer720_transform",
+    "customer720_train",
+    "customer720_score",
+)
+DAG_IDS = (INGEST, TRANSFORM, TRAIN, SCORE)
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:
@@ -56,13 +65,17 @@ def _airflow(args: list[str], settings: Settings, log_file: Path | None = None) 
 
 
 def prepare_airflow(settings: Settings) -> None:
-    """Create or migrate Airflow's metadata DB and the pool that serialises DuckDB writers."""
+    """Airflow's metadata DB, the pool that serialises DuckDB writers, dbt's manifest."""
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     logs = settings.local_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if _airflow(["db", "migrate"], settings, logs / "airflow_db_migrate.log") != 0:
         raise SystemExit(f"airflow db migrate failed; see {logs / 'airflow_db_migrate.log'}")
     _airflow(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writing process"], settings)
+    # Cosmos draws the dbt task groups from dbt's manifest (LoadMode.DBT_MANIFEST).
+    from customer720.dbt import run_dbt
+
+    run_dbt("parse")
 
 
 def default_run_date(settings: Settings) -> date:
@@ -76,37 +89,116 @@ def default_run_date(settings: Settings) -> date:
     return date.today()
 
 
-def run(run_date: date, settings: Settings) -> int:
+def _failure_reason(log_file: Path) -> str:
+    """The lines of an ``airflow dags test`` log that say why a task failed."""
+    lines = log_file.read_text(errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if "QualityGateFailed" in line or "quality gate '" in line:
+            # The gate's message: the failed expectations, one a line, then its data docs.
+            block = [line]
+            for follow in lines[i + 1 : i + 40]:
+                block.append(follow)
+                if "Data docs:" in follow:
+                    break
+            return "\n".join(block)
+    failed = [ln for ln in lines if "Error" in ln or "failed" in ln.lower()][-15:]
+    return "\n".join(failed or lines[-40:])
+
+
+def run_dag(dag_id: str, day: date, settings: Settings, console: Console) -> tuple[bool, float]:
+    """``airflow dags test`` one DAG of the chain for ``day``; return (succeeded, seconds)."""
+    log_file = settings.local_dir / "logs" / f"airflow_{dag_id}_{day.isoformat()}.log"
+    console.print(f"  {dag_id} for {day} (log: {log_file})")
+    started = time.monotonic()
+    args = [
+        "dags",
+        "test",
+        dag_id,
+        day.isoformat(),
+        "--conf",
+        json.dumps({"as_of": day.isoformat()}),
+    ]
+    # Parse only this DAG's file: much faster than the whole folder, same DAG.
+    args += ["--dagfile-path", str(PROJECT_ROOT / "dags" / f"{dag_id}.py")]
+    code = _airflow(args, settings, log_file)
+    elapsed = time.monotonic() - started
+    ok = code == 0
+    if not ok:
+        console.print(_failure_reason(log_file), markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f"[red]{dag_id} failed for {day} after {elapsed:.0f} s.[/red] Log: {log_file}"
+        )
+    return ok, elapsed
+
+
+def needs_training(settings: Settings) -> bool:
+    """No champion (nor any) churn model yet: scoring would have nothing to score with."""
+    models = settings.model_dir
+    return not models.exists() or not any(models.rglob("*.json"))
+
+
+def run_chain(day: date, settings: Settings, console: Console, train: bool | None = None) -> bool:
+    """Run the asset chain for one date, in order; stop at the first failed DAG."""
+    train = needs_training(settings) if train is None else train
+    chain = [INGEST, TRANSFORM, *([TRAIN] if train else []), SCORE]
+    console.print(f"[bold]{day}[/bold]: {' → '.join(chain)}")
+    for dag_id in chain:
+        ok, _ = run_dag(dag_id, day, settings, console)
+        if not ok:
+            console.print(
+                f"[red]Stopped the chain for {day} at {dag_id}[/red]: nothing after it ran, "
+                f"the published snapshot ({settings.published}) is unchanged."
+            )
+            return False
+    return True
+
+
+def run(run_date: date, settings: Settings, train: bool | None = None) -> int:
     console = Console()
     prepare_airflow(settings)
-    log_file = settings.local_dir / "logs" / f"airflow_{DAG_ID}_{run_date.isoformat()}.log"
-    console.print(
-        f"Running the Airflow DAG [bold]{DAG_ID}[/bold] for {run_date} "
-        f"(airflow dags test; log: {log_file})"
-    )
     started = time.monotonic()
-    code = _airflow(["dags", "test", DAG_ID, run_date.isoformat()], settings, log_file)
+    if not run_chain(run_date, settings, console, train):
+        return 1
     elapsed = time.monotonic() - started
-    if code != 0:
-        tail = log_file.read_text(errors="replace").splitlines()[-60:]
-        failed = [
-            line
-            for line in log_file.read_text(errors="replace").splitlines()
-            if "Error" in line or "failed" in line.lower()
-        ][-15:]
-        console.print("\n".join(failed or tail), markup=False, highlight=False)
-        console.print(f"[red]The pipeline failed after {elapsed:.0f} s.[/red] Full log: {log_file}")
-        return code
     summary = settings.reports_dir / "runs" / run_date.isoformat() / "summary.md"
     if not summary.exists() or summary.stat().st_mtime < time.time() - elapsed:
         # A DAG run without tasks "succeeds" too (e.g. a date Airflow will not run).
-        console.print(
-            f"[red]The DAG run for {run_date} wrote no run summary.[/red] Log: {log_file}"
-        )
+        console.print(f"[red]The runs for {run_date} wrote no run summary.[/red]")
         return 1
     console.print(summary.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"[green]Pipeline succeeded in {elapsed:.0f} s.[/green]")
     return 0
+
+
+def train(run_date: date, settings: Settings) -> int:
+    """Train (and maybe promote) a churn model on the marts built for ``run_date``."""
+    console = Console()
+    prepare_airflow(settings)
+    ok, elapsed = run_dag(TRAIN, run_date, settings, console)
+    if ok:
+        console.print(f"[green]Training done in {elapsed:.0f} s.[/green]")
+    return 0 if ok else 1
+
+
+def backfill(start: date, end: date, settings: Settings) -> int:
+    """Replay ``start``..``end`` (inclusive) in date order; every date is idempotent."""
+    if end < start:
+        raise SystemExit(f"backfill: END {end} is before START {start}")
+    console = Console()
+    prepare_airflow(settings)
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    results: dict[date, bool] = {}
+    started = time.monotonic()
+    for day in days:
+        results[day] = run_chain(day, settings, console)
+        if not results[day]:
+            break  # later dates build on this one: fix it, then re-run the backfill
+    done = sum(results.values())
+    console.print(
+        f"backfill {start} .. {end}: {done} of {len(days)} dates succeeded "
+        f"in {time.monotonic() - started:.0f} s"
+    )
+    return 0 if done == len(days) else 1
 
 
 UI_PORT = int(os.environ.get("C720_AIRFLOW_PORT", "8080"))
@@ -161,7 +253,9 @@ def ui(settings: Settings) -> int:
         f"Airflow UI: http://localhost:{UI_PORT}  login: "
         + ", ".join(f"{user} / {pw}" for user, pw in login.items())
     )
-    console.print(f"DAG: {DAG_ID}. Stop with Ctrl-C (or `make airflow-stop` from another shell).")
+    console.print(
+        f"DAGs: {', '.join(DAG_IDS)}. Stop with Ctrl-C (or `make airflow-stop` from another shell)."
+    )
     try:
         proc.wait()
     except KeyboardInterrupt:
@@ -199,15 +293,26 @@ def stop(settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m customer720.orchestrate",
-        description="Run the customer720 pipeline through Airflow for one date.",
+        description="Run the customer720 DAG chain through Airflow (one date, a range), or its UI.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run_p = sub.add_parser("run", help="airflow dags test the daily DAG for one date")
+    run_p = sub.add_parser("run", help="run the DAG chain for one date (airflow dags test)")
     run_p.add_argument(
         "--date",
         type=date.fromisoformat,
         help="logical date YYYY-MM-DD (default: the demo's last simulated date)",
     )
+    run_p.add_argument(
+        "--train",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the training DAG (default: only when no churn model exists yet)",
+    )
+    train_p = sub.add_parser("train", help="run the training DAG for one date (make train)")
+    train_p.add_argument("--date", type=date.fromisoformat, help="default: the demo's last date")
+    back_p = sub.add_parser("backfill", help="run the chain for every date START..END, in order")
+    back_p.add_argument("--start", type=date.fromisoformat, required=True)
+    back_p.add_argument("--end", type=date.fromisoformat, required=True)
     sub.add_parser("prepare", help="create/migrate Airflow's metadata DB and pools only")
     sub.add_parser("ui", help="start the Airflow UI (airflow standalone) until Ctrl-C")
     sub.add_parser("stop", help="stop an Airflow UI started with `ui`")
@@ -221,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
         return ui(settings)
     if args.command == "stop":
         return stop(settings)
-    return run(args.date or default_run_date(settings), settings)
+    if args.command == "backfill":
+        return backfill(args.start, args.end, settings)
+    if args.command == "train":
+        return train(args.date or default_run_date(settings), settings)
+    return run(args.date or default_run_date(settings), settings, args.train)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import pandas as pd
 
 from customer720 import warehouse
 from customer720.settings import Settings, get_settings
-from ingest.contract import accepted_values
+from ingest.contract import accepted_values, events_table
 from quality.gx_runner import SuiteResult, data_docs_index, gx_root, run_suite
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ EVENT_TYPES = accepted_values("events", "event_type")
 # Column names that carry personal data in our sources; marts keep hashes and keys instead.
 PII_COLUMNS = {"email", "email_address", "phone", "first_name", "last_name", "full_name", "address"}
 VOLUME_TOLERANCE = 5.0  # a day may have 1/5x to 5x the trailing 7-day average of events
+# Device clocks drift and apps send late: a device time this far from the collector's day
+# is normal for a few events; for more than CLOCK_SKEW_MAX_SHARE of the day it is not.
+CLOCK_SKEW_WINDOW = timedelta(days=2)
+CLOCK_SKEW_MAX_SHARE = 0.05
 
 
 class QualityGateFailed(RuntimeError):
@@ -56,8 +60,9 @@ class GateResult:
 
 def _finish(gate: GateResult, settings: Settings) -> GateResult:
     gate.success = all(s.success for s in gate.suites)
-    gate.data_docs = str(data_docs_index(settings))
-    out = gx_root(settings) / "results" / gate.as_of
+    day = date.fromisoformat(gate.as_of)
+    gate.data_docs = str(data_docs_index(settings, day))
+    out = gx_root(settings, day)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{gate.gate}.json").write_text(json.dumps(asdict(gate), indent=2, default=str))
     if not gate.success:
@@ -76,8 +81,7 @@ def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
     gate = GateResult("raw", as_of.isoformat(), False)
     day, next_day = as_of.isoformat(), (as_of + timedelta(days=1)).isoformat()
     events = warehouse.query_df(
-        f"""select event_id, event_type, anonymous_id, collector_timestamp
-            from raw.web_events
+        f"""select * from raw.web_events
             where collector_timestamp >= date '{day}' and collector_timestamp < date '{next_day}'""",
         settings,
     )
@@ -89,21 +93,8 @@ def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
               group by 1)""",
         settings,
     )
-    has_web = bool(warehouse.scalar("select count(*) > 0 from raw.web_events", settings))
-    if has_web:
-        expectations = [
-            gx.expectations.ExpectColumnValuesToNotBeNull(column="event_id"),
-            gx.expectations.ExpectColumnValuesToNotBeNull(column="anonymous_id"),
-            gx.expectations.ExpectColumnValuesToBeInSet(column="event_type", value_set=EVENT_TYPES),
-        ]
-        if history:
-            expectations.append(
-                gx.expectations.ExpectTableRowCountToBeBetween(
-                    min_value=int(history / VOLUME_TOLERANCE),
-                    max_value=int(history * VOLUME_TOLERANCE) + 1,
-                )
-            )
-        gate.suites.append(run_suite("raw_web_events_day", events, expectations, settings))
+    if bool(warehouse.scalar("select count(*) > 0 from raw.web_events", settings)):
+        gate.suites.append(_raw_events_day(as_of, events, history, settings))
     contacts = warehouse.query_df("select contact_id, created_at from raw.crm_contacts", settings)
     gate.suites.append(
         run_suite(
@@ -115,6 +106,7 @@ def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
                 gx.expectations.ExpectColumnValuesToNotBeNull(column="created_at"),
             ],
             settings,
+            as_of,
         )
     )
     orders = warehouse.query_df(
@@ -130,9 +122,46 @@ def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
                 gx.expectations.ExpectColumnValuesToBeBetween(column="total_amount", min_value=0),
             ],
             settings,
+            as_of,
         )
     )
     return _finish(gate, settings)
+
+
+def _raw_events_day(
+    as_of: date, events: pd.DataFrame, history: float | None, settings: Settings
+) -> SuiteResult:
+    """The day's events: the contract's columns, ids, types, device times, volume."""
+    low, high = as_of - CLOCK_SKEW_WINDOW, as_of + timedelta(days=1) + CLOCK_SKEW_WINDOW
+    expectations = [
+        # A day with no events is a missing delivery, not a quiet day: stop here.
+        gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+        gx.expectations.ExpectTableColumnsToMatchSet(
+            column_set=[c.name for c in events_table().columns], exact_match=False
+        ),
+        gx.expectations.ExpectColumnValuesToNotBeNull(column="event_id"),
+        gx.expectations.ExpectColumnValuesToNotBeNull(column="anonymous_id"),
+        gx.expectations.ExpectColumnValuesToBeInSet(column="event_type", value_set=EVENT_TYPES),
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="collector_timestamp",
+            min_value=pd.Timestamp(as_of),
+            max_value=pd.Timestamp(as_of + timedelta(days=1)),
+        ),
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="device_timestamp",
+            min_value=pd.Timestamp(low),
+            max_value=pd.Timestamp(high),
+            mostly=1 - CLOCK_SKEW_MAX_SHARE,
+        ),
+    ]
+    if history:
+        expectations.append(
+            gx.expectations.ExpectTableRowCountToBeBetween(
+                min_value=int(history / VOLUME_TOLERANCE),
+                max_value=int(history * VOLUME_TOLERANCE) + 1,
+            )
+        )
+    return run_suite("raw_web_events_day", events, expectations, settings, as_of)
 
 
 def _marts_pii(settings: Settings) -> SuiteResult:
@@ -176,6 +205,7 @@ def check_marts(as_of: date, settings: Settings | None = None) -> GateResult:
                 ),
             ],
             settings,
+            as_of,
         )
     )
     orders = warehouse.query_df("select order_id, customer_key from marts.fct_orders", settings)
@@ -188,6 +218,7 @@ def check_marts(as_of: date, settings: Settings | None = None) -> GateResult:
                 gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
             ],
             settings,
+            as_of,
         )
     )
     gate.suites.append(_marts_pii(settings))
@@ -209,6 +240,7 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
                 gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
             ],
             settings,
+            as_of,
         )
     )
     # This run's rows (a backfill of an older date must not be judged by the newest scores);
@@ -231,6 +263,7 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
                 ),
             ],
             settings,
+            as_of,
         )
     )
     recs = warehouse.query_df(
@@ -250,6 +283,7 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
                 ),
             ],
             settings,
+            as_of,
         )
     )
     gate.suites.append(_marts_pii(settings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,23 @@ class SuiteResult:
     evaluated: int = 0
 
 
-def gx_root(settings: Settings | None = None) -> Path:
-    return (settings or get_settings()).reports_dir / "quality"
+def gx_root(settings: Settings | None = None, as_of: date | None = None) -> Path:
+    """One GX project (suites, results, data docs) per run date, so a date's docs show that
+    date's validations only; ``undated`` for checks run outside a dated run."""
+    folder = as_of.isoformat() if as_of else "undated"
+    return (settings or get_settings()).reports_dir / "quality" / folder
 
 
-def data_docs_index(settings: Settings | None = None) -> Path:
-    return gx_root(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+def data_docs_index(settings: Settings | None = None, as_of: date | None = None) -> Path:
+    return (
+        gx_root(settings, as_of) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    )
 
 
-def _context(settings: Settings):
+def _context(settings: Settings, as_of: date | None):
     import great_expectations as gx
 
-    root = gx_root(settings)
+    root = gx_root(settings, as_of)
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root))
     context.variables.progress_bars = {"globally": False}
@@ -52,13 +58,17 @@ def _describe(result: Any) -> str:
 
 
 def run_suite(
-    name: str, df: pd.DataFrame, expectations: list[Any], settings: Settings | None = None
+    name: str,
+    df: pd.DataFrame,
+    expectations: list[Any],
+    settings: Settings | None = None,
+    as_of: date | None = None,
 ) -> SuiteResult:
-    """Validate ``df`` against ``expectations`` as suite ``name``; update the data docs."""
+    """Validate ``df`` against ``expectations`` as suite ``name``; update ``as_of``'s data docs."""
     import great_expectations as gx
 
     settings = settings or get_settings()
-    context = _context(settings)
+    context = _context(settings, as_of)
     source = context.data_sources.add_or_update_pandas("customer720")
     try:
         asset = source.get_asset(name)

@@ -1,16 +1,20 @@
-"""End to end: a tiny demo company through the real Airflow DAG (`airflow dags test`).
+"""End to end: a tiny demo company through the real Airflow DAG chain (`airflow dags test`).
 
 Asserts what a user relies on after `make run`: every simulated person with CRM data is
 one row of dim_customer_720, every eligible customer has a churn probability in [0, 1],
-recommendations exist, the CRM received the scores, and a second run changes nothing.
+recommendations exist, the CRM received the scores, a second run changes nothing, each
+DAG of the chain updated its asset for the date, and a date whose data fails the raw
+gate (a day with no events) stops before publishing and leaves the snapshot as it was.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -37,6 +41,11 @@ def _published_counts(path: Path) -> dict[str, int]:
             "select table_name from information_schema.tables where table_schema = 'marts'"
         ).fetchall()
         return {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for (t,) in tables}
+
+
+def _publish_id(path: Path) -> str:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("select max(publish_id) from meta.publish_manifest").fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +95,22 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with crm.connect() as con:
         audit = pd.read_sql_query(sa.text("select * from c720_sync_audit order by synced_at"), con)
     crm.dispose()
+    published = local / "published.duckdb"
+    before_bad_day = (published.read_bytes(), _publish_id(published))
+    # The day after the demo ends has no event files: the raw gate must stop the date.
+    bad_day = (date.fromisoformat(meta["end"]) + timedelta(days=1)).isoformat()
+    bad = subprocess.run(
+        [sys.executable, "-m", "customer720.orchestrate", "run", "--date", bad_day],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    airflow_db = sqlite3.connect(local / "airflow" / "airflow.db")
+    asset_events = airflow_db.execute(
+        "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
+    ).fetchall()
+    airflow_db.close()
     return {
         "local": local,
         "meta": meta,
@@ -99,6 +124,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "contacts": contacts,
         "audit": audit,
         "truth": pd.read_parquet(local / "sources" / "truth" / "contact_persons.parquet"),
+        "bad_day": bad_day,
+        "bad_run": bad,
+        "published_before_bad_day": before_bad_day,
+        "published_after_bad_day": (published.read_bytes(), _publish_id(published)),
+        "asset_events": [(name, json.loads(extra or "{}")) for name, extra in asset_events],
     }
 
 
@@ -139,3 +169,32 @@ def test_second_run_changes_nothing(pipeline: dict) -> None:
     assert pipeline["second"] == pipeline["first"]
     last = pipeline["audit"].iloc[-1]
     assert (last["inserted"], last["updated"]) == (0, 0)
+
+
+def test_each_dag_of_the_chain_updated_its_asset_for_the_date(pipeline: dict) -> None:
+    end = pipeline["meta"]["end"]
+    for asset in (
+        "customer720_raw_checked",
+        "customer720_marts_checked",
+        "customer720_churn_model",
+        "customer720_published_marts",
+    ):
+        dates = [e.get("as_of") for name, e in pipeline["asset_events"] if name == asset]
+        assert end in dates, f"{asset} has no event for {end}: {dates}"
+
+
+def test_a_failed_raw_gate_stops_the_date_before_publishing(pipeline: dict) -> None:
+    bad, day = pipeline["bad_run"], pipeline["bad_day"]
+    assert bad.returncode != 0
+    # Nothing downstream ran, nothing was published: the snapshot is byte for byte the same.
+    assert pipeline["published_after_bad_day"] == pipeline["published_before_bad_day"]
+    assert not any(e.get("as_of") == day for _, e in pipeline["asset_events"])
+    # The reason, in the run's output / task log and in that date's data docs.
+    assert "quality gate 'raw' failed" in bad.stdout
+    assert "expect_table_row_count_to_be_between" in bad.stdout
+    log = pipeline["local"] / "logs" / f"airflow_customer720_ingest_{day}.log"
+    assert "quality gate 'raw' failed" in log.read_text()
+    docs = pipeline["local"] / "reports" / "quality" / day / "gx" / "uncommitted" / "data_docs"
+    validations = list(docs.rglob("validations/raw_web_events_day/**/*.html"))
+    assert validations, f"no data docs for the failed suite under {docs}"
+    assert "Failed" in validations[0].read_text() or "failed" in validations[0].read_text()

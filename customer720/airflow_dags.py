@@ -1,0 +1,98 @@
+"""What the DAG files share: the assets that link them, default arguments, the run's date.
+
+The pipeline is four DAGs linked by Airflow assets (see dags/):
+
+    customer720_ingest (daily)  ──raw_checked──▶  customer720_transform  ──marts_checked──▶
+    customer720_score (score, recommend, score marts, gate, publish, CRM writeback, summary)
+
+    customer720_train (weekly or on demand) ──churn_model──▶ (the next scoring uses the champion)
+
+An asset event carries the logical date it was produced for (``extra["as_of"]``), so a
+DAG run started by an asset works on the same date as the run that produced it. This
+module imports nothing heavy: the scheduler parses the DAG files that import it often.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+from airflow.sdk import Asset
+
+from customer720.airflow_callbacks import log_failure
+from customer720.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+OWNER = "data-engineering"
+WAREHOUSE_POOL = "warehouse_writer"  # DuckDB allows one writing process: writers queue here.
+
+RAW_CHECKED = Asset("customer720_raw_checked", uri="customer720://raw/checked")
+MARTS_CHECKED = Asset("customer720_marts_checked", uri="customer720://marts/checked")
+CHURN_MODEL = Asset("customer720_churn_model", uri="customer720://ml/churn_model")
+PUBLISHED = Asset("customer720_published_marts", uri="customer720://published/marts")
+
+
+def default_args() -> dict[str, Any]:
+    """Owner, retries with exponential backoff, the failure callback, the writer pool."""
+    return {
+        "owner": OWNER,
+        "retries": get_settings().task_retries,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=15),
+        "pool": WAREHOUSE_POOL,
+        "on_failure_callback": log_failure,
+    }
+
+
+class NoRunDateError(ValueError):
+    """A DAG run with no date to work on (no conf, no asset event, no logical date)."""
+
+
+def run_date(context: dict[str, Any]) -> date:
+    """The date this run works on, in order of precedence.
+
+    1. ``as_of`` in the run's conf (a REST-API or UI trigger, the chain runner);
+    2. ``as_of`` in the newest asset event that triggered the run (asset-scheduled DAGs:
+       their runs have no logical date of their own in Airflow 3);
+    3. the run's logical date (time-scheduled DAGs, ``airflow dags test DAG DATE``).
+    """
+    dag_run = context.get("dag_run")
+    conf = getattr(dag_run, "conf", None) or {}
+    if conf.get("as_of"):
+        return date.fromisoformat(str(conf["as_of"])[:10])
+    events = context.get("triggering_asset_events") or {}
+    dates = [
+        str(event.extra["as_of"])[:10]
+        for asset_events in events.values()
+        for event in asset_events
+        if (getattr(event, "extra", None) or {}).get("as_of")
+    ]
+    if dates:
+        return date.fromisoformat(max(dates))
+    logical = context.get("logical_date")
+    if logical is not None:
+        return logical.date()
+    raise NoRunDateError(
+        "this run has no date: trigger it with conf {'as_of': 'YYYY-MM-DD'}, a logical date, "
+        "or let an upstream DAG's asset event start it"
+    )
+
+
+def training_date(context: dict[str, Any]) -> date:
+    """The date a training run learns from: ``as_of`` in its conf, else the newest marts.
+
+    The weekly schedule's own logical date is no use here: features exist only for the
+    cutoff grid of the date the marts were last built for.
+    """
+    conf = getattr(context.get("dag_run"), "conf", None) or {}
+    if conf.get("as_of"):
+        return date.fromisoformat(str(conf["as_of"])[:10])
+    from customer720 import warehouse
+
+    newest = warehouse.scalar("select max(cutoff_date) from ml.customer_features")
+    if newest is None:
+        raise NoRunDateError("no marts to train on yet: run the ingest and transform DAGs first")
+    return newest if isinstance(newest, date) else date.fromisoformat(str(newest)[:10])

@@ -1,0 +1,115 @@
+"""dbt models as Airflow tasks with astronomer-cosmos: one task per model, with its tests.
+
+The fast path: the graph is read from dbt's ``manifest.json`` (LoadMode.DBT_MANIFEST, no
+``dbt ls`` at parse time) and every task runs dbt in the worker's process through
+dbtRunner (InvocationMode.DBT_RUNNER, no subprocess). ``TestBehavior.BUILD`` makes each
+task a ``dbt build --select <model>``: the model and its tests, so a failed test fails
+the model's task and stops what depends on it.
+
+Measured on the 3,000-customer demo (README, "What orchestration costs"): 2.5x one plain
+``dbt build``, because every task pays dbt's start-up (parse check, adapter, on-run-start
+hook) one after another — DuckDB takes one writer at a time. Cosmos's watcher mode (one
+``dbt build`` in a producer task, per-model tasks that report its results) would cost
+about 1x, but in Cosmos 1.15 inside a DbtTaskGroup its model tasks poll in parallel with
+the producer (a one-task-at-a-time runner such as ``airflow dags test`` waits forever),
+and made to wait for the producer, the tests task of a model with only unit tests never
+got a status and polled forever; so we use local mode.
+
+The manifest is made by ``python -m customer720.orchestrate prepare`` (``dbt parse``;
+``make run`` and ``make airflow`` call it). DuckDB allows one writing process, so on
+DuckDB every dbt task queues in the ``warehouse_writer`` pool of 1; on Postgres they run
+in parallel in the default pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from customer720.airflow_dags import WAREHOUSE_POOL
+from customer720.settings import Settings, get_settings
+
+# The run's date comes from the DAG's first task (conf, asset event or logical date).
+AS_OF_TEMPLATE = "{{ ti.xcom_pull(task_ids='run_date') }}"
+
+
+def manifest_path(settings: Settings | None = None) -> Path:
+    return (settings or get_settings()).local_dir / "dbt" / "target" / "manifest.json"
+
+
+class MissingManifestError(FileNotFoundError):
+    """The DAG cannot be drawn without dbt's manifest."""
+
+
+def dbt_task_group(
+    group_id: str, *, select: list[str] | None = None, exclude: list[str] | None = None
+) -> Any:
+    """A Cosmos DbtTaskGroup over the selected models, for the run's date."""
+    from cosmos import (
+        DbtTaskGroup,
+        ExecutionConfig,
+        ProfileConfig,
+        ProjectConfig,
+        RenderConfig,
+    )
+    from cosmos.constants import (
+        ExecutionMode,
+        InvocationMode,
+        LoadMode,
+        TestBehavior,
+        TestIndirectSelection,
+    )
+
+    settings = get_settings()
+    manifest = manifest_path(settings)
+    if not manifest.exists():
+        raise MissingManifestError(
+            f"dbt manifest {manifest} is missing: run `python -m customer720.orchestrate "
+            "prepare` (make run / make airflow do) to create it with `dbt parse`"
+        )
+    env = {k: v for k, v in settings.tool_env().items() if k.startswith(("DBT_", "C720_"))}
+    # Each task runs in Cosmos's temporary copy of the project: its target (and dbt's
+    # partial-parse file, which holds absolute paths) must stay inside that copy, where
+    # Cosmos caches it for the next task. A shared target would hand the next task a
+    # parse of a deleted folder.
+    env["DBT_TARGET_PATH"] = "target"
+    return DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=settings.dbt_project_dir,
+            manifest_path=manifest,
+            project_name="customer720",
+            install_dbt_deps=False,  # no dbt hub packages; nothing may download at run time
+            env_vars=env,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="customer720",
+            target_name=settings.dbt_target,
+            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            # A model's task runs only the tests whose parents are all built by then ...
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            select=select or [],
+            exclude=exclude or [],
+            enable_mock_profile=False,
+            # ... and a test of several models (relationships) is its own task after all of
+            # them: in a fresh warehouse the other model does not exist yet.
+            should_detach_multiple_parents_tests=True,
+        ),
+        operator_args={
+            "vars": {
+                "as_of": AS_OF_TEMPLATE,
+                "cutoff_step_days": settings.cutoff_step_days,
+                "cutoff_count": settings.cutoff_count,
+            },
+            "pool": "default_pool" if settings.warehouse_is_postgres else WAREHOUSE_POOL,
+            "install_deps": False,
+        },
+    )

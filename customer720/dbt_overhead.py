@@ -1,0 +1,99 @@
+"""python -m customer720.dbt_overhead: what running dbt as Airflow tasks (Cosmos) costs.
+
+Times, on the same warehouse and date, in alternating rounds:
+
+- **plain**: one ``dbt build --exclude tag:needs_scores`` (the dbt command line);
+- **cosmos**: ``airflow dags test customer720_transform`` with the marts gate marked
+  successful, i.e. the Cosmos task group doing the same models and tests, one task each,
+  plus what Airflow itself costs (process start, DAG parse, task bookkeeping).
+
+Both are incremental rebuilds of an already built warehouse (what a daily run does).
+Prints the ratio cosmos / plain per round and the median. Needs a built warehouse:
+run ``make run`` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+
+from customer720 import cli
+from customer720.orchestrate import (
+    TRANSFORM,
+    _airflow,
+    airflow_env,
+    default_run_date,
+    prepare_airflow,
+)
+from customer720.settings import PROJECT_ROOT, get_settings
+
+
+def time_plain(day: date) -> float:
+    """The dbt CLI, as a user would run it (its own process: dbt-duckdb keeps its
+    connection, and so DuckDB's write lock, open in the process that ran it)."""
+    settings = get_settings()
+    variables = {
+        "as_of": day.isoformat(),
+        "cutoff_step_days": settings.cutoff_step_days,
+        "cutoff_count": settings.cutoff_count,
+    }
+    cmd = [str(Path(sys.executable).with_name("dbt")), "build", "--exclude", "tag:needs_scores"]
+    cmd += ["--project-dir", str(settings.dbt_project_dir), "--profiles-dir"]
+    cmd += [str(settings.dbt_project_dir), "--vars", json.dumps(variables)]
+    log_file = settings.local_dir / "logs" / f"dbt_overhead_plain_{day.isoformat()}.log"
+    started = time.monotonic()
+    with log_file.open("w") as out:
+        code = subprocess.run(
+            cmd, env=airflow_env(settings), stdout=out, stderr=subprocess.STDOUT, check=False
+        ).returncode
+    if code != 0:
+        raise SystemExit(f"dbt build failed; see {log_file}")
+    return time.monotonic() - started
+
+
+def time_cosmos(day: date) -> float:
+    settings = get_settings()
+    log_file = settings.local_dir / "logs" / f"dbt_overhead_cosmos_{day.isoformat()}.log"
+    args = ["dags", "test", TRANSFORM, day.isoformat()]
+    args += ["--conf", json.dumps({"as_of": day.isoformat()})]
+    args += ["--dagfile-path", str(PROJECT_ROOT / "dags" / f"{TRANSFORM}.py")]
+    args += ["--mark-success-pattern", "^check_marts$"]  # the gate is not dbt's work
+    started = time.monotonic()
+    if _airflow(args, settings, log_file) != 0:
+        raise SystemExit(f"the transform DAG failed; see {log_file}")
+    return time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m customer720.dbt_overhead", description=__doc__)
+    parser.add_argument("--date", type=date.fromisoformat, help="default: the demo's last date")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating plain/cosmos rounds")
+    args = parser.parse_args(argv)
+    cli.setup()
+    console = Console()
+    settings = get_settings()
+    day = args.date or default_run_date(settings)
+    prepare_airflow(settings)
+    ratios = []
+    for i in range(args.rounds):
+        plain = time_plain(day)
+        cosmos = time_cosmos(day)
+        ratios.append(cosmos / plain)
+        console.print(
+            f"round {i + 1}: plain dbt build {plain:.1f} s, Cosmos DAG {cosmos:.1f} s, "
+            f"ratio {cosmos / plain:.2f}x"
+        )
+    console.print(f"median ratio Cosmos / plain dbt build: {statistics.median(ratios):.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

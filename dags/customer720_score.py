@@ -1,0 +1,109 @@
+"""
+### customer720 score & activate (on `customer720_marts_checked`)
+
+Started when the marts gate of `customer720_transform` passes, for the same date.
+
+1. **churn scores** for every eligible customer with the champion model
+   (train one first: `make train` or the `customer720_train` DAG);
+2. **recommendations** for every active customer;
+3. **dbt** of the score marts (`customer_churn_scores`, `customer_recommendations`,
+   `dim_customer_720` with scores): task group `dbt_score_marts`, one task per model;
+4. the **scores quality gate**: one row per person, this date's scores in [0, 1],
+   recommendations well-formed, no personal data;
+5. **publish** `.local/published.duckdb` atomically (updates `customer720_published_marts`);
+6. **CRM writeback** of the scores (diff-based, consent honoured) and the **run summary**
+   (`.local/reports/runs/<date>/summary.md`, linking the date's gate data docs).
+
+A failed gate stops the run before publishing: readers keep the last published snapshot.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from customer720.airflow_dags import MARTS_CHECKED, PUBLISHED, default_args, run_date
+from customer720.airflow_dbt import dbt_task_group
+
+
+@dag(
+    dag_id="customer720_score",
+    schedule=[MARTS_CHECKED],
+    start_date=pendulum.datetime(1970, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["customer720", "ml", "activate", "quality"],
+    doc_md=__doc__,
+    default_args=default_args(),
+)
+def customer720_score():
+    @task
+    def score_churn(**context) -> dict:
+        from customer720.runs import save_part
+        from ml.pipeline import score_churn as run
+
+        as_of = run_date(context)
+        return save_part(as_of, "churn_scores", run(as_of))
+
+    @task
+    def recommend(**context) -> dict:
+        from customer720.runs import save_part
+        from ml.pipeline import recommend as run
+
+        as_of = run_date(context)
+        return save_part(as_of, "recommendations", run(as_of))
+
+    @task(task_id="run_date", pool="default_pool")
+    def resolve_run_date(**context) -> str:
+        """The date every task of this run works on (dbt var as_of)."""
+        return run_date(context).isoformat()
+
+    @task
+    def check_scores(**context) -> dict:
+        from customer720.runs import save_part
+        from quality import check_scores as run
+
+        as_of = run_date(context)
+        return save_part(as_of, "quality_scores", run(as_of).summary())
+
+    @task(outlets=[PUBLISHED])
+    def publish(*, outlet_events, **context) -> dict:
+        from activate.publish import publish as run
+        from customer720.runs import save_part
+
+        as_of = run_date(context)
+        result = save_part(as_of, "publish", run())
+        outlet_events[PUBLISHED].extra = {"as_of": as_of.isoformat()}
+        return result
+
+    @task
+    def sync_crm(**context) -> dict:
+        from activate.writeback import sync_scores
+        from customer720.runs import save_part
+
+        as_of = run_date(context)
+        result = sync_scores(as_of)
+        part = {k: v for k, v in result.__dict__.items() if k != "failures"}
+        return save_part(as_of, "crm_writeback", part)
+
+    @task(pool="default_pool")
+    def summarize(**context) -> str:
+        from activate.summary import write_summary
+        from customer720.runs import load_parts
+
+        as_of = run_date(context)
+        return str(write_summary(as_of, load_parts(as_of)))
+
+    (
+        resolve_run_date()
+        >> score_churn()
+        >> recommend()
+        >> dbt_task_group("dbt_score_marts", select=["tag:needs_scores"])
+        >> check_scores()
+        >> publish()
+        >> sync_crm()
+        >> summarize()
+    )
+
+
+customer720_score()

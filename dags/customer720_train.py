@@ -1,0 +1,45 @@
+"""
+### customer720 train (weekly, or on demand: `make train`)
+
+Trains a churn model on the newest marts (or the date given as `{"as_of": "YYYY-MM-DD"}`):
+labelled rows from several past cutoffs, a holdout, calibration, baselines. The new
+model becomes the **champion** only if it beats the current one; the daily
+`customer720_score` always scores with the champion. Updates `customer720_churn_model`.
+
+Training reads the warehouse and writes only the model registry (`.local/models/`), but
+it still queues in the `warehouse_writer` pool: DuckDB allows no reader while it writes.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from customer720.airflow_dags import CHURN_MODEL, default_args, training_date
+
+
+@dag(
+    dag_id="customer720_train",
+    schedule="@weekly",
+    start_date=pendulum.datetime(1970, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["customer720", "ml", "training"],
+    doc_md=__doc__,
+    default_args=default_args(),
+)
+def customer720_train():
+    @task(outlets=[CHURN_MODEL])
+    def train_churn(*, outlet_events, **context) -> dict:
+        from customer720.runs import save_part
+        from ml.pipeline import train_churn as run
+
+        as_of = training_date(context)
+        result = save_part(as_of, "churn_model", run(as_of))
+        outlet_events[CHURN_MODEL].extra = {"as_of": as_of.isoformat()}
+        return result
+
+    train_churn()
+
+
+customer720_train()

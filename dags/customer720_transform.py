@@ -1,0 +1,57 @@
+"""
+### customer720 transform (on `customer720_raw_checked`)
+
+Started when the raw gate of `customer720_ingest` passes, for the same date (the asset
+event carries it; a manual trigger takes `{"as_of": "YYYY-MM-DD"}` as conf).
+
+1. **dbt** staging → intermediate → marts (identity graph, sessions, `dim_customer_720`
+   without scores, `ml.customer_features`): the task group `dbt_marts` has one task per
+   model (astronomer-cosmos), each `dbt build --select <model>` — the model and its tests;
+2. the **marts quality gate**: features for this date exist and are unique per customer,
+   `fct_orders` keys, and no personal-data column in any mart.
+
+A passed gate updates `customer720_marts_checked`, which starts `customer720_score`.
+dbt writes the DuckDB warehouse, so its tasks queue in the `warehouse_writer` pool of 1.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from customer720.airflow_dags import MARTS_CHECKED, RAW_CHECKED, default_args, run_date
+from customer720.airflow_dbt import dbt_task_group
+
+
+@dag(
+    dag_id="customer720_transform",
+    schedule=[RAW_CHECKED],
+    start_date=pendulum.datetime(1970, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["customer720", "dbt", "quality"],
+    doc_md=__doc__,
+    default_args=default_args(),
+)
+def customer720_transform():
+    @task(task_id="run_date", pool="default_pool")
+    def resolve_run_date(**context) -> str:
+        """The date every dbt task builds for (dbt var as_of)."""
+        return run_date(context).isoformat()
+
+    @task(outlets=[MARTS_CHECKED])
+    def check_marts(*, outlet_events, **context) -> dict:
+        from customer720.runs import save_part
+        from quality import check_marts as run
+
+        as_of = run_date(context)
+        dbt_tasks = [t for t in context["dag"].task_ids if t.startswith("dbt_marts.")]
+        save_part(as_of, "dbt", {"nodes": len(dbt_tasks)})
+        result = save_part(as_of, "quality_marts", run(as_of).summary())
+        outlet_events[MARTS_CHECKED].extra = {"as_of": as_of.isoformat()}
+        return result
+
+    resolve_run_date() >> dbt_task_group("dbt_marts", exclude=["tag:needs_scores"]) >> check_marts()
+
+
+customer720_transform()
