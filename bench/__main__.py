@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                 bar.console.print(f"[red]{step.id} failed[/red]: {first}", markup=True)
             else:
                 bar.console.print(
-                    f"{step.id:34s} {result['seconds']:9.2f} s  CPU {result['cpu_seconds']:9.2f} s"
-                    f"  peak {result['peak_rss_mb']:8.0f} MB"
+                    f"{step.id:32s} {rep.step_seconds(result):8.2f} s  "
+                    f"CPU {rep.step_cpu(result):8.2f} s  peak {result['peak_rss_mb']:6.0f} MB"
                 )
             bar.advance(task)
     run.report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")

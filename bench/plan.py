@@ -75,6 +75,7 @@ def full_plan() -> list[Step]:
     steps.append(Step("setup", "append_day"))
     steps += [Step("incremental", stage) for stage in DAILY]
     steps.append(Step("setup", "append_day"))
+    steps.append(Step("setup", "airflow_prepare"))  # `orchestrate run` migrates again: a no-op
     steps.append(Step("airflow", "airflow"))
     return steps
 

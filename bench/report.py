@@ -62,12 +62,17 @@ def versions(root: Path) -> dict[str, str]:
     return out
 
 
-def _seconds(step: dict | None) -> float | None:
+def step_seconds(step: dict | None) -> float | None:
     """The time a ratio uses: a reference's timed core, else the stage call."""
     if not step or step.get("error"):
         return None
     core = (step.get("summary") or {}).get("core_seconds")
     return core if core is not None else step.get("seconds")
+
+
+def step_cpu(step: dict) -> float | None:
+    core = (step.get("summary") or {}).get("core_cpu_seconds")
+    return core if core is not None else step.get("cpu_seconds")
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:
@@ -87,7 +92,7 @@ def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
     out = {}
     for name, num, den, meaning in RATIOS:
         out[name] = {
-            "value": _ratio(_seconds(steps.get(num)), _seconds(steps.get(den))),
+            "value": _ratio(step_seconds(steps.get(num)), step_seconds(steps.get(den))),
             "numerator": num,
             "denominator": den,
             "meaning": meaning,
@@ -156,8 +161,8 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
     for step_id, s in report["steps"].items():
         status = "error: " + s["error"].splitlines()[0][:80] if s.get("error") else "ok"
         lines.append(
-            f"| {step_id} | {_fmt(_seconds(s) if not s.get('error') else s.get('seconds'))} "
-            f"| {_fmt(s.get('cpu_seconds'))} | {_fmt(s.get('peak_rss_mb'))} "
+            f"| {step_id} | {_fmt(step_seconds(s) if not s.get('error') else s.get('seconds'))} "
+            f"| {_fmt(step_cpu(s))} | {_fmt(s.get('peak_rss_mb'))} "
             f"| {_fmt(s.get('process_seconds'))} | {s.get('load_before')} → {s.get('load_after')} "
             f"| {status} |"
         )
@@ -179,7 +184,7 @@ def charts(report: dict[str, Any], out_dir: Path, stem: str) -> dict[str, str]:
     made: dict[str, str] = {}
     if steps:
         names = list(steps)
-        values = [_seconds(steps[n]) or 0.0 for n in names]
+        values = [step_seconds(steps[n]) or 0.0 for n in names]
         colours = [
             "tab:gray"
             if n.startswith("reference/")

@@ -124,6 +124,15 @@ def writeback(params: Params) -> dict:
     return {k: v for k, v in result.__dict__.items() if k not in ("failures", "changes")}
 
 
+def airflow_prepare(params: Params) -> dict:
+    """Airflow's metadata DB and pool, made once before the timed run (as a deployment has)."""
+    from customer720.orchestrate import prepare_airflow
+    from customer720.settings import get_settings
+
+    prepare_airflow(get_settings())
+    return {}
+
+
 def airflow(params: Params) -> dict:
     """The whole daily pipeline through Airflow, by its public entry point."""
     cmd = [sys.executable, "-m", "customer720.orchestrate", "run", "--date", params["as_of"]]
@@ -161,6 +170,7 @@ STAGES: dict[str, Stage] = {
     "quality_scores": quality_scores,
     "publish": publish,
     "writeback": writeback,
+    "airflow_prepare": airflow_prepare,
     "airflow": airflow,
     "ref_read_json": _reference("bare_read_json"),
     "ref_sql_720": _reference("sql_720"),
