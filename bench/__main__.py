@@ -102,6 +102,15 @@ class Run:
         (self.out_dir / f"{self.stem}.md").write_text(rep.markdown(self.report, made))
 
 
+def render(path: Path) -> None:
+    """Rewrite a report's ratios, Markdown and charts from its JSON (with this code)."""
+    report = json.loads(path.read_text())
+    report["ratios"] = rep.ratios(report["steps"])
+    report["charts"] = rep.charts(report, path.parent, path.stem)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    path.with_suffix(".md").write_text(rep.markdown(report, report["charts"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -132,7 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clean", action="store_true", help="delete the scratch folder after the run"
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="only rewrite that report's Markdown, ratios and charts from its JSON",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        render(args.render)
+        return 0
     scale = SCALES[args.scale]
     if scale.name == "L" and not args.allow_large:
         parser.error("scale L needs --allow-large (see README, Benchmarks)")

@@ -7,7 +7,8 @@ times only the call (so Python start-up and imports are not in ``seconds``) and 
 - ``seconds`` / ``cpu_seconds``: wall and CPU time (user + system, all threads, and any
   processes the stage waited for, e.g. Airflow's) of the call;
 - ``peak_rss_mb``: the child's peak resident memory, or its own children's when larger;
-- ``process_seconds``: the parent's wall clock around the whole child (start-up included);
+- ``process_seconds`` / ``process_cpu_seconds``: the whole child as the parent sees it
+  (start-up and imports included);
 - ``load_before`` / ``load_after``: the machine's 1-minute load average, and the niceness.
 
 A fresh process per stage means one stage's memory or caches never flatter the next one,
@@ -49,6 +50,7 @@ def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -
     result_file = log_file.with_suffix(".result.json")
     result_file.unlink(missing_ok=True)
     load_before = os.getloadavg()[0]
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with log_file.open("w") as log:
         code = subprocess.run(
@@ -59,8 +61,12 @@ def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -
             stderr=subprocess.STDOUT,
             check=False,
         ).returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     out: dict[str, Any] = {
         "process_seconds": round(time.perf_counter() - start, 2),
+        "process_cpu_seconds": round(
+            after.ru_utime + after.ru_stime - kids.ru_utime - kids.ru_stime, 2
+        ),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
