@@ -14,13 +14,17 @@ DAYS      ?= 365
 SEED      ?= 7
 SOURCES   := .local/sources
 
+# Benchmark scale for `make bench` (XS smoke, S, M; L needs BENCH_ARGS=--allow-large)
+SCALE     ?= S
+BENCH_ARGS ?=
+
 export DO_NOT_TRACK=1
 export RUNTIME__DLTHUB_TELEMETRY=false
 export GX_ANALYTICS_ENABLED=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 export SCARF_ANALYTICS=false
 
-.PHONY: help install run train backfill test lint airflow airflow-stop clean lock
+.PHONY: help install run train backfill test lint bench airflow airflow-stop clean lock
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +52,9 @@ backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=
 
 test: $(STAMP) ## run the test suite (unit, integration, end-to-end)
 	$(PY) -m pytest
+
+bench: $(STAMP) ## time every stage vs the engines' limits (make bench SCALE=S|M); report in bench/results/
+	$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff, and a dbt parse of the project
 	$(VENV)/bin/ruff check .

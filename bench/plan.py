@@ -1,0 +1,137 @@
+"""What a benchmark run does, per scale: the steps in order and the ratios the report shows.
+
+Three days of pipeline on one simulated company, so every comparison is on the same data:
+
+1. **full** — the first run on the whole history: ingest, gates, ``dbt build``, churn
+   training, scoring, recommendations, score marts, publish, CRM writeback; beside it the
+   reference limits (bare read_json, one SQL pass, bare ``lightgbm.train``).
+2. **incremental** — one simulated day appended, then the same stages called directly
+   (the DAG's task functions, one process each): the daily cost of a warehouse with history.
+3. **airflow** — one more day appended, then the same pipeline through Airflow's public
+   entry point (``python -m customer720.orchestrate run --date D``): the orchestration cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    customers: int
+    days: int
+    note: str = ""
+
+
+SCALES: dict[str, Scale] = {
+    "XS": Scale("XS", 300, 30, "smoke test of the harness (ingest only by default)"),
+    "S": Scale("S", 10_000, 365),
+    "M": Scale("M", 100_000, 730),
+    "L": Scale("L", 1_000_000, 365, "not run here: see README, Benchmarks"),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    phase: str  # full | incremental | airflow | setup
+    stage: str  # a key of bench.stages.STAGES
+
+    @property
+    def id(self) -> str:
+        return f"{self.phase}/{self.stage}"
+
+
+# The daily pipeline in the DAG's order (dags/customer720_daily.py).
+DAILY = [
+    "ingest_crm",
+    "ingest_events",
+    "quality_raw",
+    "dbt_build",
+    "quality_marts",
+    "train_churn",
+    "score_churn",
+    "recommend",
+    "dbt_scores",
+    "quality_scores",
+    "publish",
+    "writeback",
+]
+
+# Reference limits run right after the stage they bound, on the same warehouse state.
+REFERENCES = {
+    "ingest_events": "ref_read_json",
+    "quality_raw": "ref_sql_720",
+    "train_churn": "ref_lightgbm",
+}
+
+
+def full_plan() -> list[Step]:
+    steps = [Step("setup", "simulate")]
+    for stage in DAILY:
+        steps.append(Step("full", stage))
+        if stage in REFERENCES:
+            steps.append(Step("reference", REFERENCES[stage]))
+    steps.append(Step("setup", "append_day"))
+    steps += [Step("incremental", stage) for stage in DAILY]
+    steps.append(Step("setup", "append_day"))
+    steps.append(Step("setup", "airflow_prepare"))  # `orchestrate run` migrates again: a no-op
+    steps.append(Step("airflow", "airflow"))
+    return steps
+
+
+# Scale XS: the cheapest steps that still give two ratios (the harness's smoke test).
+SMOKE = [
+    Step("setup", "simulate"),
+    Step("full", "ingest_events"),
+    Step("reference", "ref_read_json"),
+    Step("setup", "append_day"),
+    Step("incremental", "ingest_events"),
+]
+
+
+def plan_for(scale: Scale, only: list[str] | None = None) -> list[Step]:
+    """The scale's steps; ``only`` keeps the named step ids (``phase/stage``) in order."""
+    steps = SMOKE if scale.name == "XS" else full_plan()
+    if only:
+        unknown = set(only) - {s.id for s in full_plan()}
+        if unknown:
+            raise ValueError(f"unknown step(s): {', '.join(sorted(unknown))}")
+        steps = [s for s in full_plan() if s.id in only]
+    return steps
+
+
+# (name, numerator step id, denominator step id, what it means). A time ratio: ours / the
+# other, so 1.0 is parity and 2.0 twice as long. Reference steps use their timed core.
+RATIOS = [
+    (
+        "ingest_vs_limit",
+        "full/ingest_events",
+        "reference/ref_read_json",
+        "load_events vs bare DuckDB read_json into a table",
+    ),
+    (
+        "dbt_full_vs_sql_reference",
+        "full/dbt_build",
+        "reference/ref_sql_720",
+        "dbt build (full) vs one hand-written SQL pass of the core 720° aggregates",
+    ),
+    (
+        "train_churn_vs_bare_lightgbm",
+        "full/train_churn",
+        "reference/ref_lightgbm",
+        "train_churn (labels, fit, calibration, evaluation, registry) vs bare lightgbm.train",
+    ),
+    (
+        "dbt_incremental_vs_full",
+        "incremental/dbt_build",
+        "full/dbt_build",
+        "dbt build after one appended day vs the first full build",
+    ),
+    (
+        "ingest_incremental_vs_full",
+        "incremental/ingest_events",
+        "full/ingest_events",
+        "load_events of one new day vs the whole history",
+    ),
+]

@@ -1,0 +1,246 @@
+"""The benchmark report: one JSON file, a Markdown table and PNG charts under bench/results/.
+
+Written after every step, so an interrupted run still leaves what it measured.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.plan import DAILY, RATIOS
+
+PACKAGES = [
+    "duckdb",
+    "dbt-core",
+    "dbt-duckdb",
+    "apache-airflow",
+    "great-expectations",
+    "lightgbm",
+    "pandas",
+]
+
+
+def machine_facts() -> dict[str, Any]:
+    mem_kb = 0
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    cpu_model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "niceness": os.nice(0),
+        "load_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def versions(root: Path) -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+    out["customer720 commit"] = commit or "unknown"
+    return out
+
+
+def step_seconds(step: dict | None) -> float | None:
+    """The time a ratio uses: a reference's timed core, else the stage call."""
+    if not step or step.get("error"):
+        return None
+    core = (step.get("summary") or {}).get("core_seconds")
+    return core if core is not None else step.get("seconds")
+
+
+def step_cpu(step: dict) -> float | None:
+    core = (step.get("summary") or {}).get("core_cpu_seconds")
+    return core if core is not None else step.get("cpu_seconds")
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    if num is None or not den:
+        return None
+    return round(num / den, 3)
+
+
+def _daily_total(steps: dict[str, dict], phase: str, key: str) -> float | None:
+    values = [steps.get(f"{phase}/{s}", {}).get(key) for s in DAILY]
+    if any(v is None for v in values) or any(steps[f"{phase}/{s}"].get("error") for s in DAILY):
+        return None
+    return round(sum(values), 2)
+
+
+def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    """Time ratios (ours / the other) by wall time (``value``) and by CPU time (``cpu``).
+
+    On a shared machine the CPU ratio is the steadier one: wall time also counts the time
+    a stage waited for the neighbours' jobs.
+    """
+    out = {}
+    for name, num, den, meaning in RATIOS:
+        a, b = steps.get(num), steps.get(den)
+        out[name] = {
+            "value": _ratio(step_seconds(a), step_seconds(b)),
+            "cpu": _ratio(step_cpu(a), step_cpu(b)) if a and b and not a.get("error") else None,
+            "numerator": num,
+            "denominator": den,
+            "meaning": meaning,
+        }
+    full = _daily_total(steps, "full", "seconds")
+    incremental = _daily_total(steps, "incremental", "seconds")
+    out["daily_incremental_vs_full"] = {
+        "value": _ratio(incremental, full),
+        "cpu": _ratio(
+            _daily_total(steps, "incremental", "cpu_seconds"),
+            _daily_total(steps, "full", "cpu_seconds"),
+        ),
+        "numerator": f"incremental: {len(DAILY)} daily stages ({incremental} s)",
+        "denominator": f"full: the same stages ({full} s)",
+        "meaning": "the whole daily pipeline after one appended day vs the first full run",
+    }
+    airflow = steps.get("airflow/airflow")
+    ok = airflow and not airflow.get("error")
+    direct = _daily_total(steps, "incremental", "process_seconds")
+    # whole-process CPU when measured (start-up and imports included, as on Airflow's side)
+    cpu_key = "process_cpu_seconds"
+    direct_cpu = _daily_total(steps, "incremental", cpu_key)
+    if direct_cpu is None:
+        cpu_key, direct_cpu = "cpu_seconds", _daily_total(steps, "incremental", "cpu_seconds")
+    out["airflow_vs_direct"] = {
+        "value": _ratio(airflow["seconds"] if ok else None, direct),
+        "cpu": _ratio(airflow["cpu_seconds"] if ok else None, direct_cpu),
+        "numerator": "airflow/airflow: python -m customer720.orchestrate run --date D",
+        "denominator": f"incremental: the same stages, one process each ({direct} s wall, "
+        f"{direct_cpu} s CPU by {cpu_key})",
+        "meaning": "one appended day through Airflow vs the DAG's task functions called "
+        "directly (both with one new day of data; process start-up included on both sides)",
+    }
+    return out
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "–" if value is None else f"{value:,.2f}{unit}"
+
+
+def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
+    scale = report["scale"]
+    m = report["machine"]
+    lines = [
+        f"# customer720 benchmark — scale {scale['name']} "
+        f"({scale['customers']:,} customers × {scale['days']} days)",
+        "",
+        f"Run {report['started_at']} → {report.get('finished_at') or 'unfinished'}"
+        f" ({report['status']}). Machine: {m['cpus']} cores ({m['cpu_model']}), "
+        f"{m['memory_gb']} GB RAM, load at start {m['load_at_start']}, niceness {m['niceness']} "
+        "(shared machine: other jobs ran beside this one; compare ratios, not seconds).",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+        "",
+    ]
+    if report.get("data"):
+        lines += ["Data: " + ", ".join(f"{k} {v}" for k, v in report["data"].items()), ""]
+    lines += [
+        "## Ratios (time, ours / the other: 1.0 = parity)",
+        "",
+        "| ratio | wall time | CPU time | meaning |",
+        "|---|---:|---:|---|",
+    ]
+    for name, r in report["ratios"].items():
+        lines.append(f"| {name} | {_fmt(r['value'])} | {_fmt(r.get('cpu'))} | {r['meaning']} |")
+    lines += [
+        "",
+        "## Steps",
+        "",
+        "`seconds` and `CPU s` time the stage call in its own process (imports excluded; "
+        "reference steps: the timed core); `process s` is the whole child process; "
+        "`load` is the 1-minute load average before → after.",
+        "",
+        "| step | seconds | CPU s | peak RSS MB | process s | load | status |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for step_id, s in report["steps"].items():
+        status = "error: " + s["error"].splitlines()[0][:80] if s.get("error") else "ok"
+        lines.append(
+            f"| {step_id} | {_fmt(step_seconds(s) if not s.get('error') else s.get('seconds'))} "
+            f"| {_fmt(step_cpu(s))} | {_fmt(s.get('peak_rss_mb'))} "
+            f"| {_fmt(s.get('process_seconds'))} | {s.get('load_before')} → {s.get('load_after')} "
+            f"| {status} |"
+        )
+    if report.get("pending"):
+        lines += ["", "Not run (yet): " + ", ".join(report["pending"])]
+    if charts:
+        lines += [""] + [f"![{title}]({name})" for title, name in charts.items()]
+    return "\n".join(lines) + "\n"
+
+
+def charts(report: dict[str, Any], out_dir: Path, stem: str) -> dict[str, str]:
+    """PNG charts (time per step; incremental vs full); {title: file name}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = {k: v for k, v in report["steps"].items() if not v.get("error")}
+    made: dict[str, str] = {}
+    if steps:
+        names = list(steps)
+        values = [step_seconds(steps[n]) or 0.0 for n in names]
+        colours = [
+            "tab:gray"
+            if n.startswith("reference/")
+            else "tab:orange"
+            if n.startswith("airflow/")
+            else "tab:green"
+            if n.startswith("incremental/")
+            else "tab:blue"
+            for n in names
+        ]
+        fig, ax = plt.subplots(figsize=(9, 0.32 * len(names) + 1.5))
+        ax.barh(names[::-1], values[::-1], color=colours[::-1])
+        ax.set_xlabel("seconds (wall)")
+        ax.set_title(f"Time per step — scale {report['scale']['name']}")
+        fig.tight_layout()
+        name = f"{stem}-time.png"
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+        made["time per step"] = name
+    pairs = [
+        (s, steps[f"full/{s}"]["seconds"], steps[f"incremental/{s}"]["seconds"])
+        for s in DAILY
+        if f"full/{s}" in steps and f"incremental/{s}" in steps
+    ]
+    if pairs:
+        labels = [p[0] for p in pairs]
+        fig, ax = plt.subplots(figsize=(9, 0.4 * len(pairs) + 1.5))
+        y = range(len(pairs))
+        ax.barh([i + 0.2 for i in y], [p[1] for p in pairs], height=0.4, label="full (history)")
+        ax.barh([i - 0.2 for i in y], [p[2] for p in pairs], height=0.4, label="one new day")
+        ax.set_yticks(list(y), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("seconds (wall)")
+        ax.set_title(f"Incremental vs full — scale {report['scale']['name']}")
+        ax.legend()
+        fig.tight_layout()
+        name = f"{stem}-incremental.png"
+        fig.savefig(out_dir / name, dpi=110)
+        plt.close(fig)
+        made["incremental vs full"] = name
+    return made
