@@ -229,6 +229,10 @@ def ui(settings: Settings) -> int:
     prepare_airflow(settings)
     env = airflow_env(settings)
     env["AIRFLOW__API__PORT"] = str(UI_PORT)
+    # Task processes report to the API server's execution API: same port, or they fail.
+    env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://localhost:{UI_PORT}/execution/"
+    # One API-server worker on a busy laptop can take longer than the default 5 s to answer.
+    env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60")
     env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin"
     log_file = settings.local_dir / "logs" / "airflow_standalone.log"
     exe = str(Path(sys.executable).with_name("airflow"))

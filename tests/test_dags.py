@@ -53,11 +53,12 @@ def test_no_import_errors(dagbag) -> None:
 
 
 def _dbt_models(dag, group: str) -> set[str]:
-    prefix = f"{group}."
+    """The dbt models with a task of their own in ``group`` (Cosmos: ``<model>_model_build``)."""
+    prefix, suffix = f"{group}.", "_model_build"
     return {
-        t.removeprefix(prefix).removesuffix("_model_build")
+        t.removeprefix(prefix).removesuffix(suffix)
         for t in dag.task_ids
-        if t.startswith(prefix)
+        if t.startswith(prefix) and t.endswith(suffix)
     }
 
 
