@@ -42,7 +42,7 @@ class Step:
         return f"{self.phase}/{self.stage}"
 
 
-# The daily pipeline in the DAG's order (dags/customer720_daily.py).
+# The daily pipeline in the order the DAG chain runs it (dags/customer720_ingest.py → transform → score).
 DAILY = [
     "ingest_crm",
     "ingest_events",
