@@ -51,7 +51,9 @@ backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=
 	$(PY) -m customer720.orchestrate backfill --start $(START) --end $(END)
 
 test: $(STAMP) ## run the test suite (unit, integration, end-to-end)
-	$(PY) -m pytest
+	@# one worker per core, a test file per worker: module fixtures (a simulated company,
+	@# an Airflow home) are built once; the slowest tests are listed at the end
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 bench: $(STAMP) ## time every stage vs the engines' limits (make bench SCALE=S|M); report in bench/results/
 	$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
