@@ -248,18 +248,12 @@ def bare_lightgbm(params: dict) -> dict:
     import numpy as np
 
     from ml.config import ChurnConfig
-    from ml.features import build_matrix, infer_spec
     from ml.model import lgb_params
-    from ml.train import _fallback_split, _rows, build_training_frame
+    from ml.train import training_data
 
     cfg = ChurnConfig.from_settings()
-    as_of = date.fromisoformat(params["as_of"])
-    frame, info = build_training_frame(as_of, cfg)
-    frame = _fallback_split(frame, cfg.seed)
-    train, valid = _rows(frame, "train"), _rows(frame, "valid")
-    spec = infer_spec(train[info["feature_columns"]])
-    X_train, X_valid = build_matrix(train, spec), build_matrix(valid, spec)
-    y_train, y_valid = train["churned"].to_numpy(int), valid["churned"].to_numpy(int)
+    td = training_data(date.fromisoformat(params["as_of"]), cfg)
+    X_train, X_valid, y_train, y_valid = td.X["train"], td.X["valid"], td.y["train"], td.y["valid"]
     pos = float(np.sum(y_train))
     params_lgb = lgb_params(cfg, (len(y_train) - pos) / pos)
 

@@ -308,18 +308,13 @@ def extract_crm(
                     result.rows_changed,
                     result.rows_quarantined,
                 )
-            # Erased people stay erased while the CRM still holds them (python -m activate erase).
-            from activate.suppression import apply_suppression
-
-            apply_suppression(dest, summary.batch_id)
-            summary.seconds = round(time.perf_counter() - started, 2)
-            raw_store.record_run(
+            summary.seconds = raw_store.finish_run(
                 dest,
                 summary.batch_id,
                 "crm",
                 label,
+                started,
                 started_at,
-                summary.seconds,
                 sum(1 for t in summary.tables if not t.absent and not t.rejected),
                 summary.rows_changed,
                 sum(t.rows_quarantined for t in summary.tables),

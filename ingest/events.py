@@ -488,18 +488,13 @@ def load_events(
         for batch in _batches(todo):
             _load_or_reject(dest, events_dir, batch, summary.batch_id, max_rate, summary)
             log.debug("events: %d of %d new files loaded", summary.files_loaded, len(todo))
-        # Erased people stay erased while event files still hold them (python -m activate erase).
-        from activate.suppression import apply_suppression
-
-        apply_suppression(dest, summary.batch_id)
-        summary.seconds = round(time.perf_counter() - started, 2)
-        raw_store.record_run(
+        summary.seconds = raw_store.finish_run(
             dest,
             summary.batch_id,
             "events",
             str(events_dir),
+            started,
             started_at,
-            summary.seconds,
             summary.files_loaded,
             summary.rows_loaded,
             summary.rows_quarantined,

@@ -9,6 +9,7 @@ The writes go through a :class:`~ingest.destination.Destination` (DuckDB or Post
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -271,6 +272,40 @@ def record_run(
         ],
     )
     dest.commit()
+
+
+def finish_run(
+    dest: Destination,
+    batch_id: str,
+    kind: str,
+    source: str,
+    started: float,
+    started_at: datetime,
+    sources_loaded: int,
+    rows_loaded: int,
+    rows_quarantined: int,
+) -> float:
+    """Close a load: re-apply the erasure suppression list, record the run; return its seconds.
+
+    ``started`` is the load's ``time.perf_counter()`` at its start.
+    """
+    # Erased people stay erased while a source still sends them (python -m activate erase).
+    from activate.suppression import apply_suppression
+
+    apply_suppression(dest, batch_id)
+    seconds = round(time.perf_counter() - started, 2)
+    record_run(
+        dest,
+        batch_id,
+        kind,
+        source,
+        started_at,
+        seconds,
+        sources_loaded,
+        rows_loaded,
+        rows_quarantined,
+    )
+    return seconds
 
 
 def rejection_message(dest: Destination, batch_id: str, sources: list[str], max_rate: float) -> str:

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from ml.model import Calibrator, feature_importance, fit_booster, predict_proba,
 log = logging.getLogger(__name__)
 
 Step = Callable[[str], None]
+SPLITS = ("train", "valid", "calibration", "holdout")
 HIST = "hist__"  # prefix of order-history columns (labels, baselines) in the training frame
 
 
@@ -69,8 +71,7 @@ def build_training_frame(as_of: dt.date, cfg: ChurnConfig) -> tuple[pd.DataFrame
         "all_cutoffs": [c.date() for c in cutoffs],
         "feature_columns": feature_cols,
         "splits": {
-            name: sorted(c.date() for c, s in splits.items() if s == name)
-            for name in ("train", "valid", "calibration", "holdout")
+            name: sorted(c.date() for c, s in splits.items() if s == name) for name in SPLITS
         },
     }
     return frame, info
@@ -106,6 +107,34 @@ def _rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
             [name, "valid+calibration"] if name in ("valid", "calibration") else [name]
         )
     ]
+
+
+@dataclass
+class TrainingData:
+    """What a churn fit needs: the labelled frame and, per split, its rows and matrices."""
+
+    frame: pd.DataFrame  # every labelled row, with its ``split``
+    info: dict  # from build_training_frame
+    parts: dict[str, pd.DataFrame]  # split name → its rows
+    spec: FeatureSpec
+    X: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+
+
+def training_data(as_of: dt.date, cfg: ChurnConfig) -> TrainingData:
+    """Labels, features, split and feature matrices for ``as_of`` (train_churn's inputs)."""
+    frame, info = build_training_frame(as_of, cfg)
+    frame = _fallback_split(frame, cfg.seed)
+    parts = {name: _rows(frame, name) for name in SPLITS}
+    spec = infer_spec(parts["train"][info["feature_columns"]])
+    return TrainingData(
+        frame=frame,
+        info=info,
+        parts=parts,
+        spec=spec,
+        X={name: build_matrix(rows, spec) for name, rows in parts.items()},
+        y={name: rows["churned"].to_numpy(int) for name, rows in parts.items()},
+    )
 
 
 def _version(as_of: dt.date, booster_text: str, cal: Calibrator) -> str:
@@ -178,29 +207,9 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
     cfg = cfg or ChurnConfig.from_settings()
     as_of = pd.Timestamp(as_of).date()
     on_step("labels and features")
-    frame, info = build_training_frame(as_of, cfg)
-    frame = _fallback_split(frame, cfg.seed)
-    train, valid = _rows(frame, "train"), _rows(frame, "valid")
-    calib, holdout = _rows(frame, "calibration"), _rows(frame, "holdout")
-    spec: FeatureSpec = infer_spec(train[info["feature_columns"]])
-    X = {
-        k: build_matrix(v, spec)
-        for k, v in {
-            "train": train,
-            "valid": valid,
-            "calibration": calib,
-            "holdout": holdout,
-        }.items()
-    }
-    y = {
-        k: v["churned"].to_numpy(int)
-        for k, v in {
-            "train": train,
-            "valid": valid,
-            "calibration": calib,
-            "holdout": holdout,
-        }.items()
-    }
+    td = training_data(as_of, cfg)
+    frame, info, spec, X, y = td.frame, td.info, td.spec, td.X, td.y
+    train, holdout = td.parts["train"], td.parts["holdout"]
 
     on_step("LightGBM")
     booster = fit_booster(X["train"], y["train"], X["valid"], y["valid"], cfg)
