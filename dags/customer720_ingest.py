@@ -5,9 +5,11 @@ The first DAG of the chain. For its logical date it
 
 1. **extracts the CRM** tables (incremental on `updated_at`, merged on the primary key),
 2. **loads new web/app event files** (a manifest of loaded files; bad records quarantined),
-3. runs the **raw quality gate** (Great Expectations) on the date's batch: the contract's
-   columns, ids not null, timestamps in range, the day's volume within 5× of the trailing
-   7-day average, and *at least one event* — a day with no data fails here with a reason.
+3. runs the **raw quality gate** (Great Expectations) on the date's batch: every source
+   loaded (none rejected for more than `C720_QUARANTINE_MAX_RATE` bad records), the
+   contract's columns, ids not null, timestamps in range, the day's volume within 5× of the
+   trailing 7-day average, and *at least one event* — a day with no data fails here with a
+   reason. It runs after a failed load too (and fails), so the reason reaches the data docs.
 
 Only a passed gate updates the asset `customer720_raw_checked`, which starts
 `customer720_transform` for the same date. A failed gate stops the chain for that date:
@@ -53,13 +55,17 @@ def customer720_ingest():
 
         return save_part(run_date(context), "ingest_events", run().as_dict())
 
-    @task(outlets=[RAW_CHECKED])
-    def check_raw(*, outlet_events, **context) -> dict:
+    # Runs after failed loads too (and fails then), so a rejected delivery's reasons reach
+    # the data docs as well as the load's task log.
+    @task(outlets=[RAW_CHECKED], trigger_rule="all_done")
+    def check_raw(*, outlet_events, ti, **context) -> dict:
         from customer720.runs import save_part
         from quality import check_raw as run
 
         as_of = run_date(context)
-        result = save_part(as_of, "quality_raw", run(as_of).summary())
+        loads = ("extract_crm", "load_events")
+        failed = [t for t in loads if ti.xcom_pull(task_ids=t) is None]
+        result = save_part(as_of, "quality_raw", run(as_of, failed_loads=failed).summary())
         outlet_events[RAW_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 

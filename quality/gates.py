@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
@@ -75,10 +76,15 @@ def _finish(gate: GateResult, settings: Settings) -> GateResult:
     return gate
 
 
-def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
-    """The day's raw batch: ids present, timestamps in range, volume near its history."""
+def check_raw(
+    as_of: date, settings: Settings | None = None, failed_loads: Sequence[str] = ()
+) -> GateResult:
+    """The day's raw batch: loads complete, ids present, timestamps in range, volume near
+    its history. ``failed_loads`` names load tasks that failed (the gate then fails too,
+    after writing its data docs, so the reason is there as well as in the task log)."""
     settings = settings or get_settings()
     gate = GateResult("raw", as_of.isoformat(), False)
+    gate.suites.append(_raw_loads(as_of, failed_loads, settings))
     day, next_day = as_of.isoformat(), (as_of + timedelta(days=1)).isoformat()
     events = warehouse.query_df(
         f"""select * from raw.web_events
@@ -126,6 +132,40 @@ def check_raw(as_of: date, settings: Settings | None = None) -> GateResult:
         )
     )
     return _finish(gate, settings)
+
+
+def _raw_loads(as_of: date, failed_loads: Sequence[str], settings: Settings) -> SuiteResult:
+    """The newest CRM and event loads: every source loaded (none rejected for too many bad
+    records or unreadable), and every load task finished."""
+    audit = warehouse.query_df(
+        """select source, outcome, reason, rows from raw.load_audit
+           where batch_id in (
+               select batch_id from raw.load_runs r
+               where started_at = (select max(started_at) from raw.load_runs r2
+                                   where r2.kind = r.kind))""",
+        settings,
+    )
+    problems: dict[str, str | None] = {str(s): None for s in audit["source"].unique()}
+    for source in audit.loc[audit["outcome"] == "rejected", "source"].unique():
+        rows = audit[(audit["source"] == source) & (audit["outcome"] != "loaded")]
+        top = rows.sort_values("rows", ascending=False).head(4)
+        reasons = "; ".join(
+            f"{r.reason}" if r.outcome == "rejected" else f"{r.rows} x {r.reason}"
+            for r in top.itertuples()
+        )
+        problems[str(source)] = f"{source}: not loaded: {reasons}"
+    for task_id in failed_loads:
+        problems[f"task {task_id}"] = f"task {task_id} failed: see its log"
+    batch = pd.DataFrame(
+        {"source": list(problems), "problem": pd.Series(list(problems.values()), dtype=object)}
+    )
+    return run_suite(
+        "raw_loads",
+        batch,
+        [gx.expectations.ExpectColumnValuesToBeNull(column="problem")],
+        settings,
+        as_of,
+    )
 
 
 def _raw_events_day(

@@ -54,6 +54,10 @@ def _describe(result: Any) -> str:
     observed = result.result.get("observed_value")
     unexpected = result.result.get("unexpected_count")
     detail = f"observed {observed}" if observed is not None else f"{unexpected} unexpected values"
+    # The values themselves say why (a rejected file and its reasons, an unknown event type).
+    sample = [v for v in result.result.get("partial_unexpected_list") or [] if v is not None]
+    if sample:
+        detail += ", e.g. " + " | ".join(str(v) for v in sample[:5])
     return f"{config.type}({', '.join(f'{k}={v}' for k, v in kwargs.items())}): {detail}"
 
 

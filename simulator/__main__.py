@@ -101,7 +101,8 @@ def generate_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="do not start over: add the next N days to the company already in --out "
-        "(new event folders, updated CRM rows); --customers/--days/--seed/--dirty are then taken from that run",
+        "(new event folders, updated CRM rows); --customers/--days/--seed are then taken from that run, "
+        "and so is --dirty unless given (then it applies to the new days only: a bad delivery)",
     )
     parser.add_argument(
         "--dirty",
@@ -227,7 +228,13 @@ def run_generate(argv: list[str]) -> int:
 
         try:
             if args.append_days is not None:
-                summary = append(out, args.append_days, crm_url=crm_url, progress=progress)
+                summary = append(
+                    out,
+                    args.append_days,
+                    crm_url=crm_url,
+                    progress=progress,
+                    dirty=dirty if args.dirty else None,
+                )
             else:
                 config = SimulationConfig(
                     customers=args.customers,

@@ -53,9 +53,17 @@ def generate(config: SimulationConfig, progress: Progress | None = None) -> dict
 
 
 def append(
-    out_dir: Path | str, days: int, crm_url: str | None = None, progress: Progress | None = None
+    out_dir: Path | str,
+    days: int,
+    crm_url: str | None = None,
+    progress: Progress | None = None,
+    dirty: dict[str, float] | None = None,
 ) -> dict:
-    """Add the next ``days`` days to the company in ``out_dir``; old event files stay untouched."""
+    """Add the next ``days`` days to the company in ``out_dir``; old event files stay untouched.
+
+    ``dirty`` replaces the company's own dirty modes for these days only (a bad delivery:
+    their event files and this CRM export); later appends go back to the company's own.
+    """
     out = Path(out_dir)
     if days < 1:
         raise ValueError(f"append days={days}: add at least 1 day")
@@ -65,7 +73,7 @@ def append(
         raise ValueError(
             "the CRM was written to a URL with a password; pass it again with --crm-url"
         )
-    return _run(company, out, days, meta, url, progress)
+    return _run(company, out, days, meta, url, progress, dirty)
 
 
 def _storable_url(url: str | None) -> str | None:
@@ -82,8 +90,9 @@ def _run(
     meta: dict,
     crm_url: str | None,
     progress: Progress | None,
+    dirty_override: dict[str, float] | None = None,
 ) -> dict:
-    dirty = meta["dirty"]
+    dirty = meta["dirty"] if dirty_override is None else dirty_override
     events_dir = out / "events"
     first_day = company.next_day
     last_day = first_day + days - 1

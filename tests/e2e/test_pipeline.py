@@ -4,7 +4,8 @@ Asserts what a user relies on after `make run`: every simulated person with CRM 
 one row of dim_customer_720, every eligible customer has a churn probability in [0, 1],
 recommendations exist, the CRM received the scores, a second run changes nothing, each
 DAG of the chain updated its asset for the date, and a date whose data fails the raw
-gate (a day with no events) stops before publishing and leaves the snapshot as it was.
+gate (a day with no events; then the same day delivered with the simulator's dirty modes
+at high rates) stops before publishing and leaves the snapshot as it was.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 CUSTOMERS, DAYS, SEED = 500, 300, 11
+DIRTY_DAY = "malformed_json=0.3,missing_ids=0.2,clock_skew=0.3,schema_drift=0.3"
 
 
 def _run(cmd: list[str], env: dict[str, str], log: Path) -> None:
@@ -106,6 +108,22 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         text=True,
         check=False,
     )
+    after_empty_day = (published.read_bytes(), _publish_id(published))
+    # Then that day arrives, but dirty: a third of its event lines broken, ids missing,
+    # clocks skewed. The load rejects the file and the raw gate stops the date again.
+    _run(
+        [sys.executable, "-m", "simulator", "--append-days", "1", "--out", str(local / "sources")]
+        + ["--dirty", DIRTY_DAY, "-q"],
+        env,
+        logs / "simulate_dirty_day.log",
+    )
+    dirty = subprocess.run(
+        [sys.executable, "-m", "customer720.orchestrate", "run", "--date", bad_day],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     airflow_db = sqlite3.connect(local / "airflow" / "airflow.db")
     asset_events = airflow_db.execute(
         "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
@@ -127,7 +145,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "bad_day": bad_day,
         "bad_run": bad,
         "published_before_bad_day": before_bad_day,
-        "published_after_bad_day": (published.read_bytes(), _publish_id(published)),
+        "published_after_bad_day": after_empty_day,
+        "dirty_run": dirty,
+        "published_after_dirty_day": (published.read_bytes(), _publish_id(published)),
         "asset_events": [(name, json.loads(extra or "{}")) for name, extra in asset_events],
     }
 
@@ -198,3 +218,21 @@ def test_a_failed_raw_gate_stops_the_date_before_publishing(pipeline: dict) -> N
     validations = list(docs.rglob("validations/raw_web_events_day/**/*.html"))
     assert validations, f"no data docs for the failed suite under {docs}"
     assert "Failed" in validations[0].read_text() or "failed" in validations[0].read_text()
+
+
+def test_a_dirty_day_stops_at_the_raw_gate_with_its_reasons(pipeline: dict) -> None:
+    dirty, day = pipeline["dirty_run"], pipeline["bad_day"]
+    assert dirty.returncode != 0
+    assert pipeline["published_after_dirty_day"] == pipeline["published_before_bad_day"]
+    assert not any(e.get("as_of") == day for _, e in pipeline["asset_events"])
+    # The gate names the rejected file and why, in the output, the task log and the docs.
+    source = f"date={day}/part-00000.json.gz"
+    for text in (
+        dirty.stdout,
+        (pipeline["local"] / "logs" / f"airflow_customer720_ingest_{day}.log").read_text(),
+    ):
+        assert "quality gate 'raw' failed" in text
+        assert f"{source}: not loaded" in text and "malformed record" in text
+    docs = pipeline["local"] / "reports" / "quality" / day / "gx" / "uncommitted" / "data_docs"
+    pages = [p.read_text() for p in docs.rglob("validations/raw_loads/**/*.html")]
+    assert any(source in page and "malformed record" in page for page in pages), docs

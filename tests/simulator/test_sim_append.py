@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 
+import pandas as pd
 from sim_helpers import crm_table
 
 from simulator import SimulationConfig, append, generate
@@ -49,3 +51,33 @@ def test_append_is_deterministic(tmp_path):
         append(out, 6)
     assert _hashes(a) == _hashes(b)
     assert crm_table(a, "orders").equals(crm_table(b, "orders"))
+
+
+def _bad_json_lines(path) -> int:
+    bad = 0
+    with gzip.open(path, "rt") as lines:
+        for line in lines:
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+    return bad
+
+
+def test_append_with_dirty_makes_only_the_new_days_dirty(tmp_path):
+    # A bad delivery: a clean company gets one day at a high rate, then clean days again.
+    out = tmp_path / "co"
+    generate(SimulationConfig(customers=300, days=20, seed=4, out=out))
+    before = _hashes(out)
+    append(out, 1, dirty={"malformed_json": 0.3})
+    append(out, 1)
+    day = lambda d: next((out / "events" / f"date={d}").glob("*.gz"))  # noqa: E731
+    bad_day, clean_day = day("2024-01-21"), day("2024-01-22")
+    with gzip.open(bad_day, "rt") as f:
+        lines = sum(1 for _ in f)
+    assert 0.2 < _bad_json_lines(bad_day) / lines < 0.4
+    assert _bad_json_lines(clean_day) == 0
+    assert {k: v for k, v in _hashes(out).items() if k in before} == before
+    recorded = pd.read_parquet(out / "truth" / "dirty_events.parquet")
+    assert set(recorded["date"]) == {"2024-01-21"}
+    assert json.loads((out / "simulation.json").read_text())["dirty_modes"] == {}
