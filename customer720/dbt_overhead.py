@@ -8,14 +8,16 @@ Times, on the same warehouse and date, in alternating rounds:
   plus what Airflow itself costs (process start, DAG parse, task bookkeeping).
 
 Both are incremental rebuilds of an already built warehouse (what a daily run does).
-Prints the ratio cosmos / plain per round and the median. Needs a built warehouse:
-run ``make run`` first.
+Prints wall and CPU time per side and the ratios cosmos / plain per round, and the
+medians. CPU time (of the child processes) is the steadier figure on a shared machine.
+Needs a built warehouse: run ``make run`` first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,7 +38,19 @@ from customer720.orchestrate import (
 from customer720.settings import PROJECT_ROOT, get_settings
 
 
-def time_plain(day: date) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(run) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child processes) of ``run()``."""
+    wall, cpu = time.monotonic(), _children_cpu()
+    run()
+    return time.monotonic() - wall, _children_cpu() - cpu
+
+
+def time_plain(day: date) -> None:
     """The dbt CLI, as a user would run it (its own process: dbt-duckdb keeps its
     connection, and so DuckDB's write lock, open in the process that ran it)."""
     settings = get_settings()
@@ -49,27 +63,23 @@ def time_plain(day: date) -> float:
     cmd += ["--project-dir", str(settings.dbt_project_dir), "--profiles-dir"]
     cmd += [str(settings.dbt_project_dir), "--vars", json.dumps(variables)]
     log_file = settings.local_dir / "logs" / f"dbt_overhead_plain_{day.isoformat()}.log"
-    started = time.monotonic()
     with log_file.open("w") as out:
         code = subprocess.run(
             cmd, env=airflow_env(settings), stdout=out, stderr=subprocess.STDOUT, check=False
         ).returncode
     if code != 0:
         raise SystemExit(f"dbt build failed; see {log_file}")
-    return time.monotonic() - started
 
 
-def time_cosmos(day: date) -> float:
+def time_cosmos(day: date) -> None:
     settings = get_settings()
     log_file = settings.local_dir / "logs" / f"dbt_overhead_cosmos_{day.isoformat()}.log"
     args = ["dags", "test", TRANSFORM, day.isoformat()]
     args += ["--conf", json.dumps({"as_of": day.isoformat()})]
     args += ["--dagfile-path", str(PROJECT_ROOT / "dags" / f"{TRANSFORM}.py")]
     args += ["--mark-success-pattern", "^check_marts$"]  # the gate is not dbt's work
-    started = time.monotonic()
     if _airflow(args, settings, log_file) != 0:
         raise SystemExit(f"the transform DAG failed; see {log_file}")
-    return time.monotonic() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,16 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     day = args.date or default_run_date(settings)
     prepare_airflow(settings)
-    ratios = []
+    walls, cpus = [], []
     for i in range(args.rounds):
-        plain = time_plain(day)
-        cosmos = time_cosmos(day)
-        ratios.append(cosmos / plain)
+        plain_wall, plain_cpu = _timed(lambda: time_plain(day))
+        cosmos_wall, cosmos_cpu = _timed(lambda: time_cosmos(day))
+        walls.append(cosmos_wall / plain_wall)
+        cpus.append(cosmos_cpu / plain_cpu)
         console.print(
-            f"round {i + 1}: plain dbt build {plain:.1f} s, Cosmos DAG {cosmos:.1f} s, "
-            f"ratio {cosmos / plain:.2f}x"
+            f"round {i + 1}: plain dbt build {plain_wall:.1f} s (CPU {plain_cpu:.1f} s), "
+            f"Cosmos DAG {cosmos_wall:.1f} s (CPU {cosmos_cpu:.1f} s); "
+            f"ratio {walls[-1]:.2f}x wall, {cpus[-1]:.2f}x CPU"
         )
-    console.print(f"median ratio Cosmos / plain dbt build: {statistics.median(ratios):.2f}x")
+    console.print(
+        f"median ratio Cosmos / plain dbt build: {statistics.median(walls):.2f}x wall, "
+        f"{statistics.median(cpus):.2f}x CPU"
+    )
     return 0
 
 
