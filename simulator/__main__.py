@@ -53,7 +53,8 @@ def generate_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python -m simulator --customers 10000 --days 365 --seed 7\n"
             "  python -m simulator --append-days 1          # one more day, for incremental runs\n"
-            "  python -m simulator --dirty malformed_json=0.01,duplicate_crm_rows=0.02\n\n"
+            "  python -m simulator --dirty malformed_json=0.01,duplicate_crm_rows=0.02\n"
+            "  python -m simulator --append-days 1 --dirty malformed_json=0.3  # a bad day\n\n"
             f"dirty modes (rate = share of affected records, 0 to 0.5):\n{modes}"
         ),
     )

@@ -37,6 +37,12 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> None:
         pytest.fail(f"{' '.join(cmd[1:])} failed ({code}):\n{tail}")
 
 
+def _run_failing_date(day: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The chain for a date expected to fail: its output is what the test looks at."""
+    cmd = [sys.executable, "-m", "customer720.orchestrate", "run", "--date", day]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+
+
 def _published_counts(path: Path) -> dict[str, int]:
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute(
@@ -101,13 +107,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
     before_bad_day = (published.read_bytes(), _publish_id(published))
     # The day after the demo ends has no event files: the raw gate must stop the date.
     bad_day = (date.fromisoformat(meta["end"]) + timedelta(days=1)).isoformat()
-    bad = subprocess.run(
-        [sys.executable, "-m", "customer720.orchestrate", "run", "--date", bad_day],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bad = _run_failing_date(bad_day, env)
     after_empty_day = (published.read_bytes(), _publish_id(published))
     # Then that day arrives, but dirty: a third of its event lines broken, ids missing,
     # clocks skewed. The load rejects the file and the raw gate stops the date again.
@@ -117,13 +117,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         env,
         logs / "simulate_dirty_day.log",
     )
-    dirty = subprocess.run(
-        [sys.executable, "-m", "customer720.orchestrate", "run", "--date", bad_day],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    dirty = _run_failing_date(bad_day, env)
     airflow_db = sqlite3.connect(local / "airflow" / "airflow.db")
     asset_events = airflow_db.execute(
         "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
