@@ -23,6 +23,7 @@ in parallel in the default pool.
 
 from __future__ import annotations
 
+import atexit
 import gc
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ def dbt_task_group(
     # alive once the DAG is parsed keeps those collections to the task's own objects.
     gc.collect()
     gc.freeze()
+    atexit.register(gc.unfreeze)  # at exit, let the last collection see them again
     settings = get_settings()
     manifest = manifest_path(settings)
     if not manifest.exists():
