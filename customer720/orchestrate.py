@@ -221,9 +221,18 @@ def _ui_up(timeout_s: float) -> bool:
     return False
 
 
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def ui(settings: Settings) -> int:
-    """Start ``airflow standalone`` in its own process group; Ctrl-C stops all of it."""
+    """Start ``airflow standalone`` in its own process group; Ctrl-C (or a TERM to this
+    process) stops all of it."""
     console = Console()
+    # Set explicitly: a process started with SIGINT ignored (a background job, a test
+    # runner's worker) inherits that, and Ctrl-C would leave Airflow running.
+    signal.signal(signal.SIGINT, _stop_on_signal)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     if _pgid_file(settings).exists():
         stop(settings)
     prepare_airflow(settings)

@@ -66,6 +66,8 @@ def test_ui_rest_trigger_and_clean_stop(tmp_path: Path) -> None:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # As a background job (or a test worker) starts it: Ctrl-C must still work.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
     home = local / "airflow"
     try:
@@ -100,6 +102,9 @@ def test_ui_rest_trigger_and_clean_stop(tmp_path: Path) -> None:
             ui.wait(timeout=60)
         except subprocess.TimeoutExpired:
             ui.kill()
+            left = home / "standalone.pgid"
+            if left.exists():  # leave nothing running behind a failed test
+                os.killpg(int(left.read_text()), signal.SIGKILL)
             pytest.fail("`make airflow` did not stop within 60 s of Ctrl-C")
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
