@@ -40,6 +40,20 @@ words_matched as (
 
 ),
 
+scored as (
+
+    select
+        ticket_id,
+        matched_word_count,
+        negative_word_count,
+        positive_word_count,
+        -- Rounded: a sum of doubles depends on the order DuckDB adds them in, and a re-run
+        -- must give the same score to the last digit (a backfill replayed changes nothing).
+        {{ stable_double("weight_sum / nullif(matched_word_count, 0)") }} as sentiment_score
+    from words_matched
+
+),
+
 final as (
 
     select
@@ -54,20 +68,15 @@ final as (
             when tickets.resolved_at is not null
                 then cast({{ dbt.datediff('tickets.created_at', 'tickets.resolved_at', 'minute') }} as double precision) / 60.0
         end as resolution_hours,
-        cast(coalesce(words_matched.matched_word_count, 0) as integer) as matched_word_count,
-        cast(coalesce(words_matched.positive_word_count, 0) as integer) as positive_word_count,
-        cast(coalesce(words_matched.negative_word_count, 0) as integer) as negative_word_count,
-        cast(
-            coalesce(words_matched.weight_sum / nullif(words_matched.matched_word_count, 0), 0)
-            as double precision
-        ) as sentiment_score,
-        coalesce(words_matched.weight_sum / nullif(words_matched.matched_word_count, 0), 0) < -0.2
-            as is_negative,
-        coalesce(words_matched.weight_sum / nullif(words_matched.matched_word_count, 0), 0) > 0.2
-            as is_positive
+        cast(coalesce(scored.matched_word_count, 0) as integer) as matched_word_count,
+        cast(coalesce(scored.positive_word_count, 0) as integer) as positive_word_count,
+        cast(coalesce(scored.negative_word_count, 0) as integer) as negative_word_count,
+        cast(coalesce(scored.sentiment_score, 0) as double precision) as sentiment_score,
+        coalesce(scored.sentiment_score, 0) < -0.2 as is_negative,
+        coalesce(scored.sentiment_score, 0) > 0.2 as is_positive
     from tickets
-    left join words_matched
-        on tickets.ticket_id = words_matched.ticket_id
+    left join scored
+        on tickets.ticket_id = scored.ticket_id
 
 )
 
