@@ -39,9 +39,11 @@ MANIFEST_TABLE = "publish_manifest"
 PARQUET_VERSIONS_KEPT = 2
 
 
-def _fingerprint_sql(relation: str) -> str:
-    # Order-independent and duplicate-sensitive: the sum of a hash of every whole row.
-    return f"select count(*), cast(sum(cast(hash(t) as hugeint)) as varchar) from {relation} t"
+def fingerprint_sql(relation: str, columns: list[str] | None = None) -> str:
+    """Rows and a content hash of ``relation`` (of ``columns`` only, when given)."""
+    # Order-independent and duplicate-sensitive: the sum of a hash of every (whole) row.
+    row = "t" if columns is None else ", ".join(f'"{c}"' for c in columns)
+    return f"select count(*), cast(sum(cast(hash({row}) as hugeint)) as varchar) from {relation} t"
 
 
 def publish(settings: Settings | None = None, parquet_dir: Path | None = None) -> dict:
@@ -69,7 +71,7 @@ def publish(settings: Settings | None = None, parquet_dir: Path | None = None) -
                         f'create table pub.{schema}."{table}" as select * from {schema}."{table}"'
                     )
                     rows, fingerprint = con.execute(
-                        _fingerprint_sql(f'pub.{schema}."{table}"')
+                        fingerprint_sql(f'pub.{schema}."{table}"')
                     ).fetchone()
                     counts[f"{schema}.{table}"] = rows
                     manifest.append(
@@ -190,7 +192,7 @@ def check_connection(con: duckdb.DuckDBPyConnection) -> SnapshotCheck:
             check.problems.append(f"{name} is only in the {where}")
         for name in sorted(actual & set(expected)):
             schema, table = name.split(".", 1)
-            n, fingerprint = con.execute(_fingerprint_sql(f'{schema}."{table}"')).fetchone()
+            n, fingerprint = con.execute(fingerprint_sql(f'{schema}."{table}"')).fetchone()
             check.tables[name] = n
             if (n, fingerprint or "0") != expected[name]:
                 check.problems.append(

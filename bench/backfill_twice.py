@@ -30,18 +30,13 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 
+from activate.publish import fingerprint_sql
+from activate.writeback import SCORES_TABLE
 from customer720 import cli
 from customer720.settings import Settings, get_settings
 
 RUN_TIME_COLUMNS = {"scored_at", "synced_at", "loaded_at", "load_batch_id", "_loaded_at"}
 RAW_BOOKKEEPING = {"load_runs", "load_audit", "load_manifest", "watermarks"}
-CRM_SCORES_TABLE = "c720_customer_scores"  # activate.writeback.SCORES_TABLE
-
-
-def _content_sql(relation: str, columns: list[str]) -> str:
-    # Order-independent and duplicate-sensitive, as activate.publish fingerprints tables.
-    cols = ", ".join(f'"{c}"' for c in columns)
-    return f"select count(*), cast(sum(cast(hash({cols}) as hugeint)) as varchar) from {relation}"
 
 
 def _duckdb_fingerprints(con: duckdb.DuckDBPyConnection, schemas: dict[str, set[str]]) -> dict:
@@ -63,7 +58,7 @@ def _duckdb_fingerprints(con: duckdb.DuckDBPyConnection, schemas: dict[str, set[
                 ).fetchall()
                 if c not in RUN_TIME_COLUMNS
             ]
-            rows, digest = con.execute(_content_sql(f'{schema}."{table}"', columns)).fetchone()
+            rows, digest = con.execute(fingerprint_sql(f'{schema}."{table}"', columns)).fetchone()
             out[f"{schema}.{table}"] = (rows, digest or "0")
     return out
 
@@ -77,17 +72,17 @@ def fingerprints(settings: Settings) -> dict[str, tuple[int, str]]:
     engine = sa.create_engine(settings.crm_url)
     try:
         with engine.connect() as con:
-            if sa.inspect(con).has_table(CRM_SCORES_TABLE):
+            if sa.inspect(con).has_table(SCORES_TABLE):
                 columns = [
                     c["name"]
-                    for c in sa.inspect(con).get_columns(CRM_SCORES_TABLE)
+                    for c in sa.inspect(con).get_columns(SCORES_TABLE)
                     if c["name"] not in RUN_TIME_COLUMNS
                 ]
                 rows = con.execute(
-                    sa.text(f"select {', '.join(columns)} from {CRM_SCORES_TABLE}")
+                    sa.text(f"select {', '.join(columns)} from {SCORES_TABLE}")
                 ).fetchall()
                 digest = hashlib.sha256("\n".join(sorted(map(repr, rows))).encode())
-                out[f"crm {CRM_SCORES_TABLE}"] = (len(rows), digest.hexdigest()[:16])
+                out[f"crm {SCORES_TABLE}"] = (len(rows), digest.hexdigest()[:16])
     finally:
         engine.dispose()
     return out

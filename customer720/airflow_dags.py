@@ -21,12 +21,11 @@ from typing import Any
 from airflow.sdk import Asset
 
 from customer720.airflow_callbacks import log_failure
-from customer720.settings import get_settings
+from customer720.settings import WAREHOUSE_POOL, get_settings
 
 log = logging.getLogger(__name__)
 
 OWNER = "data-engineering"
-WAREHOUSE_POOL = "warehouse_writer"  # DuckDB allows one writing process: writers queue here.
 
 RAW_CHECKED = Asset("customer720_raw_checked", uri="customer720://raw/checked")
 MARTS_CHECKED = Asset("customer720_marts_checked", uri="customer720://marts/checked")

@@ -28,8 +28,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from customer720.airflow_dags import WAREHOUSE_POOL
-from customer720.settings import Settings, get_settings
+from customer720.settings import WAREHOUSE_POOL, Settings, get_settings
 
 # The run's date comes from the DAG's first task (conf, asset event or logical date).
 AS_OF_TEMPLATE = "{{ ti.xcom_pull(task_ids='run_date') }}"

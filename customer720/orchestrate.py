@@ -26,11 +26,10 @@ from pathlib import Path
 from rich.console import Console
 
 from customer720 import cli
-from customer720.settings import PROJECT_ROOT, Settings, get_settings
+from customer720.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-WAREHOUSE_POOL = "warehouse_writer"
 INGEST, TRANSFORM, TRAIN, SCORE = (
     "customer720_ingest",
     "customer720_transform",

@@ -14,6 +14,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# DuckDB allows one writing process: every warehouse writer queues in this Airflow pool of 1.
+WAREHOUSE_POOL = "warehouse_writer"
 
 # Telemetry off in every tool we run; set before any of them is imported by a stage.
 TELEMETRY_OFF = {
