@@ -12,6 +12,7 @@ summary is printed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
 
+import psutil
 from rich.console import Console
 
 from customer720 import cli
@@ -274,30 +276,41 @@ def ui(settings: Settings) -> int:
         console.print("stopping Airflow ...")
     finally:
         stop(settings)
+        proc.wait()  # reap it: an unreaped child would keep its group alive as a zombie
     return 0
 
 
+def _session_members(sid: int) -> list[int]:
+    """Live processes in session ``sid``. Airflow puts each task runner in its own process
+    group (so it can signal the task's children), but none leaves the session that
+    ``ui`` started, so the session, not the group, is what reaches every process."""
+    members = []
+    for pid in psutil.pids():
+        try:
+            if os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                members.append(pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members
+
+
 def stop(settings: Settings) -> int:
-    """Stop every process ``ui`` started: TERM to its process group, KILL if still alive."""
+    """Stop every process ``ui`` started: TERM to its session, KILL what is still alive."""
     pgid_file = _pgid_file(settings)
     if not pgid_file.exists():
         return 0
-    pgid = int(pgid_file.read_text())
+    sid = int(pgid_file.read_text())  # started with start_new_session: sid == pgid == pid
     for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
+        members = _session_members(sid)
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
         deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                break
+        while members and time.monotonic() < deadline:
             time.sleep(0.5)
-        else:
-            continue
-        break
+            members = _session_members(sid)
+        if not members:
+            break
     pgid_file.unlink(missing_ok=True)
     return 0
 

@@ -106,6 +106,14 @@ def test_ui_rest_trigger_and_clean_stop(tmp_path: Path) -> None:
             if left.exists():  # leave nothing running behind a failed test
                 os.killpg(int(left.read_text()), signal.SIGKILL)
             pytest.fail("`make airflow` did not stop within 60 s of Ctrl-C")
+    # The group is gone once init has reaped the last exited members.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
     with pytest.raises(ProcessLookupError):
         os.killpg(pgid, 0)
     assert _processes_using(home) == []
