@@ -85,7 +85,9 @@ def _recommendations(parts: dict) -> list[str]:
     recs = parts.get("recommendations") or {}
     if not recs:
         return []
-    offline = recs.get("offline", {})
+    # The offline evaluation comes from a training run of this date (the weekly DAG).
+    trained = parts.get("recommender_model") or recs
+    offline = trained.get("offline", {})
     ours = offline.get(recs.get("method", ""), {})
     # A metric is None when nothing could be evaluated (e.g. no order items in the CRM).
     baselines = {
@@ -94,9 +96,10 @@ def _recommendations(parts: dict) -> list[str]:
         if k not in ("blend", "ranker") and v.get("map_at_k") is not None
     }
     best = max(baselines.items(), key=lambda kv: kv[1]["map_at_k"], default=(None, {}))
+    model = ", ".join(str(recs[k]) for k in ("model_version", "model_status") if recs.get(k))
     line = (
         f"- recommendations: {_n(recs.get('rows', 0))} for {_n(recs.get('customers', 0))} customers "
-        f"({recs.get('method')})"
+        f"({recs.get('method')}{': ' + model if model else ''})"
     )
     if ours.get("map_at_k") is not None and best[0]:
         line += (

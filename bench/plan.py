@@ -3,8 +3,8 @@
 Three days of pipeline on one simulated company, so every comparison is on the same data:
 
 1. **full** — the first run on the whole history: ingest, gates, ``dbt build``, churn
-   training, scoring, recommendations, score marts, publish, CRM writeback; beside it the
-   reference limits (bare read_json, one SQL pass, bare ``lightgbm.train``).
+   and recommender training, scoring, recommendations, score marts, publish, CRM writeback;
+   beside it the reference limits (bare read_json, one SQL pass, bare ``lightgbm.train``).
 2. **incremental** — one simulated day appended, then the same stages called directly
    (the DAG's task functions, one process each): the daily cost of a warehouse with history.
 3. **airflow** — one more day appended, then the same pipeline through Airflow's public
@@ -50,6 +50,7 @@ DAILY = [
     "dbt_build",
     "quality_marts",
     "train_churn",
+    "train_recommender",
     "score_churn",
     "recommend",
     "dbt_scores",

@@ -123,7 +123,7 @@ def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
     ok = airflow and not airflow.get("error")
     # `orchestrate run` trains only when no model exists (training is the weekly DAG), and
     # by then the full phase has made one: the direct side leaves training out too.
-    skip = ("train_churn",)
+    skip = ("train_churn", "train_recommender")
     direct = _daily_total(steps, "incremental", "process_seconds", skip)
     # whole-process CPU when measured (start-up and imports included, as on Airflow's side)
     cpu_key = "process_cpu_seconds"

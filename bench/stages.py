@@ -85,6 +85,12 @@ def train_churn(params: Params) -> dict:
     return run(_as_of(params))
 
 
+def train_recommender(params: Params) -> dict:
+    from ml.pipeline import train_recommender as run
+
+    return run(_as_of(params))
+
+
 def score_churn(params: Params) -> dict:
     from ml.pipeline import score_churn as run
 
@@ -164,6 +170,7 @@ STAGES: dict[str, Stage] = {
     "dbt_build": dbt_build,
     "quality_marts": quality_marts,
     "train_churn": train_churn,
+    "train_recommender": train_recommender,
     "score_churn": score_churn,
     "recommend": recommend,
     "dbt_scores": dbt_scores,

@@ -133,9 +133,11 @@ def run_dag(dag_id: str, day: date, settings: Settings, console: Console) -> tup
 
 
 def needs_training(settings: Settings) -> bool:
-    """No champion (nor any) churn model yet: scoring would have nothing to score with."""
+    """No churn model yet, or the recommender never trained: daily scoring would have
+    nothing to score with. (A recommender training that found too little data to fit a
+    ranker still makes its folder; scoring then uses the blend until the weekly run.)"""
     models = settings.model_dir
-    return not models.exists() or not any(models.rglob("*.json"))
+    return not any(models.glob("churn/*/metadata.json")) or not (models / "recommend").is_dir()
 
 
 def run_chain(day: date, settings: Settings, console: Console, train: bool | None = None) -> bool:
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "--train",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="also run the training DAG (default: only when no churn model exists yet)",
+        help="also run the training DAG (default: only when a model has never been trained)",
     )
     train_p = sub.add_parser("train", help="run the training DAG for one date (make train)")
     train_p.add_argument("--date", type=date.fromisoformat, help="default: the demo's last date")

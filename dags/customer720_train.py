@@ -1,10 +1,14 @@
 """
 ### customer720 train (weekly, or on demand: `make train`)
 
-Trains a churn model on the newest marts (or the date given as `{"as_of": "YYYY-MM-DD"}`):
-labelled rows from several past cutoffs, a holdout, calibration, baselines. The new
-model becomes the **champion** only if it beats the current one; the daily
-`customer720_score` always scores with the champion. Updates `customer720_churn_model`.
+Trains both models on the newest marts (or the date given as `{"as_of": "YYYY-MM-DD"}`):
+- **churn**: labelled rows from several past cutoffs, a holdout, calibration, baselines;
+  updates `customer720_churn_model`;
+- **recommendations**: a LambdaRank ranker on past weekly cutoffs, evaluated on the last
+  week against the baselines; updates `customer720_recommender_model`.
+
+A new model becomes the **champion** only if it beats the current one; the daily
+`customer720_score` always scores with the champions (and never trains).
 
 Training reads the warehouse and writes only the model registry (`.local/models/`), but
 it still queues in the `warehouse_writer` pool: DuckDB allows no reader while it writes.
@@ -15,7 +19,12 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from customer720.airflow_dags import CHURN_MODEL, default_args, training_date
+from customer720.airflow_dags import (
+    CHURN_MODEL,
+    RECOMMENDER_MODEL,
+    default_args,
+    training_date,
+)
 
 
 @dag(
@@ -39,7 +48,20 @@ def customer720_train():
         outlet_events[CHURN_MODEL].extra = {"as_of": as_of.isoformat()}
         return result
 
+    @task(outlets=[RECOMMENDER_MODEL])
+    def train_recommender(*, outlet_events, **context) -> dict:
+        from customer720.runs import save_part
+        from ml.pipeline import train_recommender as run
+
+        as_of = training_date(context)
+        result = save_part(as_of, "recommender_model", run(as_of))
+        outlet_events[RECOMMENDER_MODEL].extra = {"as_of": as_of.isoformat()}
+        return result
+
+    # Independent (one failing does not block the other); the warehouse pool runs them
+    # one at a time, as DuckDB allows no reader while another process writes.
     train_churn()
+    train_recommender()
 
 
 customer720_train()

@@ -1,4 +1,4 @@
-"""The three ML steps as plain functions for orchestration (Airflow tasks, the run summary).
+"""The four ML steps as plain functions for orchestration (Airflow tasks, the run summary).
 
 Each takes the logical date (``datetime.date`` or ISO string) and returns a small,
 JSON-serialisable summary dict. Heavy libraries are imported only when a step runs, so
@@ -37,8 +37,16 @@ def score_churn(as_of: dt.date | str) -> dict:
     return _json_safe(run(as_of))
 
 
-def recommend(as_of: dt.date | str) -> dict:
-    """Top-10 products per active customer → ml.product_recommendations; see ml.recommend."""
-    from ml.recommend import recommend as run
+def train_recommender(as_of: dt.date | str) -> dict:
+    """Train, evaluate and register a ranker (champion only if it wins); see ml.recommend."""
+    from ml.recommend import train_recommender as run
 
     return _json_safe(run(as_of))
+
+
+def recommend(as_of: dt.date | str) -> dict:
+    """Top-10 products per active customer → ml.product_recommendations, ranked by the
+    champion ranker (trained by ``train_recommender``; the blend until one exists)."""
+    from ml.recommend import recommend as run
+
+    return _json_safe(run(as_of, evaluate=False))

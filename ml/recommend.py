@@ -26,7 +26,8 @@ evaluated: it has seen labels up to V only; at T it reads features as of T.
 With too little data for a ranker (no buyer with a purchased candidate in the training or
 validation weeks) the candidates are ordered by a transparent blend of the sources
 (``RecConfig.weights``, version ``blend-v1``). ``evaluate=False`` (``--no-eval``) skips
-1–3 and scores with the registered champion.
+1–3 and scores with the registered champion: the daily DAG does that, and the weekly
+training DAG runs 1–3 alone (``train_recommender``).
 """
 
 from __future__ import annotations
@@ -423,27 +424,25 @@ def score(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig, booster) -> 
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def recommend(as_of: dt.date, cfg: RecConfig | None = None, evaluate: bool = True) -> dict:
-    """Train/evaluate/register (unless ``evaluate`` is False), then score every active
-    customer into ``ml.product_recommendations`` for ``as_of`` (idempotent per date)."""
+def _no_items(d: rec_data.RecData, as_of: dt.date) -> bool:
+    if len(d.items) and d.allowed.any():
+        return False
+    log.warning(
+        "no order lines with products (marts.fct_order_items is empty) or no product "
+        "may be recommended: nothing to train or recommend for %s",
+        as_of,
+    )
+    return True
+
+
+def _train(d: rec_data.RecData, as_of_ts: pd.Timestamp, cfg: RecConfig) -> dict:
+    """Steps 1–3 and the report: the training summary."""
     from ml import report
 
-    cfg = cfg or RecConfig.from_settings()
-    as_of_ts = pd.Timestamp(as_of).normalize()
-    as_of = as_of_ts.date()
-    d = rec_data.load(as_of)
-    summary: dict = {"as_of": as_of.isoformat(), "web_data": d.has_web}
-    if not len(d.items) or not d.allowed.any():
-        log.warning(
-            "no order lines with products (marts.fct_order_items is empty) or no product "
-            "may be recommended: no recommendations for %s",
-            as_of,
-        )
-        return summary | {"rows": 0, "customers": 0, "method": "none", "model_version": None}
-    if evaluate:
-        run = train_and_register(d, as_of_ts, cfg)
-        path = report.write_recommendation_report(as_of.isoformat(), run, cfg.reports_dir)
-        summary["offline"] = {
+    run = train_and_register(d, as_of_ts, cfg)
+    path = report.write_recommendation_report(as_of_ts.date().isoformat(), run, cfg.reports_dir)
+    summary: dict = {
+        "offline": {
             k: {
                 m: v[m]
                 for m in ("map_at_k", "recall_at_k", "ndcg_at_k", "candidate_recall")
@@ -452,17 +451,45 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None, evaluate: bool = Tru
             for k, v in run["offline"].items()
             if k in ("ranker", "blend", *BASELINES)
         }
-        if "oracle" in run["offline"]:
-            summary["oracle"] = {
-                m: run["offline"]["oracle"][m] for m in ("map_at_k", "recall_at_k", "ndcg_at_k")
-            }
-        summary |= {
-            k: run[k]
-            for k in ("gates_passed", "promoted", "decision", "map_gap_to_best_baseline_ci95")
-            if k in run
+    }
+    if "oracle" in run["offline"]:
+        summary["oracle"] = {
+            m: run["offline"]["oracle"][m] for m in ("map_at_k", "recall_at_k", "ndcg_at_k")
         }
-        summary["trained_version"] = run["version"]
-        summary["report"] = str(path)
+    summary |= {
+        k: run[k]
+        for k in ("gates_passed", "promoted", "decision", "map_gap_to_best_baseline_ci95")
+        if k in run
+    }
+    return summary | {"trained_version": run["version"], "report": str(path)}
+
+
+def train_recommender(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
+    """Steps 1–3 only (the weekly training DAG): train, evaluate, register, decide the
+    champion. Daily scoring (``recommend(..., evaluate=False)``) uses the champion."""
+    cfg = cfg or RecConfig.from_settings()
+    as_of_ts = pd.Timestamp(as_of).normalize()
+    # Made even when nothing can be trained: "training has run" (orchestrate.needs_training).
+    cfg.model_dir.mkdir(parents=True, exist_ok=True)
+    d = rec_data.load(as_of_ts.date())
+    summary: dict = {"as_of": as_of_ts.date().isoformat(), "web_data": d.has_web}
+    if _no_items(d, as_of_ts.date()):
+        return summary | {"trained_version": None}
+    return json.loads(json.dumps(summary | _train(d, as_of_ts, cfg), default=str))
+
+
+def recommend(as_of: dt.date, cfg: RecConfig | None = None, evaluate: bool = True) -> dict:
+    """Train/evaluate/register (unless ``evaluate`` is False), then score every active
+    customer into ``ml.product_recommendations`` for ``as_of`` (idempotent per date)."""
+    cfg = cfg or RecConfig.from_settings()
+    as_of_ts = pd.Timestamp(as_of).normalize()
+    as_of = as_of_ts.date()
+    d = rec_data.load(as_of)
+    summary: dict = {"as_of": as_of.isoformat(), "web_data": d.has_web}
+    if _no_items(d, as_of):
+        return summary | {"rows": 0, "customers": 0, "method": "none", "model_version": None}
+    if evaluate:
+        summary |= _train(d, as_of_ts, cfg)
     booster, version, status = _scoring_model(cfg)
     recs = score(d, as_of_ts, cfg, booster)
     out = pd.DataFrame(

@@ -13,7 +13,7 @@ from customer720.settings import PROJECT_ROOT
 EXPECTED_TASKS = {
     "customer720_ingest": {"extract_crm", "load_events", "check_raw"},
     "customer720_transform": {"run_date", "check_marts"},
-    "customer720_train": {"train_churn"},
+    "customer720_train": {"train_churn", "train_recommender"},
     "customer720_score": {
         "run_date",
         "score_churn",

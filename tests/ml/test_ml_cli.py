@@ -47,7 +47,8 @@ def test_pipeline_functions_for_airflow(synthetic_wh):
     from ml import pipeline
 
     as_of = synthetic_wh["as_of"].isoformat()
-    for step in (pipeline.train_churn, pipeline.score_churn, pipeline.recommend):
+    steps = (pipeline.train_churn, pipeline.train_recommender, pipeline.score_churn, pipeline.recommend)
+    for step in steps:
         summary = step(as_of)
         assert isinstance(summary, dict)
         json.dumps(summary)  # XCom-safe

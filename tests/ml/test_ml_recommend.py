@@ -14,7 +14,7 @@ from ml import rank, rec_data
 from ml.candidates import SOURCES, WEB_SOURCES, Generator, Snapshot, active_customers
 from ml.config import RecConfig
 from ml.rec_rules import apply_rules
-from ml.recommend import BASELINES, recommend
+from ml.recommend import BASELINES, recommend, train_recommender
 
 
 def _check_output() -> pd.DataFrame:
@@ -52,14 +52,12 @@ def _active_keys(as_of, web: bool) -> set[str]:
 
 
 def test_ranker_trained_evaluated_registered_and_scored(synthetic_wh):
+    """As the DAGs do it: the training DAG registers a ranker, daily scoring uses it."""
     as_of = synthetic_wh["as_of"]
-    s = recommend(as_of)
-    assert s["web_data"] and s["method"] == "ranker" and s["rows"] > 0
-    recs = _check_output()
-    assert set(recs["customer_key"]) == _active_keys(as_of, web=True)
-    assert recs["reason"].str.startswith("often bought with").any()
-    assert (recs["model_version"] == s["trained_version"]).all()
-    off = s["offline"]
+    t = train_recommender(as_of)
+    assert t["web_data"] and t["trained_version"]
+    assert not warehouse.table_exists("ml", "product_recommendations")  # training only
+    off = t["offline"]
     assert {"ranker", "blend", *BASELINES} <= set(off)  # ALS installs and runs here
     assert off["ranker"]["map_at_k"] > off["popularity"]["map_at_k"]
     assert 0 < off["ranker"]["candidate_recall"] <= 1
@@ -67,15 +65,22 @@ def test_ranker_trained_evaluated_registered_and_scored(synthetic_wh):
     metrics = json.loads((cfg.reports_dir / as_of.isoformat() / "metrics.json").read_text())
     weeks = metrics["weeks"]
     assert weeks["train"][-1] < weeks["validation"] < weeks["evaluation"] < as_of.isoformat()
-    meta = json.loads((cfg.model_dir / s["trained_version"] / "metadata.json").read_text())
+    meta = json.loads((cfg.model_dir / t["trained_version"] / "metadata.json").read_text())
     assert meta["model_type"] == "lightgbm_lambdarank"
     assert meta["features"] == list(rank.FEATURES)
     champion_file = cfg.model_dir / "champion.json"
     champion = json.loads(champion_file.read_text())["version"] if champion_file.exists() else None
-    assert s["promoted"] == (champion == s["trained_version"]) == s["gates_passed"]
-    assert meta["gates"]["passed"] == s["gates_passed"]
+    assert t["promoted"] == (champion == t["trained_version"]) == t["gates_passed"]
+    assert meta["gates"]["passed"] == t["gates_passed"]
 
-    # Scoring alone (--no-eval) uses the registered model and replaces the date's rows.
+    s = recommend(as_of, evaluate=False)
+    assert s["method"] == "ranker" and s["rows"] > 0
+    recs = _check_output()
+    assert set(recs["customer_key"]) == _active_keys(as_of, web=True)
+    assert recs["reason"].str.startswith("often bought with").any()
+    assert (recs["model_version"] == t["trained_version"]).all()
+
+    # Scoring again replaces the date's rows.
     again = recommend(as_of, evaluate=False)
     assert again["rows"] == s["rows"] and again["model_version"] == s["model_version"]
     assert warehouse.scalar("select count(*) from ml.product_recommendations") == s["rows"]
