@@ -30,9 +30,7 @@ OWNER = "data-engineering"
 RAW_CHECKED = Asset("customer720_raw_checked", uri="customer720://raw/checked")
 MARTS_CHECKED = Asset("customer720_marts_checked", uri="customer720://marts/checked")
 CHURN_MODEL = Asset("customer720_churn_model", uri="customer720://ml/churn_model")
-RECOMMENDER_MODEL = Asset(
-    "customer720_recommender_model", uri="customer720://ml/recommender_model"
-)
+RECOMMENDER_MODEL = Asset("customer720_recommender_model", uri="customer720://ml/recommender_model")
 PUBLISHED = Asset("customer720_published_marts", uri="customer720://published/marts")
 
 

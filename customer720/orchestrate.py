@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -140,20 +142,57 @@ def needs_training(settings: Settings) -> bool:
     return not any(models.glob("churn/*/metadata.json")) or not (models / "recommend").is_dir()
 
 
+@contextlib.contextmanager
+def _chain_lock(settings: Settings, exclusive: bool = False) -> Iterator[bool]:
+    """Shared while ``airflow dags test`` runs the chain; ``ui`` takes it exclusively (without
+    waiting) to know that no run in Airflow's DB is still being worked on. Yields whether
+    the lock was taken."""
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    with (settings.airflow_home / "chain.lock").open("w") as handle:
+        mode = fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH
+        try:
+            fcntl.flock(handle, mode)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
 def run_chain(day: date, settings: Settings, console: Console, train: bool | None = None) -> bool:
     """Run the asset chain for one date, in order; stop at the first failed DAG."""
     train = needs_training(settings) if train is None else train
     chain = [INGEST, TRANSFORM, *([TRAIN] if train else []), SCORE]
     console.print(f"[bold]{day}[/bold]: {' → '.join(chain)}")
-    for dag_id in chain:
-        ok, _ = run_dag(dag_id, day, settings, console)
-        if not ok:
-            console.print(
-                f"[red]Stopped the chain for {day} at {dag_id}[/red]: nothing after it ran, "
-                f"the published snapshot ({settings.published}) is unchanged."
-            )
-            return False
+    with _chain_lock(settings):
+        for dag_id in chain:
+            ok, _ = run_dag(dag_id, day, settings, console)
+            if not ok:
+                console.print(
+                    f"[red]Stopped the chain for {day} at {dag_id}[/red]: nothing after it "
+                    f"ran, the published snapshot ({settings.published}) is unchanged."
+                )
+                return False
     return True
+
+
+def fail_orphaned_runs(settings: Settings) -> list[dict[str, str]]:
+    """Mark failed the runs a killed ``make run`` left "running" (customer720.airflow_orphans);
+    nothing when an ``orchestrate run`` is working right now."""
+    with _chain_lock(settings, exclusive=True) as idle:
+        if not idle:
+            log.info("a pipeline run is in progress: its running DAG runs are left alone")
+            return []
+        done = subprocess.run(
+            [sys.executable, "-m", "customer720.airflow_orphans"],
+            env=airflow_env(settings),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        log.warning("could not check for orphaned DAG runs: %s", done.stderr[-2000:])
+        return []
+    return json.loads(done.stdout or "[]")
 
 
 def run(run_date: date, settings: Settings, train: bool | None = None) -> int:
@@ -239,6 +278,11 @@ def ui(settings: Settings) -> int:
     if _pgid_file(settings).exists():
         stop(settings)
     prepare_airflow(settings)
+    for orphan in fail_orphaned_runs(settings):
+        console.print(
+            f"Marked failed: {orphan['dag_id']} run {orphan['run_id']}, left running by a "
+            "stopped `make run`."
+        )
     env = airflow_env(settings)
     env["AIRFLOW__API__PORT"] = str(UI_PORT)
     # Task processes report to the API server's execution API: same port, or they fail.

@@ -1,5 +1,6 @@
-"""`make airflow` as a user meets it: the UI comes up, a DAG run triggered through the REST
-API succeeds, and Ctrl-C leaves no Airflow process behind."""
+"""`make airflow` as a user meets it: the UI comes up (after a `make run` stopped midway),
+a DAG run triggered through the REST API succeeds, and Ctrl-C leaves no Airflow process
+behind."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,25 @@ def _processes_using(home: Path) -> list[int]:
     return found
 
 
+def _kill_a_make_run_midway(local: Path, env: dict, day: str) -> None:
+    """Ctrl-C in `make run` while a DAG runs: its run stays "running" in Airflow's DB, and
+    with max_active_runs=1 it would hold back every later run of that DAG in the UI."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "customer720.orchestrate", "run", "--date", day],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    dag_log = local / "logs" / f"airflow_customer720_ingest_{day}.log"
+    deadline = time.monotonic() + TIMEOUT_S
+    while not (dag_log.exists() and "Created dag run" in dag_log.read_text()):
+        assert run.poll() is None and time.monotonic() < deadline, "the run never started"
+        time.sleep(1)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+
 def test_ui_rest_trigger_and_clean_stop(tmp_path: Path) -> None:
     local = tmp_path / "local"
     port = _free_port()
@@ -58,6 +79,7 @@ def test_ui_rest_trigger_and_clean_stop(tmp_path: Path) -> None:
     sim = [sys.executable, "-m", "simulator", "--customers", "150", "--days", "30"]
     subprocess.run([*sim, "--out", str(local / "sources"), "-q"], env=env, check=True)
     day = json.loads((local / "sources" / "simulation.json").read_text())["end"]
+    _kill_a_make_run_midway(local, env, str(date.fromisoformat(day) - timedelta(days=1)))
     log = tmp_path / "ui.log"
     with log.open("w") as out:
         ui = subprocess.Popen(
@@ -77,6 +99,8 @@ def test_ui_rest_trigger_and_clean_stop(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"UI not up:\n{log.read_text()[-3000:]}"
             time.sleep(2)
         assert "login: admin / " in log.read_text().replace("\n", " ")
+        # The killed run's ingest run is failed, not left running in front of ours.
+        assert "Marked failed: customer720_ingest run manual__" in log.read_text()
         password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
         token = _api(
             port,
