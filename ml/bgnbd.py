@@ -43,7 +43,8 @@ def log_likelihood(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.nda
 
 
 def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, penalizer: float = 0.0) -> BGNBDParams:
-    """Maximum-likelihood parameters (optimised over log-parameters, L-BFGS-B then Nelder-Mead)."""
+    """Maximum-likelihood parameters (optimised over log-parameters with L-BFGS-B; Nelder-Mead
+    if that does not converge)."""
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
     if len(x) == 0:
         raise ValueError("BG/NBD fit needs at least one customer")
@@ -55,11 +56,20 @@ def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, penalizer: float = 0.0) -
         return float(value) if np.isfinite(value) else 1e10
 
     start = np.log([0.5, max(float(np.mean(T)), 1.0), 1.0, 1.0])
-    res = minimize(nll, start, method="L-BFGS-B", bounds=[(-10, 10)] * 4)
-    res2 = minimize(
-        nll, res.x, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-7, "fatol": 1e-10}
-    )
-    best = res2 if res2.fun <= res.fun else res
+    bounds = [(-10, 10)] * 4
+    best = minimize(nll, start, method="L-BFGS-B", bounds=bounds)
+    if not best.success:
+        # Nelder-Mead only as a fallback: after a converged L-BFGS-B it walked the flat
+        # ridge where a and b grow together (23k evaluations, 88 s on 50k customers at
+        # scale M) for a log-likelihood gain of 1e-4 and a ROC-AUC change of 5e-5.
+        polish = minimize(
+            nll,
+            best.x,
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={"maxfev": 2000, "xatol": 1e-7, "fatol": 1e-10},
+        )
+        best = polish if polish.fun <= best.fun else best
     r, alpha, a, b = np.exp(best.x)
     log.debug("BG/NBD fit r=%.3f alpha=%.3f a=%.3f b=%.3f (nll %.4f)", r, alpha, a, b, best.fun)
     return BGNBDParams(float(r), float(alpha), float(a), float(b))
