@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import urllib.request
+
+from customer720.settings import get_settings
 
 log = logging.getLogger("customer720.alerts")
 
@@ -22,7 +23,7 @@ def log_failure(context: dict) -> None:
         f"for {context.get('ds')}: {context.get('exception')}"
     )
     log.error(message)
-    webhook = os.environ.get("C720_ALERT_WEBHOOK")
+    webhook = get_settings().alert_webhook
     if webhook:
         request = urllib.request.Request(
             webhook,

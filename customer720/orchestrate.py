@@ -243,9 +243,6 @@ def backfill(start: date, end: date, settings: Settings) -> int:
     return 0 if done == len(days) else 1
 
 
-UI_PORT = int(os.environ.get("C720_AIRFLOW_PORT", "8080"))
-
-
 def _pgid_file(settings: Settings) -> Path:
     return settings.airflow_home / "standalone.pgid"
 
@@ -255,7 +252,7 @@ def _ui_up(timeout_s: float) -> bool:
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(
-                f"http://127.0.0.1:{UI_PORT}/api/v2/monitor/health", timeout=2
+                f"http://127.0.0.1:{get_settings().airflow_port}/api/v2/monitor/health", timeout=2
             ):
                 return True
         except OSError:
@@ -284,9 +281,11 @@ def ui(settings: Settings) -> int:
             "stopped `make run`."
         )
     env = airflow_env(settings)
-    env["AIRFLOW__API__PORT"] = str(UI_PORT)
+    env["AIRFLOW__API__PORT"] = str(get_settings().airflow_port)
     # Task processes report to the API server's execution API: same port, or they fail.
-    env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://localhost:{UI_PORT}/execution/"
+    env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = (
+        f"http://localhost:{get_settings().airflow_port}/execution/"
+    )
     # One API-server worker on a busy laptop can take longer than the default 5 s to answer.
     env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60")
     env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin"
@@ -310,7 +309,7 @@ def ui(settings: Settings) -> int:
     passwords = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
     login = json.loads(passwords.read_text()) if passwords.exists() else {}
     console.print(
-        f"Airflow UI: http://localhost:{UI_PORT}  login: "
+        f"Airflow UI: http://localhost:{get_settings().airflow_port}  login: "
         + ", ".join(f"{user} / {pw}" for user, pw in login.items())
     )
     console.print(

@@ -1,13 +1,17 @@
-"""The one settings module: every path and connection, from ``C720_*`` environment variables.
+"""The one settings module: every ``C720_*`` environment variable is declared and read here.
 
 Defaults put all local state under ``<project>/.local/`` (gitignored), so a fresh clone
 works with no configuration. Read settings with ``get_settings()``; it re-reads the
 environment each call, so tests can point a stage elsewhere with ``monkeypatch.setenv``.
+``VARIABLES`` lists every variable with its default and meaning: the README's settings
+table is generated from it (``python -m customer720.settings``), and a test checks that
+no other module reads a ``C720_*`` variable.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +25,198 @@ WAREHOUSE_POOL = "warehouse_writer"
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-    "RUNTIME__DLTHUB_TELEMETRY": "false",
     "GX_ANALYTICS_ENABLED": "False",
     "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     "SCARF_ANALYTICS": "false",
 }
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str  # as shown to users; "–" for none
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    # where things are
+    Variable("C720_LOCAL_DIR", "`.local`", "root of all local state"),
+    Variable(
+        "C720_SOURCES_DIR", "`.local/sources`", "the demo company's sources (simulator output)"
+    ),
+    Variable(
+        "C720_CRM_URL",
+        "`sqlite:///.local/sources/crm.sqlite`",
+        "the CRM (source and writeback target): a SQLAlchemy URL or a folder of CSV / Parquet exports",
+    ),
+    Variable("C720_EVENTS_DIR", "`.local/sources/events`", "web/app event files"),
+    Variable(
+        "C720_TRUTH_DIR",
+        "`.local/sources/truth`",
+        "the simulator's ground truth (oracle figures in reports; simulated companies only)",
+    ),
+    Variable(
+        "C720_WAREHOUSE",
+        "`.local/warehouse.duckdb`",
+        "a DuckDB file, or a `postgresql://` URL (ingest, dbt and ML then use Postgres)",
+    ),
+    Variable("C720_PUBLISHED", "`.local/published.duckdb`", "the snapshot readers use"),
+    Variable("C720_MODEL_DIR", "`.local/models`", "model registry"),
+    Variable("C720_REPORTS_DIR", "`.local/reports`", "reports, data docs, run summaries"),
+    # ingest and quality
+    Variable("C720_QUARANTINE_MAX_RATE", "`0.05`", "share of bad records that fails a source"),
+    # churn
+    Variable("C720_CHURN_HORIZON_DAYS", "`90`", "churn = no purchase within this many days"),
+    Variable(
+        "C720_CHURN_LABEL",
+        "`no_purchase`",
+        "`no_purchase`, or `no_purchase_no_engagement` (churn also needs no session and no email open/click in the window)",
+    ),
+    Variable(
+        "C720_CUTOFF_STEP_DAYS",
+        "`30`",
+        "days between the churn model's training cutoffs (`ml.customer_features`: as_of − k × step)",
+    ),
+    Variable(
+        "C720_CUTOFF_COUNT",
+        "`12`",
+        "number of cutoffs before as_of (k = 0..count); a long horizon wants a long step ([CDNOW](examples/cdnow/README.md))",
+    ),
+    Variable(
+        "C720_ML_INACTIVITY_DAYS",
+        "`365`",
+        "customers lapsed longer than this get no churn score and no recommendations",
+    ),
+    Variable("C720_ML_NUM_THREADS", "`2`", "LightGBM / ALS threads"),
+    Variable(
+        "C720_ML_CHAMPION_MARGIN",
+        "`0.005`",
+        "ROC-AUC gain a new churn model needs to replace the champion",
+    ),
+    Variable(
+        "C720_ML_MAX_ECE",
+        "`0.10`",
+        "sanity gate: largest expected calibration error of a churn model",
+    ),
+    Variable(
+        "C720_ML_CALIBRATION",
+        "`sigmoid`",
+        "churn probability calibration: `sigmoid` (Platt) or `isotonic`",
+    ),
+    Variable(
+        "C720_ML_RISK_BANDS",
+        "`0.3,0.6`",
+        "churn probability limits of the low / medium / high risk bands",
+    ),
+    Variable(
+        "C720_ML_EXACT_REASONS",
+        "`1`",
+        "churn reasons from exact TreeSHAP (`0`: path contributions, ~10× faster)",
+    ),
+    # recommendations
+    Variable(
+        "C720_REC_MAX_PER_CATEGORY",
+        "`5`",
+        "business rule: at most this many products of one category in a list (≥ 10 switches it off)",
+    ),
+    Variable(
+        "C720_REC_EXCLUDE_JUST_BOUGHT",
+        "`0`",
+        "`1`: no product bought in the last 30 days unless customers re-buy it",
+    ),
+    Variable(
+        "C720_REC_CHAMPION_MARGIN",
+        "`0.002`",
+        "MAP@10 gain a new ranker needs to replace the champion",
+    ),
+    Variable("C720_REC_ALS", "`1`", "`0` skips the implicit-ALS baseline in evaluation"),
+    # orchestration
+    Variable("C720_TASK_RETRIES", "`2`", "Airflow retries per task (`make run` uses 0)"),
+    Variable(
+        "C720_ALERT_WEBHOOK", "–", "Slack-compatible webhook for task failures (logged always)"
+    ),
+    Variable("C720_AIRFLOW_PORT", "`8080`", "port of the Airflow UI (`make airflow`)"),
+    # tests only
+    Variable(
+        "C720_TEST_PG_URL",
+        "`postgresql+psycopg2://postgres@127.0.0.1:5432/postgres`",
+        "tests: the Postgres server the Postgres tests create their databases on",
+    ),
+)
+_DECLARED = {v.name for v in VARIABLES}
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+class SettingsError(ValueError):
+    """A ``C720_*`` variable with a value we cannot use; the message names it."""
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """The raw value of a declared ``C720_*`` variable (the only reader of the environment)."""
+    if name.startswith("C720_") and name not in _DECLARED:
+        raise KeyError(f"{name} is not a declared setting (customer720/settings.py VARIABLES)")
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _int(name: str, default: int) -> int:
+    value = env(name)
+    try:
+        return default if value is None else int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    value = env(name)
+    try:
+        return default if value is None else float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {value!r}") from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    if value.strip().lower() in TRUE_WORDS:
+        return True
+    if value.strip().lower() in FALSE_WORDS:
+        return False
+    raise SettingsError(f"{name} must be one of {TRUE_WORDS + FALSE_WORDS}, not {value!r}")
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env(name, default) or default
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def _bands(name: str, default: tuple[float, float]) -> tuple[float, float]:
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be two probabilities like '0.3,0.6', not {value!r}"
+        ) from None
+    if not 0 <= low < high <= 1:
+        raise SettingsError(f"{name} needs 0 <= low < high <= 1, got {value!r}")
+    return low, high
+
+
+def _path(name: str, default: Path) -> Path:
+    value = env(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+CHURN_LABELS = ("no_purchase", "no_purchase_no_engagement")
+CALIBRATIONS = ("sigmoid", "isotonic")
 
 
 @dataclass(frozen=True)
@@ -43,9 +234,24 @@ class Settings:
     dbt_project_dir: Path
     quarantine_max_rate: float
     churn_horizon_days: int
+    churn_label: str
     cutoff_step_days: int
     cutoff_count: int
+    ml_inactivity_days: int
+    ml_num_threads: int
+    churn_champion_margin: float
+    churn_max_ece: float
+    churn_calibration: str
+    churn_risk_bands: tuple[float, float]
+    churn_exact_reasons: bool
+    rec_max_per_category: int
+    rec_exclude_just_bought: bool
+    rec_champion_margin: float
+    rec_als: bool
     task_retries: int
+    alert_webhook: str | None
+    airflow_port: int
+    crm_url_is_set: bool  # C720_CRM_URL given explicitly (the simulator writes there then)
 
     @property
     def warehouse_is_postgres(self) -> bool:
@@ -105,35 +311,53 @@ class Settings:
         return env
 
 
-def _path(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
-
-
 def get_settings() -> Settings:
     local = _path("C720_LOCAL_DIR", PROJECT_ROOT / ".local")
     sources = _path("C720_SOURCES_DIR", local / "sources")
     return Settings(
         local_dir=local,
         sources_dir=sources,
-        crm_url=os.environ.get("C720_CRM_URL", f"sqlite:///{sources / 'crm.sqlite'}"),
+        crm_url=env("C720_CRM_URL", f"sqlite:///{sources / 'crm.sqlite'}"),
+        crm_url_is_set=env("C720_CRM_URL") is not None,
         events_dir=_path("C720_EVENTS_DIR", sources / "events"),
         truth_dir=_path("C720_TRUTH_DIR", sources / "truth"),
-        warehouse=os.environ.get("C720_WAREHOUSE", str(local / "warehouse.duckdb")),
+        warehouse=env("C720_WAREHOUSE", str(local / "warehouse.duckdb")),
         published=_path("C720_PUBLISHED", local / "published.duckdb"),
-        airflow_home=_path("AIRFLOW_HOME", local / "airflow"),
+        # Airflow's own variable: Airflow reads it too, so it keeps its name.
+        airflow_home=Path(os.environ["AIRFLOW_HOME"]).expanduser().resolve()
+        if os.environ.get("AIRFLOW_HOME")
+        else local / "airflow",
         model_dir=_path("C720_MODEL_DIR", local / "models"),
         reports_dir=_path("C720_REPORTS_DIR", local / "reports"),
         dbt_project_dir=PROJECT_ROOT / "dbt_project",
-        quarantine_max_rate=float(os.environ.get("C720_QUARANTINE_MAX_RATE", "0.05")),
-        churn_horizon_days=int(os.environ.get("C720_CHURN_HORIZON_DAYS", "90")),
+        quarantine_max_rate=_float("C720_QUARANTINE_MAX_RATE", 0.05),
+        churn_horizon_days=_int("C720_CHURN_HORIZON_DAYS", 90),
+        churn_label=_choice("C720_CHURN_LABEL", "no_purchase", CHURN_LABELS),
         # The training cutoffs of ml.customer_features: as_of - k * step, k = 0..count
         # (dbt vars cutoff_step_days / cutoff_count). Longer horizons want longer steps.
-        cutoff_step_days=int(os.environ.get("C720_CUTOFF_STEP_DAYS", "30")),
-        cutoff_count=int(os.environ.get("C720_CUTOFF_COUNT", "12")),
+        cutoff_step_days=_int("C720_CUTOFF_STEP_DAYS", 30),
+        cutoff_count=_int("C720_CUTOFF_COUNT", 12),
+        ml_inactivity_days=_int("C720_ML_INACTIVITY_DAYS", 365),
+        ml_num_threads=_int("C720_ML_NUM_THREADS", 2),
+        churn_champion_margin=_float("C720_ML_CHAMPION_MARGIN", 0.005),
+        churn_max_ece=_float("C720_ML_MAX_ECE", 0.10),
+        churn_calibration=_choice("C720_ML_CALIBRATION", "sigmoid", CALIBRATIONS),
+        churn_risk_bands=_bands("C720_ML_RISK_BANDS", (0.3, 0.6)),
+        churn_exact_reasons=_bool("C720_ML_EXACT_REASONS", True),
+        rec_max_per_category=_int("C720_REC_MAX_PER_CATEGORY", 5),
+        rec_exclude_just_bought=_bool("C720_REC_EXCLUDE_JUST_BOUGHT", False),
+        rec_champion_margin=_float("C720_REC_CHAMPION_MARGIN", 0.002),
+        rec_als=_bool("C720_REC_ALS", True),
         # Airflow retries per task; the one-shot `make run` sets 0 so a failure shows at once.
-        task_retries=int(os.environ.get("C720_TASK_RETRIES", "2")),
+        task_retries=_int("C720_TASK_RETRIES", 2),
+        alert_webhook=env("C720_ALERT_WEBHOOK"),
+        airflow_port=_int("C720_AIRFLOW_PORT", 8080),
     )
+
+
+def test_postgres_url() -> str:
+    """The server Postgres tests create their own databases on."""
+    return env("C720_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
 
 def apply_tool_env() -> Settings:
@@ -142,3 +366,17 @@ def apply_tool_env() -> Settings:
     for key, value in settings.tool_env().items():
         os.environ.setdefault(key, value)
     return settings
+
+
+def markdown_table() -> str:
+    """The README's settings table, generated from ``VARIABLES``."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{v.name}` | {v.default} | {v.meaning} |" for v in VARIABLES]
+    lines.append(
+        "| `AIRFLOW_HOME` | `.local/airflow` | Airflow's home (SQLite metadata DB); Airflow's own variable |"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -1,46 +1,19 @@
 """One config object per model, built from the project settings (``C720_*`` variables).
 
 Project-wide values (horizon, paths) come from :func:`customer720.settings.get_settings`.
-ML-only knobs have defaults here and may be overridden with ``C720_ML_*`` environment
-variables (listed in each field's comment) or by passing ``dataclasses.replace(cfg, ...)``.
+ML knobs that users set are ``C720_ML_*`` / ``C720_REC_*`` variables, declared and read in
+``customer720/settings.py`` (named in each field's comment); the rest have defaults here
+and can be changed with ``dataclasses.replace(cfg, ...)``.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from customer720.settings import Settings, get_settings
+from customer720.settings import CHURN_LABELS, Settings, get_settings
 
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
-def _env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
-
-
-def _bands(value: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value.split(","))
-    except ValueError as exc:
-        raise ValueError(
-            f"C720_ML_RISK_BANDS must be two probabilities like '0.3,0.6', not {value!r}"
-        ) from exc
-    if not 0 <= low < high <= 1:
-        raise ValueError(f"C720_ML_RISK_BANDS needs 0 <= low < high <= 1, got {value!r}")
-    return low, high
-
-
-LABELS = ("no_purchase", "no_purchase_no_engagement")
-
-
-def _label(value: str) -> str:
-    if value not in LABELS:
-        raise ValueError(f"C720_CHURN_LABEL must be one of {', '.join(LABELS)}, not {value!r}")
-    return value
+LABELS = CHURN_LABELS
 
 
 @dataclass(frozen=True)
@@ -81,14 +54,14 @@ class ChurnConfig:
         s = settings or get_settings()
         return cls(
             horizon_days=s.churn_horizon_days,
-            label=_label(os.environ.get("C720_CHURN_LABEL", "no_purchase")),
-            inactivity_days=_env_int("C720_ML_INACTIVITY_DAYS", 365),
-            num_threads=_env_int("C720_ML_NUM_THREADS", 2),
-            champion_margin=_env_float("C720_ML_CHAMPION_MARGIN", 0.005),
-            max_ece=_env_float("C720_ML_MAX_ECE", 0.10),
-            calibration=os.environ.get("C720_ML_CALIBRATION", "sigmoid"),
-            risk_bands=_bands(os.environ.get("C720_ML_RISK_BANDS", "0.3,0.6")),
-            exact_reasons=os.environ.get("C720_ML_EXACT_REASONS", "1") in ("1", "true", "yes"),
+            label=s.churn_label,
+            inactivity_days=s.ml_inactivity_days,
+            num_threads=s.ml_num_threads,
+            champion_margin=s.churn_champion_margin,
+            max_ece=s.churn_max_ece,
+            calibration=s.churn_calibration,
+            risk_bands=s.churn_risk_bands,
+            exact_reasons=s.churn_exact_reasons,
             model_dir=s.model_dir / "churn",
             reports_dir=s.reports_dir / "churn",
         )
@@ -165,13 +138,12 @@ class RecConfig:
     def from_settings(cls, settings: Settings | None = None) -> RecConfig:
         s = settings or get_settings()
         return cls(
-            inactivity_days=_env_int("C720_ML_INACTIVITY_DAYS", 365),
-            max_per_category=_env_int("C720_REC_MAX_PER_CATEGORY", 5),
-            exclude_just_bought=os.environ.get("C720_REC_EXCLUDE_JUST_BOUGHT", "0")
-            in ("1", "true", "yes"),
-            champion_margin=_env_float("C720_REC_CHAMPION_MARGIN", 0.002),
-            als=os.environ.get("C720_REC_ALS", "1") not in ("0", "false", "no"),
-            num_threads=_env_int("C720_ML_NUM_THREADS", 2),
+            inactivity_days=s.ml_inactivity_days,
+            max_per_category=s.rec_max_per_category,
+            exclude_just_bought=s.rec_exclude_just_bought,
+            champion_margin=s.rec_champion_margin,
+            als=s.rec_als,
+            num_threads=s.ml_num_threads,
             model_dir=s.model_dir / "recommend",
             reports_dir=s.reports_dir / "recommendations",
         )

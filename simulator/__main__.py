@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -205,7 +204,8 @@ def run_generate(argv: list[str]) -> int:
     _setup_logging(args.quiet)
     out = args.out or get_settings().sources_dir
     # The pipeline reads the CRM from C720_CRM_URL, so an explicit setting is where we write it.
-    crm_url = args.crm_url or os.environ.get("C720_CRM_URL") or None
+    settings = get_settings()
+    crm_url = args.crm_url or (settings.crm_url if settings.crm_url_is_set else None)
     try:
         dirty = parse_dirty(args.dirty)
     except ValueError as exc:

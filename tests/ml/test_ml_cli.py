@@ -47,7 +47,12 @@ def test_pipeline_functions_for_airflow(synthetic_wh):
     from ml import pipeline
 
     as_of = synthetic_wh["as_of"].isoformat()
-    steps = (pipeline.train_churn, pipeline.train_recommender, pipeline.score_churn, pipeline.recommend)
+    steps = (
+        pipeline.train_churn,
+        pipeline.train_recommender,
+        pipeline.score_churn,
+        pipeline.recommend,
+    )
     for step in steps:
         summary = step(as_of)
         assert isinstance(summary, dict)

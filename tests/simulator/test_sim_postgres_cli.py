@@ -9,9 +9,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
+from customer720.settings import test_postgres_url
 from simulator import SimulationConfig, generate
 
-PG_ADMIN = os.environ.get("C720_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+PG_ADMIN = test_postgres_url()
 
 
 @pytest.fixture
