@@ -32,9 +32,9 @@ from sklearn.metrics import roc_auc_score as auc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from customer720.settings import get_settings  # noqa: E402
-from ml import registry  # noqa: E402
-from ml.config import ChurnConfig  # noqa: E402
-from ml.oracle import person_of_customer  # noqa: E402
+from ml.common import registry  # noqa: E402
+from ml.common.config import ChurnConfig  # noqa: E402
+from ml.common.oracle import person_of_customer  # noqa: E402
 from simulator.oracle import oracle_scores  # noqa: E402
 
 settings, cfg = get_settings(), ChurnConfig.from_settings()

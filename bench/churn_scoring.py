@@ -80,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    import ml.score
-    from ml import data, model, registry
-    from ml.config import ChurnConfig
-    from ml.features import build_matrix
-    from ml.score import predict_frame
+    import ml.churn.score
+    from ml.churn import model, registry
+    from ml.churn.features import build_matrix
+    from ml.churn.score import predict_frame
+    from ml.common import data
+    from ml.common.config import ChurnConfig
 
     cfg = ChurnConfig.from_settings()
     version = args.model_version or registry.resolve_scoring_version(cfg.model_dir)[0]
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     best: dict[str, dict[str, float]] = {}
     for _ in range(args.repeat):
         for name in chosen:
-            variant_cfg, ml.score.contributions = variants[name]
+            variant_cfg, ml.churn.score.contributions = variants[name]
             start, cpu = time.perf_counter(), time.process_time()
             out = predict_frame(features, loaded, variant_cfg)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -247,9 +247,9 @@ def bare_lightgbm(params: dict) -> dict:
     import lightgbm as lgb
     import numpy as np
 
-    from ml.config import ChurnConfig
-    from ml.model import lgb_params
-    from ml.train import training_data
+    from ml.churn.dataset import training_data
+    from ml.churn.model import lgb_params
+    from ml.common.config import ChurnConfig
 
     cfg = ChurnConfig.from_settings()
     td = training_data(date.fromisoformat(params["as_of"]), cfg)

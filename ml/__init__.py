@@ -1,11 +1,12 @@
-"""customer720 machine learning: churn model, recommender, evaluation, registry, scoring.
+"""customer720 machine learning: churn model and product recommendations.
 
-Entry points (also reachable as ``python -m ml train|score|recommend|report``):
+Layout: ``ml.common`` (config, data access, metrics, registry with the one ``promote()``,
+the output-table contract, the simulator oracle), ``ml.churn`` and ``ml.recs`` (one small
+module per step). Entry points for orchestration are in ``ml.pipeline``:
+``train_churn``, ``score_churn``, ``train_recommender``, ``recommend`` (scoring only) and
+``newest_cutoff``; the command line is ``python -m ml churn|recs train|score|report``.
 
-- ``ml.train.train_churn(as_of)`` — labels, LightGBM + calibration, baselines, report, registry.
-- ``ml.score.score_churn(as_of)`` — champion model → ``ml.churn_predictions``.
-- ``ml.recommend.recommend(as_of)`` — candidates + blend → ``ml.product_recommendations``.
-
-Each returns a small dict summary suitable for an Airflow task's return value. Importing
-``ml`` itself is cheap (no LightGBM / matplotlib), so DAG files can import it at parse time.
+Each step returns a small dict summary suitable for an Airflow task's return value. Importing
+``ml`` or ``ml.pipeline`` is cheap (no LightGBM / matplotlib), so DAG files can import it at
+parse time.
 """

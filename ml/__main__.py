@@ -1,15 +1,22 @@
-"""Command line for the ML stage: ``python -m ml train|score|recommend|report --as-of DATE``.
+"""Command line for the ML stage: ``python -m ml MODEL ACTION [--as-of DATE]``.
+
+MODEL is ``churn`` (who is about to stop buying) or ``recs`` (next products to offer);
+ACTION is ``train`` (fit, evaluate against baselines, register; the new model becomes the
+champion only if it wins), ``score`` (write today's scores with the champion; never trains)
+or ``report`` (re-render a report). Training and scoring are separate on purpose: train
+weekly, score daily. Running the stages in order is the orchestrator's job.
 
 Examples::
 
-    python -m ml train --as-of 2026-06-30      # train + evaluate + register the churn model
-    python -m ml score --as-of 2026-06-30      # champion → ml.churn_predictions
-    python -m ml recommend --as-of 2026-06-30  # train/evaluate/register the ranker, then score
-    python -m ml report                        # re-render the champion's HTML report
-    python -m ml all --as-of 2026-06-30        # train, score and recommend in one go
+    python -m ml churn train  --as-of 2026-06-30   # train + evaluate + register a churn model
+    python -m ml churn score  --as-of 2026-06-30   # champion → ml.churn_predictions
+    python -m ml churn report                      # re-render the champion's HTML report
+    python -m ml recs train   --as-of 2026-06-30   # train + evaluate + register the ranker
+    python -m ml recs score   --as-of 2026-06-30   # champion ranker → ml.product_recommendations
+    python -m ml recs report  --as-of 2026-06-30   # re-render that date's evaluation report
 
 Settings come from ``C720_*`` environment variables (see customer720/settings.py and
-ml/config.py); e.g. ``C720_CHURN_HORIZON_DAYS=60`` changes the churn definition.
+ml/common/config.py); e.g. ``C720_CHURN_HORIZON_DAYS=60`` changes the churn definition.
 """
 
 from __future__ import annotations
@@ -34,76 +41,98 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-06-30") from exc
 
 
+def _as_of(p: argparse.ArgumentParser, required: bool = True, help: str | None = None) -> None:
+    p.add_argument(
+        "--as-of",
+        type=_date,
+        required=required,
+        metavar="YYYY-MM-DD",
+        help=help or "logical date of the run (the latest feature cutoff to use)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ml",
-        description="customer720 ML: churn model (train/score) and product recommendations. "
-        "Reads ml.customer_features and marts.* from the warehouse (C720_WAREHOUSE), "
-        "writes ml.churn_predictions / ml.product_recommendations, models to "
-        "C720_MODEL_DIR and reports to C720_REPORTS_DIR.",
+        description="customer720 ML: a churn model and product recommendations, each with "
+        "train (weekly), score (daily) and report. Reads ml.customer_features and marts.* "
+        "from the warehouse (C720_WAREHOUSE), writes ml.churn_predictions / "
+        "ml.product_recommendations, models to C720_MODEL_DIR and reports to "
+        "C720_REPORTS_DIR.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("Examples::", 1)[1],
+        epilog="examples:" + __doc__.split("Examples::", 1)[1],
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    models = parser.add_subparsers(dest="model", required=True, metavar="MODEL")
 
-    def with_as_of(p: argparse.ArgumentParser, required: bool = True) -> None:
-        p.add_argument(
-            "--as-of",
-            type=_date,
-            required=required,
-            metavar="YYYY-MM-DD",
-            help="logical date of the run (the latest feature cutoff to use)",
-        )
-
-    p = sub.add_parser(
+    churn = models.add_parser(
+        "churn",
+        help="churn model: train | score | report",
+        description="The churn model: probability that a customer places no order in the "
+        "next C720_CHURN_HORIZON_DAYS days, with a risk band and the top reasons.",
+    )
+    actions = churn.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser(
         "train",
-        help="train, evaluate and register a churn model; the champion "
-        "is replaced only if the new model beats it on the same holdout",
+        help="train, evaluate and register a churn model; the champion is replaced only "
+        "if the new model beats it on the same holdout",
     )
-    with_as_of(p)
-    p = sub.add_parser(
+    _as_of(p)
+    p = actions.add_parser(
         "score",
-        help="score every eligible customer with the champion model "
-        "into ml.churn_predictions (re-running a date replaces its rows)",
+        help="score every eligible customer with the champion model into "
+        "ml.churn_predictions (re-running a date replaces its rows)",
     )
-    with_as_of(p)
+    _as_of(p)
     p.add_argument(
         "--model-version", help="score with this registered version instead of the champion"
     )
-    p = sub.add_parser(
-        "recommend",
-        help="train a LambdaRank recommender on past weeks, evaluate it on the last week "
-        "against baselines, register it (champion gate), and write the top 10 products per "
-        "active customer into ml.product_recommendations",
-    )
-    with_as_of(p)
-    p.add_argument(
-        "--no-eval",
-        action="store_true",
-        help="skip training and evaluation: score with the registered champion",
-    )
-    p = sub.add_parser("report", help="re-render the HTML report of a churn model version")
+    p = actions.add_parser("report", help="re-render the HTML report of a churn model version")
     p.add_argument(
         "--model-version",
         help="version to report on (default: the newest model trained for --as-of, "
         "else the champion)",
     )
-    with_as_of(p, required=False)
-    p = sub.add_parser("all", help="train, score and recommend for one date")
-    with_as_of(p)
+    _as_of(p, required=False)
+
+    recs = models.add_parser(
+        "recs",
+        help="product recommendations: train | score | report",
+        description="Product recommendations: candidates from purchase and web history, "
+        "ranked by a LightGBM LambdaRank model (the champion), top 10 per active customer.",
+    )
+    actions = recs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser(
+        "train",
+        help="train a LambdaRank recommender on past weeks, evaluate it on the last week "
+        "against baselines and register it (champion only if it wins); writes no "
+        "recommendations",
+    )
+    _as_of(p)
+    p = actions.add_parser(
+        "score",
+        help="write the top 10 products per active customer into "
+        "ml.product_recommendations, ranked by the champion (the transparent blend "
+        "until a ranker is registered); never trains",
+    )
+    _as_of(p)
+    p = actions.add_parser(
+        "report",
+        help="re-render the HTML evaluation report of the recommender trained for a date",
+    )
+    _as_of(p, help="the date the recommender was trained for")
     return parser
 
 
 def run(args: argparse.Namespace) -> dict:
-    import ml.recommend as rec
-    from ml import report, score, train
+    if args.action == "report":
+        if args.model == "churn":
+            from ml.churn.report import rebuild_churn_report
 
-    if args.command == "report":
-        path = report.rebuild_churn_report(args.model_version, args.as_of)
-        return {"report": str(path)}
-    steps = {"all": ["train", "score", "recommend"]}.get(args.command, [args.command])
-    results: dict = {}
+            return {"report": str(rebuild_churn_report(args.model_version, args.as_of))}
+        from ml.recs.report import rebuild_recommendation_report
+
+        return {"report": str(rebuild_recommendation_report(args.as_of))}
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -111,26 +140,25 @@ def run(args: argparse.Namespace) -> dict:
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task("starting", total=None)
+        task = progress.add_task(f"{args.model} {args.action}", total=None)
+        if args.model == "churn" and args.action == "train":
+            from ml.churn.train import train_churn
 
-        def step(name: str) -> None:
-            progress.update(task, description=name)
+            return train_churn(
+                args.as_of,
+                on_step=lambda s: progress.update(task, description=f"churn train: {s}"),
+            )
+        if args.model == "churn":
+            from ml.churn.score import score_churn
 
-        for name in steps:
-            step(name)
-            if name == "train":
-                results["train"] = train.train_churn(
-                    args.as_of, on_step=lambda s: step(f"train: {s}")
-                )
-            elif name == "score":
-                results["score"] = score.score_churn(
-                    args.as_of, version=getattr(args, "model_version", None)
-                )
-            elif name == "recommend":
-                results["recommend"] = rec.recommend(
-                    args.as_of, evaluate=not getattr(args, "no_eval", False)
-                )
-    return results if len(steps) > 1 else results[steps[0]]
+            return score_churn(args.as_of, version=args.model_version)
+        if args.action == "train":
+            from ml.recs.train import train_recommender
+
+            return train_recommender(args.as_of)
+        from ml.recs.score import recommend
+
+        return recommend(args.as_of)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from ml.data import MissingInputError
+    from ml.common.data import MissingInputError
 
     try:
         result = run(args)

@@ -1,4 +1,4 @@
-"""The four ML steps as plain functions for orchestration (Airflow tasks, the run summary).
+"""The ML stage's public entry points: the four ML steps (and newest_cutoff) as plain functions for orchestration (Airflow tasks, the run summary).
 
 Each takes the logical date (``datetime.date`` or ISO string) and returns a small,
 JSON-serialisable summary dict. Heavy libraries are imported only when a step runs, so
@@ -24,22 +24,22 @@ def _json_safe(value: Any) -> Any:
 
 
 def train_churn(as_of: dt.date | str) -> dict:
-    """Train, evaluate and register a churn model (champion only if it wins); see ml.train."""
-    from ml.train import train_churn as run
+    """Train, evaluate and register a churn model (champion only if it wins); see ml.churn.train."""
+    from ml.churn.train import train_churn as run
 
     return _json_safe(run(as_of))
 
 
 def score_churn(as_of: dt.date | str) -> dict:
-    """Champion (or newest) churn model → ml.churn_predictions for as_of; see ml.score."""
-    from ml.score import score_churn as run
+    """Champion (or newest) churn model → ml.churn_predictions for as_of; see ml.churn.score."""
+    from ml.churn.score import score_churn as run
 
     return _json_safe(run(as_of))
 
 
 def train_recommender(as_of: dt.date | str) -> dict:
-    """Train, evaluate and register a ranker (champion only if it wins); see ml.recommend."""
-    from ml.recommend import train_recommender as run
+    """Train, evaluate and register a ranker (champion only if it wins); see ml.recs.train."""
+    from ml.recs.train import train_recommender as run
 
     return _json_safe(run(as_of))
 
@@ -47,6 +47,15 @@ def train_recommender(as_of: dt.date | str) -> dict:
 def recommend(as_of: dt.date | str) -> dict:
     """Top-10 products per active customer → ml.product_recommendations, ranked by the
     champion ranker (trained by ``train_recommender``; the blend until one exists)."""
-    from ml.recommend import recommend as run
+    from ml.recs.score import recommend as run
 
-    return _json_safe(run(as_of, evaluate=False))
+    return _json_safe(run(as_of))
+
+
+def newest_cutoff() -> dt.date | None:
+    """The newest ``cutoff_date`` in ``ml.customer_features`` (None if missing or empty):
+    the date the ML inputs were last built for. Orchestration asks here instead of
+    querying ML tables itself."""
+    from ml.common.data import newest_cutoff as run
+
+    return run()

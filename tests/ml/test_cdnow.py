@@ -74,7 +74,7 @@ def cdnow(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ],
         env,
     )
-    summary = json.loads(_run(["-m", "ml", "train", "--as-of", AS_OF], env))
+    summary = json.loads(_run(["-m", "ml", "churn", "train", "--as-of", AS_OF], env))
     again = _run(["-m", "ingest", "crm"], env)
     return {"local": local, "env": env, "train": summary, "first": first, "again": again}
 

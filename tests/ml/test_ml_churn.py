@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 
 from customer720 import warehouse
-from ml import data, registry
-from ml.config import ChurnConfig
-from ml.model import raw_scores
-from ml.score import predict_frame, score_churn
-from ml.train import train_churn
+from ml.churn import registry
+from ml.churn.model import raw_scores
+from ml.churn.score import predict_frame, score_churn
+from ml.churn.train import train_churn
+from ml.common import data
+from ml.common.config import ChurnConfig
 
 
 def _cfg(**kw) -> ChurnConfig:
@@ -55,7 +56,7 @@ def test_risky_twin_scores_higher(synthetic_wh):
     risky["tickets_last_90d"] = 3
     risky["avg_ticket_sentiment"] = -0.6
     both = pd.concat([loyal, risky], ignore_index=True)
-    from ml.features import build_matrix
+    from ml.churn.features import build_matrix
 
     raw = raw_scores(model.booster, build_matrix(both, model.spec))
     assert raw[1] > raw[0]

@@ -21,24 +21,32 @@ def test_help_lists_commands():
 
 def test_as_of_must_be_a_date(capsys):
     with pytest.raises(SystemExit):
-        main(["score", "--as-of", "yesterday"])
+        main(["churn", "score", "--as-of", "yesterday"])
     assert "not a date" in capsys.readouterr().err
 
 
 def test_all_then_report(synthetic_wh, capsys):
-    assert main(["all", "--as-of", synthetic_wh["as_of"].isoformat()]) == 0
-    result = json.loads(capsys.readouterr().out)
+    as_of = synthetic_wh["as_of"].isoformat()
+    result = {}
+    for model, action, key in (
+        ("churn", "train", "train"),
+        ("churn", "score", "score"),
+        ("recs", "train", "recs_train"),
+        ("recs", "score", "recommend"),
+    ):
+        assert main([model, action, "--as-of", as_of]) == 0
+        result[key] = json.loads(capsys.readouterr().out)
     assert result["score"]["model_version"] == result["train"]["version"]
     assert result["recommend"]["rows"] > 0
-    assert main(["report"]) == 0
+    assert main(["churn", "report"]) == 0
     assert json.loads(capsys.readouterr().out)["report"].endswith("report.html")
-    assert main(["report", "--as-of", synthetic_wh["as_of"].isoformat()]) == 0
+    assert main(["churn", "report", "--as-of", synthetic_wh["as_of"].isoformat()]) == 0
     assert result["train"]["version"] in json.loads(capsys.readouterr().out)["report"]
-    assert main(["report", "--as-of", "2020-01-01"]) == 2
+    assert main(["churn", "report", "--as-of", "2020-01-01"]) == 2
 
 
 def test_missing_features_is_reported_not_a_traceback(local_dir, capsys):
-    assert main(["train", "--as-of", "2026-06-30"]) == 2
+    assert main(["churn", "train", "--as-of", "2026-06-30"]) == 2
     assert "ml.customer_features is missing" in capsys.readouterr().err
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ml import evaluate as ev
+from ml.common import evaluate as ev
 
 
 def test_average_precision_at_k():

@@ -6,10 +6,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ml.features import DERIVED, FeatureSpec, add_derived, build_matrix, infer_spec
-from ml.model import contributions
-from ml.oracle import oracle_metrics
-from ml.reasons import top_reasons
+from ml.churn.features import DERIVED, FeatureSpec, add_derived, build_matrix, infer_spec
+from ml.churn.model import contributions
+from ml.churn.reasons import top_reasons
+from ml.common.oracle import oracle_metrics
 
 
 def _booster(seed: int = 0, **params) -> tuple[lgb.Booster, pd.DataFrame]:

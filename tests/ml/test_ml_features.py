@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.features import build_matrix, infer_spec
+from ml.churn.features import build_matrix, infer_spec
 
 
 def test_spec_and_matrix_types():
@@ -41,8 +41,8 @@ def test_spec_and_matrix_types():
 
 
 def test_reason_wording():
-    from ml.features import FeatureSpec
-    from ml.reasons import describe
+    from ml.churn.features import FeatureSpec
+    from ml.churn.reasons import describe
 
     spec = FeatureSpec(
         names=["recency_days", "weird_score", "is_vip", "country"],

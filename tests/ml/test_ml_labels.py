@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from customer720 import warehouse
-from ml import data, labels
-from ml.config import ChurnConfig
+from ml.churn import data, labels
+from ml.common.config import ChurnConfig
 
 CUTOFF = pd.Timestamp("2026-01-01")
 

@@ -10,11 +10,14 @@ import pandas as pd
 import pytest
 
 from customer720 import warehouse
-from ml import rank, rec_data
-from ml.candidates import SOURCES, WEB_SOURCES, Generator, Snapshot, active_customers
-from ml.config import RecConfig
-from ml.rec_rules import apply_rules
-from ml.recommend import BASELINES, recommend, train_recommender
+from ml.common.config import RecConfig
+from ml.recs import data as rec_data
+from ml.recs import rank
+from ml.recs.candidates import SOURCES, WEB_SOURCES, Generator, Snapshot, active_customers
+from ml.recs.evaluate import BASELINES
+from ml.recs.rules import apply_rules
+from ml.recs.score import recommend
+from ml.recs.train import train_recommender
 
 
 def _check_output() -> pd.DataFrame:
@@ -73,7 +76,7 @@ def test_ranker_trained_evaluated_registered_and_scored(synthetic_wh):
     assert t["promoted"] == (champion == t["trained_version"]) == t["gates_passed"]
     assert meta["gates"]["passed"] == t["gates_passed"]
 
-    s = recommend(as_of, evaluate=False)
+    s = recommend(as_of)
     assert s["method"] == "ranker" and s["rows"] > 0
     recs = _check_output()
     assert set(recs["customer_key"]) == _active_keys(as_of, web=True)
@@ -81,7 +84,7 @@ def test_ranker_trained_evaluated_registered_and_scored(synthetic_wh):
     assert (recs["model_version"] == t["trained_version"]).all()
 
     # Scoring again replaces the date's rows.
-    again = recommend(as_of, evaluate=False)
+    again = recommend(as_of)
     assert again["rows"] == s["rows"] and again["model_version"] == s["model_version"]
     assert warehouse.scalar("select count(*) from ml.product_recommendations") == s["rows"]
 
@@ -97,7 +100,8 @@ def test_crm_only_web_generators_absent(synthetic_wh_noweb):
     assert produced and not produced & WEB_SOURCES
     assert {"repurchase", "co_purchase", "category_popular", "popular"} <= produced
 
-    s = recommend(as_of, dataclasses.replace(RecConfig.from_settings(), als=False))
+    cfg = dataclasses.replace(RecConfig.from_settings(), als=False)
+    s = train_recommender(as_of, cfg) | recommend(as_of, cfg)
     assert not s["web_data"] and s["method"] == "ranker"
     assert not set(s["reasons"]) & WEB_SOURCES
     recs = _check_output()
@@ -111,7 +115,7 @@ def test_without_products_or_web_tables_and_without_order_lines(synthetic_wh_now
     with warehouse.duckdb_connection() as con:
         con.execute("drop table marts.dim_products")
         con.execute("drop table marts.fct_product_interactions")
-    s = recommend(as_of, evaluate=False)  # no model registered: the transparent blend
+    s = recommend(as_of)  # no model registered: the transparent blend
     assert s["rows"] > 0 and not s["web_data"] and s["method"] == "blend"
     assert set(
         warehouse.query_df("select customer_key from ml.product_recommendations")["customer_key"]

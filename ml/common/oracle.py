@@ -23,7 +23,7 @@ import pandas as pd
 
 from customer720 import warehouse
 from customer720.settings import get_settings
-from ml.evaluate import ranking_metrics
+from ml.common.evaluate import ranking_metrics
 
 log = logging.getLogger(__name__)
 

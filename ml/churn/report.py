@@ -1,8 +1,6 @@
-"""Reports: metrics JSON and a self-contained HTML page (plots embedded as base64 PNG).
-
-Churn: ``<reports_dir>/churn/<version>/{metrics.json, holdout_predictions.csv, report.html}``.
-Recommendations: ``<reports_dir>/recommendations/<as_of>/metrics.json`` (+ report.html).
-"""
+"""The churn model's report: metrics JSON and a self-contained HTML page (plots embedded as
+base64 PNG) in ``<reports_dir>/churn/<version>/{metrics.json, holdout_predictions.csv,
+report.html}``."""
 
 from __future__ import annotations
 
@@ -22,8 +20,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
-from ml.evaluate import calibration_curve  # noqa: E402
-from ml.registry import write_json  # noqa: E402
+from ml.common.evaluate import calibration_curve  # noqa: E402
+from ml.common.registry import write_json  # noqa: E402
+from ml.common.report import html_table  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +88,6 @@ def _lift_plot(pred: pd.DataFrame) -> str:
         xlabel="decile by churn probability (1 = riskiest)", ylabel="lift", title="Lift by decile"
     )
     return _png(fig)
-
-
-def _table(rows: dict[str, dict], cols: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *cols])
-    body = []
-    for name, m in rows.items():
-        cells = "".join(
-            f"<td>{m[c]:.4f}</td>" if isinstance(m.get(c), float) else f"<td>{m.get(c, '')}</td>"
-            for c in cols
-        )
-        body.append(f"<tr><td>{html.escape(name)}</td>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def write_churn_report(
@@ -169,7 +156,7 @@ rows {json.dumps(metadata["rows"])}; churn rate {json.dumps(metadata["churn_rate
 {gate_html}
 <p>Champion decision: {"promoted" if decision["promoted"] else "not promoted"} —
 {html.escape(decision["reason"])}.</p>
-<h2>Holdout metrics</h2>{_table(rows, cols)}
+<h2>Holdout metrics</h2>{html_table(rows, cols)}
 {oracle_html}
 <p>Baselines without probabilities (recency rule, BG/NBD) are judged on ranking only.</p>
 <h2>Plots</h2>
@@ -191,8 +178,8 @@ def rebuild_churn_report(version: str | None = None, as_of: dt.date | None = Non
     ``version`` wins; else the newest model trained for ``as_of``; else the champion (or the
     newest model when there is no champion).
     """
-    from ml import registry
-    from ml.config import ChurnConfig
+    from ml.common import registry
+    from ml.common.config import ChurnConfig
 
     cfg = ChurnConfig.from_settings()
     if version is None and as_of is not None:
@@ -204,7 +191,7 @@ def rebuild_churn_report(version: str | None = None, as_of: dt.date | None = Non
         ]
         if not trained:
             raise FileNotFoundError(
-                f"no churn model was trained for {as_of}; run `python -m ml train --as-of "
+                f"no churn model was trained for {as_of}; run `python -m ml churn train --as-of "
                 f"{as_of}` or omit --as-of to report on the champion"
             )
         version = trained[-1]
@@ -213,20 +200,3 @@ def rebuild_churn_report(version: str | None = None, as_of: dt.date | None = Non
     out = cfg.reports_dir / version
     predictions = pd.read_csv(out / "holdout_predictions.csv")
     return render_churn_html(out, metadata, predictions)
-
-
-def write_recommendation_report(as_of: str, metrics: dict, reports_dir: Path) -> Path:
-    out = reports_dir / as_of
-    write_json(out / "metrics.json", metrics)
-    rows = metrics["offline"]
-    cols = ["map_at_k", "recall_at_k", "ndcg_at_k", "precision_at_k", "candidate_recall"]
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Recommendations {as_of}
-</title><style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head>
-<body><h1>Recommendations — offline evaluation, as of {as_of}</h1>
-<p>Trained on data up to {metrics["split_date"]}, judged on purchases in the
-{metrics["eval_days"]} days after it ({rows.get("blend", {}).get("n_users", 0)} customers).</p>
-{_table(rows, cols)}</body></html>"""
-    path = out / "report.html"
-    path.write_text(page)
-    return path

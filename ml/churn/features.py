@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from ml.data import KEY_COLUMNS
+from ml.common.data import KEY_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def build_matrix(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     if missing:
         raise ValueError(
             f"ml.customer_features lacks features the model was trained on: {missing}. "
-            "Retrain (python -m ml train) or restore the columns in the dbt model."
+            "Retrain (python -m ml churn train) or restore the columns in the dbt model."
         )
     X = pd.DataFrame(index=features.index)
     for name in spec.names:

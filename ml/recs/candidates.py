@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ml.config import RecConfig
-from ml.rec_data import CART, VIEW, RecData
+from ml.common.config import RecConfig
+from ml.recs.data import CART, VIEW, RecData
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ml import rank
-from ml.candidates import SOURCES, Snapshot, blend
+from ml.recs import rank
+from ml.recs.candidates import SOURCES, Snapshot, blend
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def als(snap: Snapshot, custs: np.ndarray, k: int, alpha: float, seed: int, thre
 
 def oracle(snap: Snapshot, custs: np.ndarray, k: int) -> tuple[Lists, dict] | None:
     """The simulator's true affinity ranking for the customers; None without ground truth."""
-    from ml.oracle import person_of_customer, truth_dir
+    from ml.common.oracle import person_of_customer, truth_dir
 
     truth = truth_dir()
     if truth is None or not (truth / "item_affinities.parquet").exists():

@@ -44,7 +44,7 @@ class ChurnConfig:
     n_reasons: int = 3
     # reasons from exact TreeSHAP (pred_contrib, ~0.7 ms a row) by default: they are what a
     # sales rep reads, so they follow the consistent attribution; C720_ML_EXACT_REASONS=0
-    # switches to path contributions (~10x faster); see ml.model.contributions
+    # switches to path contributions (~10x faster); see ml.churn.model.contributions
     exact_reasons: bool = True
     model_dir: Path = field(default_factory=lambda: get_settings().model_dir / "churn")
     reports_dir: Path = field(default_factory=lambda: get_settings().reports_dir / "churn")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.candidates import Snapshot
-from ml.config import RecConfig
+from ml.common.config import RecConfig
+from ml.recs.candidates import Snapshot
 
 
 def apply_rules(scored: pd.DataFrame, snap: Snapshot, cfg: RecConfig) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from scipy import sparse
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from ml.config import ChurnConfig
+from ml.common.config import ChurnConfig
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import logging
 
 import pandas as pd
 
-from ml import data
-from ml.config import ChurnConfig
+from ml.churn.data import order_history
+from ml.common.config import ChurnConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def needs_engagement(cfg: ChurnConfig) -> bool:
 
 
 def label_history(history: pd.DataFrame, cfg: ChurnConfig) -> pd.DataFrame:
-    """Add ``eligible`` and ``churned`` to :func:`ml.data.order_history` rows."""
+    """Add ``eligible`` and ``churned`` to :func:`ml.churn.data.order_history` rows."""
     out = history.copy()
     out["eligible"] = (out["n_orders"] > 0) & (out["days_since_last_order"] <= cfg.inactivity_days)
     churned = out["future_orders"] == 0
@@ -54,7 +54,7 @@ def label_history(history: pd.DataFrame, cfg: ChurnConfig) -> pd.DataFrame:
 
 def churn_labels(cutoffs: list[pd.Timestamp], cfg: ChurnConfig) -> pd.DataFrame:
     """customer_key, cutoff_date, churned for every eligible customer at each cutoff."""
-    history = data.order_history(cutoffs, cfg.horizon_days, needs_engagement(cfg))
+    history = order_history(cutoffs, cfg.horizon_days, needs_engagement(cfg))
     hist = label_history(history, cfg)
     hist = hist[hist["eligible"]]
     log.info(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml.features import FeatureSpec
+from ml.churn.features import FeatureSpec
 
 
 def _n(v: float) -> str:

@@ -2,7 +2,7 @@
 
 Everything the candidate generators and ranking features need, known at ``as_of`` 00:00:
 
-- order lines (``marts.fct_order_items`` via :func:`ml.data.load_order_items`) with the
+- order lines (``marts.fct_order_items`` via :func:`load_order_items`) with the
   order's channel (``marts.fct_orders``) and the unit price paid;
 - web product views and carts (``marts.fct_product_interactions``, may be missing/empty);
 - each keyed customer's session channel groups (``marts.fct_sessions``, may be missing);
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from customer720 import warehouse
-from ml import data
+from ml.common.data import dates, require_table, ts
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,83 @@ class RecData:
         )
 
 
+def load_order_items(until: dt.date) -> pd.DataFrame:
+    """Non-cancelled order lines known at ``until`` 00:00 (ordered_at <= that instant)."""
+    require_table("marts", "fct_order_items")
+    sql = f"""
+    select customer_key, order_id, product_id, category, quantity, line_amount, ordered_at,
+           cast(ordered_at as date) as order_date
+    from marts.fct_order_items
+    where customer_key is not null and product_id is not null
+      and coalesce(lower(status), '') <> 'cancelled'
+      and ordered_at <= {ts(until)}
+    order by customer_key, ordered_at, order_id, product_id, quantity, line_amount
+    """
+    # A defined row order: ties (same day, same score) are broken by position downstream,
+    # and a warehouse rebuild returns rows in another order, which changed recommendations.
+    df = warehouse.query_df(sql)
+    df["customer_key"] = df["customer_key"].astype(str)
+    df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
+    df["ordered_at"] = pd.to_datetime(df["ordered_at"])
+    return dates(df, "order_date")
+
+
+def load_products() -> pd.DataFrame:
+    """The catalogue. Without ``marts.dim_products`` (products are optional in the source
+    contract) it is derived from the order lines: nothing is known to be discontinued."""
+    if not warehouse.table_exists("marts", "dim_products"):
+        require_table("marts", "fct_order_items")
+        log.warning(
+            "marts.dim_products missing: catalogue derived from fct_order_items, "
+            "no product is treated as discontinued"
+        )
+        df = warehouse.query_df(
+            "select product_id, max(category) as category, max(unit_price) as price "
+            "from marts.fct_order_items where product_id is not null group by product_id "
+            "order by product_id"
+        )
+        df["name"] = "product " + df["product_id"].astype(str)
+        df["brand"] = None
+        df["is_discontinued"] = False
+    else:
+        df = warehouse.query_df(
+            "select product_id, name, category, brand, price, is_discontinued "
+            "from marts.dim_products order by product_id"
+        )
+    df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
+    df["is_discontinued"] = df["is_discontinued"].fillna(False).astype(bool)
+    return df
+
+
+def load_interactions(until: dt.date) -> pd.DataFrame:
+    """Web/app product interactions known at ``until`` 00:00; empty frame without web data."""
+    cols = [
+        "customer_key",
+        "session_id",
+        "product_id",
+        "interaction_type",
+        "occurred_at",
+        "occurred_date",
+    ]
+    if not warehouse.table_exists("marts", "fct_product_interactions"):
+        log.info("marts.fct_product_interactions missing: recommending without web data")
+        return pd.DataFrame(columns=cols)
+    sql = f"""
+    select customer_key, session_id, product_id, lower(interaction_type) as interaction_type,
+           occurred_at, cast(occurred_at as date) as occurred_date
+    from marts.fct_product_interactions
+    where product_id is not null and occurred_at <= {ts(until)}
+    order by customer_key, occurred_at, session_id, product_id, interaction_type
+    """
+    df = warehouse.query_df(sql)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    df["customer_key"] = df["customer_key"].astype("string").astype(object)
+    df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
+    df["occurred_at"] = pd.to_datetime(df["occurred_at"])
+    return dates(df, "occurred_date")
+
+
 def _order_channels() -> pd.DataFrame:
     return warehouse.query_df(
         "select order_id, coalesce(lower(channel), 'unknown') as channel from marts.fct_orders"
@@ -84,16 +161,16 @@ def _session_channels(until: dt.date) -> pd.DataFrame:
     return warehouse.query_df(
         "select customer_key, started_at, coalesce(lower(channel_group), 'unknown') as "
         "channel_group from marts.fct_sessions "
-        f"where customer_key is not null and started_at <= {data._ts(until)} "
+        f"where customer_key is not null and started_at <= {ts(until)} "
         "order by customer_key, started_at"
     )
 
 
 def load(as_of: dt.date) -> RecData:
     """Everything known at ``as_of`` 00:00, coded."""
-    products = data.load_products()
-    lines = data.load_order_items(as_of)
-    inter = data.load_interactions(as_of)
+    products = load_products()
+    lines = load_order_items(as_of)
+    inter = load_interactions(as_of)
     web = inter[inter["interaction_type"].isin(["view", "cart"])] if len(inter) else inter
     sessions = _session_channels(as_of)
     if len(lines):
@@ -213,3 +290,14 @@ def encode(
         web=web_df,
         sessions=sess_df,
     )
+
+
+def no_items(d: RecData, as_of: dt.date) -> bool:
+    if len(d.items) and d.allowed.any():
+        return False
+    log.warning(
+        "no order lines with products (marts.fct_order_items is empty) or no product "
+        "may be recommended: nothing to train or recommend for %s",
+        as_of,
+    )
+    return True

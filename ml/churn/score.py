@@ -13,12 +13,13 @@ import logging
 import numpy as np
 import pandas as pd
 
-from customer720 import warehouse
-from ml import data, labels, registry
-from ml.config import ChurnConfig
-from ml.features import build_matrix
-from ml.model import contributions, predict_proba
-from ml.reasons import top_reasons
+from ml.churn import labels, registry
+from ml.churn.data import order_history
+from ml.churn.features import build_matrix
+from ml.churn.model import contributions, predict_proba
+from ml.churn.reasons import top_reasons
+from ml.common import data, outputs
+from ml.common.config import ChurnConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
             f"{[c.date().isoformat() for c in available[-3:]]} … Rebuild the features for this "
             "date (dbt) or pass one of those dates to --as-of."
         )
-    history = data.order_history([as_of], cfg.horizon_days, labels.needs_engagement(cfg))
+    history = order_history([as_of], cfg.horizon_days, labels.needs_engagement(cfg))
     hist = labels.label_history(history, cfg)
     eligible = set(hist.loc[hist["eligible"], "customer_key"])
     keep = [key in eligible for key in features["customer_key"].astype(object)]  # a set lookup
@@ -74,7 +75,7 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
     out["model_version"] = version
     out["scored_at"] = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s")
     out["as_of_date"] = pd.to_datetime(out["as_of_date"]).dt.date
-    written = warehouse.replace_rows(out, "ml", PREDICTIONS_TABLE, where={"as_of_date": as_of})
+    written = outputs.write(out, PREDICTIONS_TABLE, as_of)
     gates = model.metadata.get("gates", {})
     summary = {
         "as_of": as_of.isoformat(),

@@ -5,7 +5,7 @@
 - BG/NBD: expected purchases in the horizon (fewer = more likely to churn), fitted per
   cutoff on the purchase history up to that cutoff (no labels used).
 
-All inputs come from :func:`ml.data.order_history`, so baselines do not depend on which
+All inputs come from :func:`ml.churn.data.order_history`, so baselines do not depend on which
 features the dbt model happens to provide.
 """
 
@@ -19,8 +19,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml import bgnbd
-from ml.evaluate import classification_metrics, ranking_metrics
+from ml.churn import bgnbd
+from ml.common.evaluate import classification_metrics, ranking_metrics
 
 log = logging.getLogger(__name__)
 

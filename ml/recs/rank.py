@@ -1,7 +1,7 @@
 """LightGBM LambdaRank over the candidates, with point-in-time features.
 
 One row per (customer, candidate product) at a cutoff; every feature uses only the history
-known at that cutoff (:class:`ml.candidates.Snapshot`):
+known at that cutoff (:class:`ml.recs.candidates.Snapshot`):
 
 - per candidate source: its score and the product's rank in it (NaN when the source did not
   propose it), and how many sources proposed it;
@@ -18,7 +18,7 @@ known at that cutoff (:class:`ml.candidates.Snapshot`):
 - the customer: orders, days since the last order, distinct products, recent views.
 
 Training rows come from past weekly cutoffs (label: bought in the week after), early stopping
-on a later week; the evaluation week is never seen by training (see ml.recommend).
+on a later week; the evaluation week is never seen by training (see ml.recs.train).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ml.candidates import SOURCES, Snapshot
-from ml.rec_data import CART, VIEW
+from ml.recs.candidates import SOURCES, Snapshot
+from ml.recs.data import CART, VIEW
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +203,12 @@ def label(feats: pd.DataFrame, bought: pd.DataFrame, n_items: int) -> np.ndarray
     """1 where the customer bought the product in the label window (``bought``: cust, item)."""
     pos = np.unique(_pair_key(bought["cust"], bought["item"], n_items))
     return np.isin(_pair_key(feats["cust"], feats["item"], n_items), pos).astype(np.int8)
+
+
+def predict(booster: lgb.Booster, feats: pd.DataFrame, num_threads: int) -> np.ndarray:
+    """The ranker's scores for candidate rows (threads as :func:`threads_for`)."""
+    threads = threads_for(len(feats), num_threads)
+    return booster.predict(feats[booster.feature_name()], num_threads=threads)
 
 
 def threads_for(rows: int, num_threads: int) -> int:

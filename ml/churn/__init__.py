@@ -1,0 +1,1 @@
+"""The churn model: labels, features, baselines, LightGBM + calibration, train, score, reasons, report."""

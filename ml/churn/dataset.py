@@ -1,0 +1,126 @@
+"""The churn training set: features joined to labels for every labelled cutoff, split by
+time (train / valid / calibration / holdout) and turned into model matrices."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ml.churn import labels
+from ml.churn.features import FeatureSpec, build_matrix, infer_spec
+from ml.common import data
+from ml.common.config import ChurnConfig
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "calibration", "holdout")
+HIST = "hist__"  # prefix of order-history columns (labels, baselines) in the training frame
+
+
+def history_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """The order-history columns of a training frame, under their own names (for baselines)."""
+    cols = {c: c.removeprefix(HIST) for c in frame.columns if c.startswith(HIST)}
+    return frame[["customer_key", "cutoff_date", "churned", *cols]].rename(columns=cols)
+
+
+def build_training_frame(as_of: dt.date, cfg: ChurnConfig) -> tuple[pd.DataFrame, dict]:
+    """Features joined to labels for every labelled cutoff, with a ``split`` column."""
+    cutoffs = data.feature_cutoffs()
+    labelled = labels.labelled_cutoffs(cutoffs, as_of, cfg.horizon_days)
+    splits = labels.assign_splits(labelled, cfg)
+    hist = labels.churn_labels(labelled, cfg)
+    feats = data.load_features(labelled)
+    hist = hist.rename(
+        columns={
+            c: HIST + c for c in hist.columns if c not in ("customer_key", "cutoff_date", "churned")
+        }
+    )
+    frame = feats.merge(hist, on=["customer_key", "cutoff_date"], how="inner")
+    dropped = len(hist) - len(frame)
+    if dropped:
+        log.info(
+            "%d labelled rows have no feature row (customers outside ml.customer_features)", dropped
+        )
+    frame["split"] = frame["cutoff_date"].map(splits)
+    frame = frame[frame["split"].notna()]  # purged cutoffs (labels.assign_splits)
+    feature_cols = [c for c in feats.columns if c not in data.KEY_COLUMNS]
+    frame = frame.sort_values(["cutoff_date", "customer_key"], kind="mergesort").reset_index(
+        drop=True
+    )
+    if not len(frame):
+        raise ValueError(
+            "no labelled feature rows: ml.customer_features and marts.fct_orders "
+            "do not overlap for the labelled cutoffs"
+        )
+    info = {
+        "all_cutoffs": [c.date() for c in cutoffs],
+        "feature_columns": feature_cols,
+        "splits": {
+            name: sorted(c.date() for c, s in splits.items() if s == name) for name in SPLITS
+        },
+    }
+    return frame, info
+
+
+def _fallback_split(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """With too few cutoffs, carve valid/calibration from the train customers (logged)."""
+    names = set(frame["split"])
+    if "valid" in names and "calibration" in names:
+        return frame
+    frame = frame.copy()
+    if "valid" in names:
+        frame.loc[frame["split"] == "valid", "split"] = "valid+calibration"
+        return frame
+    if "calibration" in names:
+        frame.loc[frame["split"] == "calibration", "split"] = "valid+calibration"
+        return frame
+    keys = frame.loc[frame["split"] == "train", "customer_key"].unique()
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(keys, size=max(1, len(keys) // 5), replace=False))
+    mask = (frame["split"] == "train") & frame["customer_key"].isin(held)
+    frame.loc[mask, "split"] = "valid+calibration"
+    log.warning(
+        "only train + holdout cutoffs: 20%% of train customers used for early stopping "
+        "and calibration"
+    )
+    return frame
+
+
+def _rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    return frame[
+        frame["split"].isin(
+            [name, "valid+calibration"] if name in ("valid", "calibration") else [name]
+        )
+    ]
+
+
+@dataclass
+class TrainingData:
+    """What a churn fit needs: the labelled frame and, per split, its rows and matrices."""
+
+    frame: pd.DataFrame  # every labelled row, with its ``split``
+    info: dict  # from build_training_frame
+    parts: dict[str, pd.DataFrame]  # split name → its rows
+    spec: FeatureSpec
+    X: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+
+
+def training_data(as_of: dt.date, cfg: ChurnConfig) -> TrainingData:
+    """Labels, features, split and feature matrices for ``as_of`` (train_churn's inputs)."""
+    frame, info = build_training_frame(as_of, cfg)
+    frame = _fallback_split(frame, cfg.seed)
+    parts = {name: _rows(frame, name) for name in SPLITS}
+    spec = infer_spec(parts["train"][info["feature_columns"]])
+    return TrainingData(
+        frame=frame,
+        info=info,
+        parts=parts,
+        spec=spec,
+        X={name: build_matrix(rows, spec) for name, rows in parts.items()},
+        y={name: rows["churned"].to_numpy(int) for name, rows in parts.items()},
+    )

@@ -1,0 +1,54 @@
+"""The churn model's registry folders: ``<model_dir>/churn/<version>/`` holds ``model.txt``,
+``calibrator.joblib`` and ``metadata.json`` (with the :class:`FeatureSpec`).
+
+Versions, the champion pointer and the promotion step are shared with the recommender in
+:mod:`ml.common.registry`; the names used with a churn model are importable from here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import lightgbm as lgb
+
+from ml.churn.features import FeatureSpec
+from ml.common.registry import (  # noqa: F401 - the churn registry's names, in one place
+    champion_version,
+    list_versions,
+    load_booster,
+    resolve_scoring_version,
+)
+
+KIND = "churn"
+
+
+@dataclass
+class LoadedModel:
+    version: str
+    booster: lgb.Booster
+    calibrator: Any
+    spec: FeatureSpec
+    metadata: dict
+
+
+def write_model(folder: Path, booster: lgb.Booster, calibrator: Any) -> None:
+    """The model files of a churn version (``metadata.json`` is written by the registry)."""
+    booster.save_model(str(folder / "model.txt"))
+    joblib.dump(calibrator, folder / "calibrator.joblib")
+
+
+def load_model(model_dir: Path, version: str) -> LoadedModel:
+    booster = load_booster(model_dir, version, KIND)
+    folder = model_dir / version
+    metadata = json.loads((folder / "metadata.json").read_text())
+    return LoadedModel(
+        version=version,
+        booster=booster,
+        calibrator=joblib.load(folder / "calibrator.joblib"),
+        spec=FeatureSpec.from_dict(metadata["features"]),
+        metadata=metadata,
+    )

@@ -1,0 +1,1 @@
+"""Shared by both models: config, data access, metrics, registry, output contract, oracle."""

@@ -1,0 +1,1 @@
+"""Product recommendations: data, candidates, ranking, rules, baselines, evaluation, train, score, report."""
