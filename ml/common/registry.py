@@ -39,7 +39,7 @@ CHAMPION_FILE = "champion.json"
 # What to run when a model kind has none registered. The churn hint also names the command
 # before the ml/ layout sweep (`python -m ml train`), for users of the old CLI.
 TRAIN_HINTS = {
-    "churn": "run `python -m ml churn train --as-of ...` first (formerly `python -m ml train`)",
+    "churn": "run `python -m ml churn train --as-of ...` first",
     "recommendation": "run `python -m ml recs train --as-of ...` first",
 }
 

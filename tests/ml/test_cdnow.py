@@ -1,6 +1,6 @@
 """Real data through the bring-your-own-data path: CDNOW (examples/cdnow/README.md).
 
-convert.py → ingest (CRM folder, no events) → dbt build → python -m ml train, each in a
+convert.py → ingest (CRM folder, no events) → dbt build → python -m ml churn train, each in a
 child process with a clean environment and the README's C720_* settings (the stages the
 README's one `orchestrate run` command chains through Airflow; the Airflow run itself
 takes minutes and is shown in examples/cdnow/README.md), then: the churn model's holdout

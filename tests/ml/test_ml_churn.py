@@ -143,5 +143,5 @@ def test_model_failing_gates_is_recorded_and_still_scores(synthetic_wh):
 
 
 def test_scoring_without_a_model_says_what_to_do(synthetic_wh):
-    with pytest.raises(FileNotFoundError, match="python -m ml train"):
+    with pytest.raises(FileNotFoundError, match="python -m ml churn train"):
         score_churn(synthetic_wh["as_of"])
