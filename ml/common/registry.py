@@ -36,8 +36,7 @@ from customer720.settings import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 CHAMPION_FILE = "champion.json"
-# What to run when a model kind has none registered. The churn hint also names the command
-# before the ml/ layout sweep (`python -m ml train`), for users of the old CLI.
+# What to run when a model kind has none registered.
 TRAIN_HINTS = {
     "churn": "run `python -m ml churn train --as-of ...` first",
     "recommendation": "run `python -m ml recs train --as-of ...` first",
