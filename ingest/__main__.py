@@ -90,11 +90,7 @@ def _status(console: Console) -> None:
     from ingest.contract import all_raw_tables
 
     settings = get_settings()
-    shown = settings.warehouse
-    if settings.warehouse_is_postgres:
-        from sqlalchemy import make_url
-
-        shown = make_url(settings.warehouse).render_as_string(hide_password=True)
+    shown = warehouse.display_url(settings.warehouse)
     if not warehouse.table_exists("raw", "load_audit", settings):
         console.print(f"nothing loaded yet into {shown}; run: python -m ingest all")
         return

@@ -1,6 +1,6 @@
 """The suppression list: erased people stay erased when the source still holds them.
 
-``python -m activate erase`` removes a person from the warehouse, but the CRM and the
+``python -m privacy erase`` removes a person from the warehouse, but the CRM and the
 event files may still hold them, and the next ingest would bring them back. So erasure
 also records *hashes* of every id the person had (normalised emails, CRM contact ids,
 order ids, anonymous web ids) in ``privacy.suppression_list``, and ingest calls
@@ -22,8 +22,9 @@ import logging
 import re
 from collections.abc import Iterable
 
+from customer720.warehouse import Destination
 from ingest.contract import all_raw_tables
-from ingest.destination import Destination
+from ingest.raw_store import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,6 @@ def _has_list(dest: Destination) -> bool:
 
 def add(dest: Destination, subjects: Iterable[tuple[str, str]], erasure_id: str) -> int:
     """Add (kind, hash) pairs not yet listed; returns how many were new."""
-    from ingest.raw_store import utc_now
-
     known = {
         (k, h) for k, h in dest.fetchall(f"select subject_kind, subject_hash from {LIST_TABLE}")
     }
@@ -117,8 +116,6 @@ def apply_suppression(dest: Destination, batch_id: str) -> dict[str, int]:
     """
     if not _has_list(dest):
         return {}
-    from ingest.raw_store import utc_now
-
     listed = f"(select subject_hash from {LIST_TABLE})"
     tables = [
         (spec.raw_table, [c for c in spec.column_names if c in COLUMN_KINDS])
