@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from customer720.warehouse import Destination
 from ingest.contract import all_raw_tables
+from ingest.emails import email_sql, normalise_email
 from ingest.raw_store import utc_now
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,6 @@ _TABLES = {
 }
 
 
-def normalise_email(email: str) -> str:
-    """As dbt's ``normalise_email`` macro: ``lower(trim(email))`` (SQL trims spaces only)."""
-    return email.strip(" ").lower()
-
-
 def subject_hash(kind: str, value: object) -> str:
     """The stored form of one id: ``sha256("<kind>:<value>")``, emails normalised first."""
     text = normalise_email(str(value)) if kind == "email" else str(value)
@@ -75,7 +71,8 @@ def _sha256_sql(dest: Destination, expr: str) -> str:
 
 def hash_sql(dest: Destination, kind: str, column: str) -> str:
     """SQL for :func:`subject_hash` of a column (same bytes on DuckDB and Postgres)."""
-    value = f'lower(trim("{column}"))' if kind == "email" else f'cast("{column}" as varchar)'
+    # An empty email hashes to null here ('email:' in Python): never listed, so alike.
+    value = email_sql(f'"{column}"') if kind == "email" else f'cast("{column}" as varchar)'
     return _sha256_sql(dest, f"'{kind}:' || {value}")
 
 

@@ -43,8 +43,9 @@ from activate.writeback import forget_contacts
 from customer720.settings import Settings, get_settings
 from customer720.warehouse import Destination, open_destination
 from ingest import suppression
+from ingest.emails import email_sql, normalise_email
 from ingest.raw_store import utc_now
-from ingest.suppression import normalise_email, subject_hash
+from ingest.suppression import subject_hash
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def _row_predicate(columns: list[str], ident: Identity) -> tuple[str, list[str]]
         if not values:
             continue
         expr = (
-            f'lower(trim("{column}"))'
+            email_sql(f'"{column}"')
             if column.lower() == "email"
             else f'cast("{column}" as varchar)'
         )
@@ -235,12 +236,12 @@ def resolve_identity(
         before = ident.size()
         for table in contact_tables:
             rows = _select_in(
-                fetch, f"select contact_id from {table}", "lower(trim(email))", ident.emails
+                fetch, f"select contact_id from {table}", email_sql("email"), ident.emails
             )
             ident.contact_ids |= {int(r[0]) for r in rows}
             rows = _select_in(
                 fetch,
-                f"select lower(trim(email)) from {table}",
+                f"select {email_sql('email')} from {table}",
                 "cast(contact_id as varchar)",
                 ident.contact_ids,
             )
