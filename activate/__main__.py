@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import date
 from pathlib import Path
@@ -28,15 +27,11 @@ To erase a person (GDPR): python -m privacy erase --help."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m activate",
-        description="Publish the marts for BI readers, write scores back to the CRM, "
-        "serve BI from Postgres.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser, sub = cli.stage_parser(
+        "python -m activate",
+        "Publish the marts for BI readers, write scores back to the CRM, serve BI from Postgres.",
+        EPILOG,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
     pub = sub.add_parser(
         "publish", help="atomically replace the published snapshot with the current marts"
     )

@@ -21,14 +21,11 @@ removed per table in privacy.erasure_audit (a hash of the request, no personal d
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m privacy",
-        description="Erase a person from every layer and keep them out of later loads.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser, sub = cli.stage_parser(
+        "python -m privacy",
+        "Erase a person from every layer and keep them out of later loads.",
+        EPILOG,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
     erase = sub.add_parser(
         "erase", help="remove one person from every layer and keep them out of later loads"
     )
