@@ -1,8 +1,7 @@
-"""python -m activate: publish the marts for readers, sync scores to the CRM, serve BI, erase."""
+"""python -m activate: publish the marts for readers, sync scores to the CRM, serve BI."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import date
 from pathlib import Path
@@ -19,29 +18,20 @@ EPILOG = """examples:
   python -m activate sync --as-of 2024-12-30 --dry-run   # show what would change in the CRM
   python -m activate sync --as-of 2024-12-30         # write changed scores onto CRM contacts
   python -m activate grant-bi-reader                 # Postgres warehouse: read-only role bi_reader
-  python -m activate erase --email ana@example.com --dry-run   # what erasing this person removes
-  python -m activate erase --contact-id 1234         # erase a person everywhere, keep them out
 
 The CRM receives scores in its table c720_customer_scores (one row per contact) and an
 audit row per sync in c720_sync_audit. Contacts without marketing consent or deleted
 receive nothing, and earlier values for them are cleared.
 
-Erasure removes the person (every id the identity graph joined to them) from every
-warehouse table, the published snapshot, report files and the CRM writeback table, adds
-hashes of their ids to privacy.suppression_list so ingest keeps them out, and logs rows
-removed per table in privacy.erasure_audit (a hash of the request, no personal data)."""
+To erase a person (GDPR): python -m privacy erase --help."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m activate",
-        description="Publish the marts for BI readers, write scores back to the CRM, "
-        "serve BI from Postgres, erase a person.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser, sub = cli.stage_parser(
+        "python -m activate",
+        "Publish the marts for BI readers, write scores back to the CRM, serve BI from Postgres.",
+        EPILOG,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
     pub = sub.add_parser(
         "publish", help="atomically replace the published snapshot with the current marts"
     )
@@ -73,20 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     grant.add_argument(
         "--password-stdin", action="store_true", help="read the role's password from stdin"
     )
-    erase = sub.add_parser(
-        "erase", help="remove one person from every layer and keep them out of later loads"
-    )
-    who = erase.add_mutually_exclusive_group(required=True)
-    who.add_argument("--email", help="the person's email (any CRM record with it)")
-    who.add_argument("--contact-id", type=int, help="a CRM contact id of the person")
-    erase.add_argument(
-        "--dry-run", action="store_true", help="show what would be removed, change nothing"
-    )
-    erase.add_argument(
-        "--no-compact",
-        action="store_true",
-        help="DuckDB: skip rewriting the warehouse file (deleted bytes may stay in free blocks)",
-    )
     args = parser.parse_args(argv)
     cli.setup(args.verbose)
     console = Console()
@@ -114,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
             f"role {result['role']} may SELECT {result['tables']} tables in schema "
             f"{', '.join(result['schemas'])} of database {result['database']}, nothing else"
         )
-    elif args.command == "erase":
-        return _erase(console, args)
     return 0
 
 
@@ -167,43 +141,6 @@ def _sync(console: Console, as_of: date, dry_run: bool, show: int) -> int:
     for failure in result.failures[:20]:
         console.print(f"  failed: {failure}", markup=False)
     return 1 if result.failed else 0
-
-
-def _erase(console: Console, args: argparse.Namespace) -> int:
-    from activate.erasure import ErasureError, erase
-
-    try:
-        result = erase(
-            email=args.email,
-            contact_id=args.contact_id,
-            dry_run=args.dry_run,
-            compact=not args.no_compact,
-        )
-    except ErasureError as exc:
-        console.print(f"[red]erase failed:[/red] {exc}")
-        return 1
-    ids = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.identity.items())
-    console.print(f"{'dry run: ' if result.dry_run else ''}the person has {ids}")
-    table = Table(title="rows that would be removed" if result.dry_run else "rows removed")
-    table.add_column("where")
-    table.add_column("rows", justify="right")
-    for where, n in sorted(result.removed.items()):
-        table.add_row(where, f"{n:,}")
-    console.print(table)
-    for note in result.notes:
-        console.print(f"note: {note}")
-    if result.dry_run:
-        return 0
-    if result.remaining:
-        console.print("[red]traces remain:[/red]")
-        for trace in result.remaining:
-            console.print(f"  {trace}", markup=False)
-        return 1
-    console.print(
-        f"erasure {result.erasure_id} done (request hash {result.subject_hash[:16]}…); "
-        "no trace left in the warehouse, the published snapshot or the CRM writeback"
-    )
-    return 0
 
 
 if __name__ == "__main__":

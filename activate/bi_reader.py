@@ -22,8 +22,8 @@ import re
 
 import sqlalchemy as sa
 
+from customer720 import warehouse
 from customer720.settings import Settings, get_settings
-from customer720.warehouse import sqlalchemy_url
 
 log = logging.getLogger(__name__)
 
@@ -45,67 +45,63 @@ def grant_bi_reader(
         )
     if not _ROLE_NAME.fullmatch(role):
         raise ValueError(f"role name {role!r}: use lower-case letters, digits and '_' (at most 63)")
-    engine = sa.create_engine(sqlalchemy_url(settings.warehouse))
-    try:
-        with engine.begin() as con:
-            database = con.execute(sa.text("select current_database()")).scalar_one()
-            owner = con.execute(sa.text("select current_user")).scalar_one()
-            exists = con.execute(
-                sa.text("select count(*) from pg_roles where rolname = :r"), {"r": role}
+    with warehouse.pg_engine(settings).begin() as con:
+        database = con.execute(sa.text("select current_database()")).scalar_one()
+        owner = con.execute(sa.text("select current_user")).scalar_one()
+        exists = con.execute(
+            sa.text("select count(*) from pg_roles where rolname = :r"), {"r": role}
+        ).scalar_one()
+        verb = "alter" if exists else "create"
+        con.execute(
+            sa.text(
+                f'{verb} role "{role}" login nosuperuser nocreatedb nocreaterole noinherit'
+                + (" password :password" if password is not None else "")
+            ),
+            {"password": password} if password is not None else {},
+        )
+        con.execute(
+            sa.text(
+                f'alter role "{role}" in database "{database}" '
+                "set default_transaction_read_only = on"
+            )
+        )
+        con.execute(sa.text(f'grant connect on database "{database}" to "{role}"'))
+        con.execute(sa.text(f'revoke create on database "{database}" from "{role}"'))
+        schemas = [
+            r[0]
+            for r in con.execute(
+                sa.text(
+                    """select nspname from pg_namespace
+                       where nspname not like 'pg\\_%' and nspname <> 'information_schema'"""
+                )
+            )
+        ]
+        for schema in schemas:
+            if schema in SERVED_SCHEMAS:
+                continue
+            # Anything granted to the role elsewhere (by hand, earlier) is taken back.
+            con.execute(sa.text(f'revoke all on schema "{schema}" from "{role}"'))
+            con.execute(sa.text(f'revoke all on all tables in schema "{schema}" from "{role}"'))
+            con.execute(
+                sa.text(
+                    f'alter default privileges in schema "{schema}" '
+                    f'revoke all on tables from "{role}"'
+                )
+            )
+        tables = 0
+        for schema in SERVED_SCHEMAS:
+            con.execute(sa.text(f'create schema if not exists "{schema}"'))
+            con.execute(sa.text(f'revoke create on schema "{schema}" from "{role}"'))
+            con.execute(sa.text(f'grant usage on schema "{schema}" to "{role}"'))
+            con.execute(sa.text(f'grant select on all tables in schema "{schema}" to "{role}"'))
+            con.execute(
+                sa.text(
+                    f'alter default privileges for role "{owner}" in schema "{schema}" '
+                    f'grant select on tables to "{role}"'
+                )
+            )
+            tables += con.execute(
+                sa.text("select count(*) from pg_tables where schemaname = :s"), {"s": schema}
             ).scalar_one()
-            verb = "alter" if exists else "create"
-            con.execute(
-                sa.text(
-                    f'{verb} role "{role}" login nosuperuser nocreatedb nocreaterole noinherit'
-                    + (" password :password" if password is not None else "")
-                ),
-                {"password": password} if password is not None else {},
-            )
-            con.execute(
-                sa.text(
-                    f'alter role "{role}" in database "{database}" '
-                    "set default_transaction_read_only = on"
-                )
-            )
-            con.execute(sa.text(f'grant connect on database "{database}" to "{role}"'))
-            con.execute(sa.text(f'revoke create on database "{database}" from "{role}"'))
-            schemas = [
-                r[0]
-                for r in con.execute(
-                    sa.text(
-                        """select nspname from pg_namespace
-                           where nspname not like 'pg\\_%' and nspname <> 'information_schema'"""
-                    )
-                )
-            ]
-            for schema in schemas:
-                if schema in SERVED_SCHEMAS:
-                    continue
-                # Anything granted to the role elsewhere (by hand, earlier) is taken back.
-                con.execute(sa.text(f'revoke all on schema "{schema}" from "{role}"'))
-                con.execute(sa.text(f'revoke all on all tables in schema "{schema}" from "{role}"'))
-                con.execute(
-                    sa.text(
-                        f'alter default privileges in schema "{schema}" '
-                        f'revoke all on tables from "{role}"'
-                    )
-                )
-            tables = 0
-            for schema in SERVED_SCHEMAS:
-                con.execute(sa.text(f'create schema if not exists "{schema}"'))
-                con.execute(sa.text(f'revoke create on schema "{schema}" from "{role}"'))
-                con.execute(sa.text(f'grant usage on schema "{schema}" to "{role}"'))
-                con.execute(sa.text(f'grant select on all tables in schema "{schema}" to "{role}"'))
-                con.execute(
-                    sa.text(
-                        f'alter default privileges for role "{owner}" in schema "{schema}" '
-                        f'grant select on tables to "{role}"'
-                    )
-                )
-                tables += con.execute(
-                    sa.text("select count(*) from pg_tables where schemaname = :s"), {"s": schema}
-                ).scalar_one()
-    finally:
-        engine.dispose()
     log.info("role %s may read %d tables in %s of %s", role, tables, SERVED_SCHEMAS, database)
     return {"role": role, "database": database, "schemas": list(SERVED_SCHEMAS), "tables": tables}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from rich.logging import RichHandler
@@ -22,3 +23,17 @@ def setup(verbose: bool = False) -> None:
     )
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def stage_parser(
+    prog: str, description: str, epilog: str
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """A stage's command line: examples shown as written, ``-v``, one subcommand required."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser, parser.add_subparsers(dest="command", required=True)

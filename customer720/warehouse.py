@@ -1,21 +1,38 @@
 """One way to read from and write to the warehouse, whichever engine it is.
 
-The embedded default is a DuckDB file; production may be Postgres. Stages call these
-functions instead of opening connections themselves, so the engine switch lives here.
-Each call opens and closes its own connection: DuckDB allows one writing process per
-file, and holding a connection across a long task would block dbt.
+The embedded default is a DuckDB file; production may be Postgres (``C720_WAREHOUSE``).
+Stages call this module instead of opening connections themselves, so the engine switch,
+URL handling and connection opening live here and nowhere else. Two ways in:
+
+- **Query helpers** (``query_df``, ``scalar``, ``table_exists``, ``replace_rows``,
+  ``duckdb_connection``): each call opens and closes its own connection: DuckDB allows
+  one writing process per file, and holding a connection across a long task would block
+  dbt.
+- **A Destination** (``open_destination``), for loads and erasure that run many
+  statements in one transaction. Validation always runs in DuckDB (``Destination.work``):
+  reading files, typing, finding bad records. Only the results cross to the destination,
+  through four operations that both engines implement — ``execute``/``fetchall``
+  (portable SQL with ``?`` parameters), ``copy_into`` (rows of a DuckDB query into a
+  destination table), ``insert_rows`` (a few Python rows) — inside ``begin``/``commit``.
+  For a DuckDB warehouse ``work`` *is* the warehouse connection and nothing is copied.
+  For Postgres, ``work`` is an in-memory DuckDB and rows travel by ``COPY ... FROM
+  STDIN`` (CSV written by DuckDB), the fastest way into Postgres.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from customer720.settings import Settings, get_settings
@@ -23,18 +40,25 @@ from customer720.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse cannot be reached; the message names it (without the password)."""
+
+
+def _connect_duckdb(path: Path) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path))
+
+
 @contextmanager
 def duckdb_connection(
     settings: Settings | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     settings = settings or get_settings()
-    path = settings.warehouse_path
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Always read-write: dbt-duckdb keeps its read-write connection open in-process after a
     # run (all tasks share one process under `airflow dags test`), and DuckDB refuses a second
     # connection to the same file with another configuration. Read-only would not let another
     # process in either: DuckDB locks the file per process.
-    con = duckdb.connect(str(path))
+    con = _connect_duckdb(settings.warehouse_path)
     try:
         yield con
     finally:
@@ -49,14 +73,24 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def display_url(url: str) -> str:
+    """A warehouse URL as the user gave it, fit for messages: the password hidden."""
+    if "://" not in url:  # a DuckDB file
+        return url
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
 @cache
 def _engine_for(url: str) -> sa.Engine:
     return sa.create_engine(sqlalchemy_url(url))
 
 
-def _engine(settings: Settings) -> sa.Engine:
-    # One engine (and connection pool) per warehouse URL for the process, not one per call.
-    return _engine_for(settings.warehouse)
+def pg_engine(settings: Settings | None = None) -> sa.Engine:
+    """The SQLAlchemy engine of a Postgres warehouse.
+
+    One engine (and connection pool) per warehouse URL for the process, not one per call.
+    """
+    return _engine_for((settings or get_settings()).warehouse)
 
 
 def _duckdb_has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -71,7 +105,7 @@ def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
     """Run a SELECT and return a DataFrame."""
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
-        with _engine(settings).connect() as con:
+        with pg_engine(settings).connect() as con:
             return pd.read_sql_query(sa.text(sql), con)
     with duckdb_connection(settings) as con:
         return con.execute(sql).df()
@@ -80,7 +114,7 @@ def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
 def scalar(sql: str, settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
-        with _engine(settings).connect() as con:
+        with pg_engine(settings).connect() as con:
             return con.execute(sa.text(sql)).scalar()
     with duckdb_connection(settings) as con:
         row = con.execute(sql).fetchone()
@@ -90,7 +124,7 @@ def scalar(sql: str, settings: Settings | None = None) -> Any:
 def table_exists(schema: str, table: str, settings: Settings | None = None) -> bool:
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
-        with _engine(settings).connect() as con:
+        with pg_engine(settings).connect() as con:
             return sa.inspect(con).has_table(table, schema=schema)
     if not settings.warehouse_path.exists():
         return False
@@ -115,8 +149,7 @@ def replace_rows(
     settings = settings or get_settings()
     where = where or {}
     if settings.warehouse_is_postgres:
-        engine = _engine(settings)
-        with engine.begin() as con:
+        with pg_engine(settings).begin() as con:
             con.execute(sa.text(f'create schema if not exists "{schema}"'))
             exists = sa.inspect(con).has_table(table, schema=schema)
             if exists and where:
@@ -151,3 +184,215 @@ def replace_rows(
         con.unregister("_incoming")
     log.info("wrote %d rows to %s.%s", len(df), schema, table)
     return len(df)
+
+
+# --------------------------------------------------------------------------- Destination
+
+# Contract types are DuckDB names; Postgres spells one of them differently.
+_PG_TYPES = {"DOUBLE": "double precision"}
+
+
+def _quiet(con: duckdb.DuckDBPyConnection) -> None:
+    # DuckDB's own progress bar would print into task logs; our summaries say enough.
+    # (A session setting: a connection config could clash with dbt-duckdb's connection.)
+    con.execute("set enable_progress_bar = false")
+
+
+class Destination:
+    """The warehouse as one connection. Use as a context manager; ``work`` is DuckDB."""
+
+    engine: str
+    work: duckdb.DuckDBPyConnection
+
+    def sql_type(self, duckdb_type: str) -> str:
+        return duckdb_type
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def copy_into(self, table: str, columns: Sequence[str], select_sql: str) -> None:
+        """Insert the rows of ``select_sql`` (run in ``work``) into ``table`` (``columns``)."""
+        raise NotImplementedError
+
+    def stage(self, name: str, columns: dict[str, str], select_sql: str) -> None:
+        """Make the rows of ``select_sql`` (run in ``work``) a temp table ``name`` here."""
+        raise NotImplementedError
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        self._insert_rows(table, columns, rows)
+
+    def _insert_rows(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        raise NotImplementedError
+
+    def rollback(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Destination:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            try:
+                self.rollback()
+            except Exception:  # noqa: BLE001 - no transaction open; keep the first error
+                pass
+        self.close()
+
+
+class DuckDBDestination(Destination):
+    """The DuckDB warehouse file: validation and raw tables share one connection."""
+
+    engine = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.work = _connect_duckdb(path)
+        _quiet(self.work)
+        self._in_transaction = False
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.work.execute(sql, list(params))
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.work.execute(sql, list(params)).fetchall()
+
+    def copy_into(self, table: str, columns: Sequence[str], select_sql: str) -> None:
+        cols = ", ".join(f'"{c}"' for c in columns)
+        self.work.execute(f"insert into {table} ({cols}) {select_sql}")
+
+    def stage(self, name: str, columns: dict[str, str], select_sql: str) -> None:
+        self.work.execute(f"create or replace temp table {name} as {select_sql}")
+
+    def _insert_rows(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        data = pa.table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
+        self.work.register("_rows", data)
+        cols = ", ".join(f'"{c}"' for c in columns)
+        self.work.execute(f"insert into {table} ({cols}) select {cols} from _rows")
+        self.work.unregister("_rows")
+
+    def begin(self) -> None:
+        self.work.execute("begin")
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        if self._in_transaction:  # outside a transaction each statement commits itself
+            self._in_transaction = False
+            self.work.execute("commit")
+
+    def rollback(self) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            self.work.execute("rollback")
+
+    def close(self) -> None:
+        self.work.close()
+
+
+class PostgresDestination(Destination):
+    """A Postgres database: validation in an in-memory DuckDB, rows sent by COPY."""
+
+    engine = "postgres"
+
+    def __init__(self, url: str) -> None:
+        import psycopg2
+
+        parsed = sa.make_url(sqlalchemy_url(url))
+        try:
+            self.pg = psycopg2.connect(
+                host=parsed.host or "127.0.0.1",
+                port=parsed.port or 5432,
+                user=parsed.username,
+                password=parsed.password,
+                dbname=parsed.database,
+            )
+        except psycopg2.OperationalError as exc:
+            raise WarehouseUnavailable(
+                f"cannot connect to the Postgres warehouse {display_url(url)} (C720_WAREHOUSE): "
+                f"{str(exc).strip()}"
+            ) from exc
+        self.work = duckdb.connect()
+        _quiet(self.work)
+        self._scratch = tempfile.TemporaryDirectory(prefix="c720-ingest-")
+
+    def sql_type(self, duckdb_type: str) -> str:
+        return _PG_TYPES.get(duckdb_type.upper(), duckdb_type)
+
+    @staticmethod
+    def _pg_sql(sql: str) -> str:
+        # DuckDB-style '?' placeholders to psycopg2's '%s' (our SQL has no literal '?').
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.pg.cursor() as cur:
+            cur.execute(self._pg_sql(sql), tuple(params))
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self.pg.cursor() as cur:
+            cur.execute(self._pg_sql(sql), tuple(params))
+            return cur.fetchall()
+
+    def copy_into(self, table: str, columns: Sequence[str], select_sql: str) -> None:
+        # DuckDB's CSV: NULL as an empty field, an empty string as "" — what COPY expects.
+        path = Path(self._scratch.name) / "rows.csv"
+        self.work.execute(f"copy ({select_sql}) to '{path}' (format csv, header false)")
+        cols = ", ".join(f'"{c}"' for c in columns)
+        with self.pg.cursor() as cur, path.open("rb") as handle:
+            cur.copy_expert(f"copy {table} ({cols}) from stdin with (format csv)", handle)
+        path.unlink()
+
+    def stage(self, name: str, columns: dict[str, str], select_sql: str) -> None:
+        cols = ", ".join(f'"{c}" {self.sql_type(t)}' for c, t in columns.items())
+        self.execute(f"drop table if exists {name}")
+        self.execute(f"create temp table {name} ({cols})")
+        self.copy_into(name, list(columns), select_sql)
+
+    def _insert_rows(self, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+        from psycopg2.extras import execute_values
+
+        cols = ", ".join(f'"{c}"' for c in columns)
+        with self.pg.cursor() as cur:
+            execute_values(cur, f"insert into {table} ({cols}) values %s", rows)
+
+    def begin(self) -> None:
+        # psycopg2 opens a transaction with the first statement; commit ends it.
+        pass
+
+    def commit(self) -> None:
+        self.pg.commit()
+
+    def rollback(self) -> None:
+        self.pg.rollback()
+
+    def close(self) -> None:
+        self.pg.close()
+        self.work.close()
+        self._scratch.cleanup()
+
+
+def open_destination(settings: Settings | None = None) -> Destination:
+    """The warehouse named by ``C720_WAREHOUSE`` as a :class:`Destination`.
+
+    Raises :class:`WarehouseUnavailable` when a Postgres warehouse cannot be reached.
+    """
+    settings = settings or get_settings()
+    if settings.warehouse_is_postgres:
+        return PostgresDestination(settings.warehouse)
+    return DuckDBDestination(settings.warehouse_path)

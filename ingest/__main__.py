@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -29,14 +28,11 @@ C720_QUARANTINE_MAX_RATE (default 5%) bad records is not loaded and the command 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m ingest",
-        description="Extract CRM data and web/app events into the raw layer of the warehouse.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser, sub = cli.stage_parser(
+        "python -m ingest",
+        "Extract CRM data and web/app events into the raw layer of the warehouse.",
+        EPILOG,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
     crm = sub.add_parser("crm", help="extract the CRM tables (incremental on updated_at)")
     crm.add_argument("--source", help="SQLAlchemy URL or export folder (default: C720_CRM_URL)")
     events = sub.add_parser(
@@ -90,11 +86,7 @@ def _status(console: Console) -> None:
     from ingest.contract import all_raw_tables
 
     settings = get_settings()
-    shown = settings.warehouse
-    if settings.warehouse_is_postgres:
-        from sqlalchemy import make_url
-
-        shown = make_url(settings.warehouse).render_as_string(hide_password=True)
+    shown = warehouse.display_url(settings.warehouse)
     if not warehouse.table_exists("raw", "load_audit", settings):
         console.print(f"nothing loaded yet into {shown}; run: python -m ingest all")
         return

@@ -25,10 +25,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from customer720.settings import Settings, get_settings
-from customer720.warehouse import sqlalchemy_url
-from ingest import raw_store
+from customer720.warehouse import Destination, sqlalchemy_url
+from ingest import raw_store, suppression
 from ingest.contract import TableSpec, crm_tables
-from ingest.destination import Destination, open_destination
 from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -289,7 +288,7 @@ def extract_crm(
     summary.source = label
     started, started_at = time.perf_counter(), raw_store.utc_now()
     try:
-        with open_destination(settings) as dest:
+        with raw_store.open_raw(settings) as dest:
             raw_store.ensure_raw_layer(dest)
             for spec in crm_tables():
                 result = _extract_table(
@@ -308,6 +307,8 @@ def extract_crm(
                     result.rows_changed,
                     result.rows_quarantined,
                 )
+            # Erased people stay erased while a source still sends them (python -m privacy erase).
+            suppression.apply_suppression(dest, summary.batch_id)
             summary.seconds = raw_store.finish_run(
                 dest,
                 summary.batch_id,

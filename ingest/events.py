@@ -34,9 +34,9 @@ from pathlib import Path
 import duckdb
 
 from customer720.settings import Settings, get_settings
-from ingest import raw_store
+from customer720.warehouse import Destination
+from ingest import raw_store, suppression
 from ingest.contract import METADATA_COLUMNS, events_table
-from ingest.destination import Destination, open_destination
 from ingest.errors import IngestError
 
 log = logging.getLogger(__name__)
@@ -477,7 +477,7 @@ def load_events(
     max_rate = settings.quarantine_max_rate if max_quarantine_rate is None else max_quarantine_rate
     summary = EventLoadSummary(batch_id=raw_store.new_batch_id("events"))
     started, started_at = time.perf_counter(), raw_store.utc_now()
-    with open_destination(settings) as dest:
+    with raw_store.open_raw(settings) as dest:
         raw_store.ensure_raw_layer(dest)
         if not events_dir.exists():
             log.info(
@@ -488,6 +488,8 @@ def load_events(
         for batch in _batches(todo):
             _load_or_reject(dest, events_dir, batch, summary.batch_id, max_rate, summary)
             log.debug("events: %d of %d new files loaded", summary.files_loaded, len(todo))
+        # Erased people stay erased while a source still sends them (python -m privacy erase).
+        suppression.apply_suppression(dest, summary.batch_id)
         summary.seconds = raw_store.finish_run(
             dest,
             summary.batch_id,

@@ -4,7 +4,7 @@ Every contract table exists in ``raw`` even when a source lacks it (empty, typed
 later stages build from whatever data exists. Validation is SQL over the incoming rows in
 DuckDB: each contract column is ``try_cast`` to its type, and a row whose required column
 is missing or whose value does not cast gets a reason and goes to ``raw.quarantine``.
-The writes go through a :class:`~ingest.destination.Destination` (DuckDB or Postgres).
+The writes go through a :class:`~customer720.warehouse.Destination` (DuckDB or Postgres).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from customer720.settings import Settings
+from customer720.warehouse import Destination, WarehouseUnavailable, open_destination
 from ingest.contract import METADATA_COLUMNS, TableSpec, all_raw_tables
-from ingest.destination import Destination
+from ingest.errors import IngestError
 
 SCHEMA = "raw"
 
@@ -68,6 +70,14 @@ BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
     },
 }
 _TABLE_CONSTRAINTS = {"watermarks": ", primary key (source, table_name)"}
+
+
+def open_raw(settings: Settings) -> Destination:
+    """The warehouse for one load; an unreachable warehouse stops the load (IngestError)."""
+    try:
+        return open_destination(settings)
+    except WarehouseUnavailable as exc:
+        raise IngestError(str(exc)) from exc
 
 
 def new_batch_id(kind: str) -> str:
@@ -285,14 +295,11 @@ def finish_run(
     rows_loaded: int,
     rows_quarantined: int,
 ) -> float:
-    """Close a load: re-apply the erasure suppression list, record the run; return its seconds.
+    """Close a load: record the run; return its seconds.
 
-    ``started`` is the load's ``time.perf_counter()`` at its start.
+    ``started`` is the load's ``time.perf_counter()`` at its start. The load applies the
+    erasure suppression list (:func:`ingest.suppression.apply_suppression`) just before.
     """
-    # Erased people stay erased while a source still sends them (python -m activate erase).
-    from activate.suppression import apply_suppression
-
-    apply_suppression(dest, batch_id)
     seconds = round(time.perf_counter() - started, 2)
     record_run(
         dest,
@@ -345,6 +352,7 @@ __all__ = [
     "drift_report",
     "ensure_raw_layer",
     "new_batch_id",
+    "open_raw",
     "raw_columns",
     "record_run",
     "rejection_message",

@@ -7,7 +7,7 @@ Airflow's start-up and the read-only quality gates, to keep the suite fast). All
 while a separate reader process queries the published snapshot in a loop.
 
 Then one person - two CRM records sharing an email, orders, cookies stitched to them by
-logins, a quarantined event naming them - is erased with ``python -m activate erase``,
+logins, a quarantined event naming them - is erased with ``python -m privacy erase``,
 and the source keeps holding them (and sends more of them) for the next ingest + build.
 """
 
@@ -26,11 +26,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from activate.erasure import Identity, find_traces, resolve_identity
 from activate.publish import publish
 from customer720 import warehouse
 from customer720.settings import get_settings
-from ingest.destination import open_destination
+from customer720.warehouse import open_destination
+from privacy.erasure import Identity, find_traces, resolve_identity
 
 CUSTOMERS, DAYS, SEED = 120, 150, 5
 START = date(2024, 1, 1)
@@ -175,7 +175,7 @@ def _identity(company: dict) -> Identity:
 def _erase(company: dict, *flags: str) -> str:
     email = company["person"]["emails"][-1]  # another record's spelling than the one resolved
     return _run(
-        [sys.executable, "-m", "activate", "erase", "--email", email, *flags],
+        [sys.executable, "-m", "privacy", "erase", "--email", email, *flags],
         company["root"] / f"erase{''.join(flags)}.log",
     )
 

@@ -1,6 +1,6 @@
 """The suppression list: erased people stay erased when the source still holds them.
 
-``python -m activate erase`` removes a person from the warehouse, but the CRM and the
+``python -m privacy erase`` removes a person from the warehouse, but the CRM and the
 event files may still hold them, and the next ingest would bring them back. So erasure
 also records *hashes* of every id the person had (normalised emails, CRM contact ids,
 order ids, anonymous web ids) in ``privacy.suppression_list``, and ingest calls
@@ -22,8 +22,10 @@ import logging
 import re
 from collections.abc import Iterable
 
+from customer720.warehouse import Destination
 from ingest.contract import all_raw_tables
-from ingest.destination import Destination
+from ingest.emails import email_sql, normalise_email
+from ingest.raw_store import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +57,6 @@ _TABLES = {
 }
 
 
-def normalise_email(email: str) -> str:
-    """As dbt's ``normalise_email`` macro: ``lower(trim(email))`` (SQL trims spaces only)."""
-    return email.strip(" ").lower()
-
-
 def subject_hash(kind: str, value: object) -> str:
     """The stored form of one id: ``sha256("<kind>:<value>")``, emails normalised first."""
     text = normalise_email(str(value)) if kind == "email" else str(value)
@@ -74,7 +71,8 @@ def _sha256_sql(dest: Destination, expr: str) -> str:
 
 def hash_sql(dest: Destination, kind: str, column: str) -> str:
     """SQL for :func:`subject_hash` of a column (same bytes on DuckDB and Postgres)."""
-    value = f'lower(trim("{column}"))' if kind == "email" else f'cast("{column}" as varchar)'
+    # An empty email hashes to null here ('email:' in Python): never listed, so alike.
+    value = email_sql(f'"{column}"') if kind == "email" else f'cast("{column}" as varchar)'
     return _sha256_sql(dest, f"'{kind}:' || {value}")
 
 
@@ -95,8 +93,6 @@ def _has_list(dest: Destination) -> bool:
 
 def add(dest: Destination, subjects: Iterable[tuple[str, str]], erasure_id: str) -> int:
     """Add (kind, hash) pairs not yet listed; returns how many were new."""
-    from ingest.raw_store import utc_now
-
     known = {
         (k, h) for k, h in dest.fetchall(f"select subject_kind, subject_hash from {LIST_TABLE}")
     }
@@ -117,8 +113,6 @@ def apply_suppression(dest: Destination, batch_id: str) -> dict[str, int]:
     """
     if not _has_list(dest):
         return {}
-    from ingest.raw_store import utc_now
-
     listed = f"(select subject_hash from {LIST_TABLE})"
     tables = [
         (spec.raw_table, [c for c in spec.column_names if c in COLUMN_KINDS])

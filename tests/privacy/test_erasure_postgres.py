@@ -1,6 +1,6 @@
 """Erasure and suppression on a Postgres warehouse (raw layer only, no dbt build).
 
-The DuckDB path through every layer is tested in ``test_readers_and_erasure.py``; this
+The DuckDB path through every layer is tested in ``tests/activate/test_readers_and_erasure.py``; this
 checks the same SQL on Postgres, where ingest writes raw and suppression runs.
 """
 
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from activate.erasure import erase, find_traces, resolve_identity
 from customer720.settings import get_settings
+from customer720.warehouse import open_destination
 from ingest import extract_crm, load_events
-from ingest.destination import open_destination
+from privacy.erasure import erase, find_traces, resolve_identity
 
 CONTACTS = "contact_id,email,marketing_consent,created_at,updated_at,is_deleted\n"
 ORDERS = "order_id,contact_id,ordered_at,status,total_amount,updated_at\n"

@@ -1,6 +1,6 @@
 """Erasure: remove one person from every layer, keep them out, log it without personal data.
 
-``python -m activate erase --email X`` (or ``--contact-id N``):
+``python -m privacy erase --email X`` (or ``--contact-id N``):
 
 1. **Who** — the person is every id the warehouse joined to them: the CRM records with
    that email (or that id, and then its email), every node the identity graph stitched
@@ -19,7 +19,7 @@
    (republished), and, on DuckDB, the warehouse file is rewritten so deleted rows do not
    linger in free blocks.
 4. **Never again** — hashes of all the person's ids go to ``privacy.suppression_list``,
-   which ingest honours (:mod:`activate.suppression`).
+   which ingest honours (:mod:`ingest.suppression`).
 5. **Logged** — ``privacy.erasure_audit``: erasure id, time, a hash of the request, and
    rows removed per table. No email, no id in clear.
 6. **Checked** — every table of the warehouse, the snapshot and the CRM writeback table is
@@ -39,12 +39,13 @@ from pathlib import Path
 
 import duckdb
 
-from activate import suppression
-from activate.suppression import normalise_email, subject_hash
 from activate.writeback import forget_contacts
 from customer720.settings import Settings, get_settings
-from ingest.destination import Destination, open_destination
+from customer720.warehouse import Destination, open_destination
+from ingest import suppression
+from ingest.emails import email_sql, normalise_email
 from ingest.raw_store import utc_now
+from ingest.suppression import subject_hash
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def _row_predicate(columns: list[str], ident: Identity) -> tuple[str, list[str]]
         if not values:
             continue
         expr = (
-            f'lower(trim("{column}"))'
+            email_sql(f'"{column}"')
             if column.lower() == "email"
             else f'cast("{column}" as varchar)'
         )
@@ -235,12 +236,12 @@ def resolve_identity(
         before = ident.size()
         for table in contact_tables:
             rows = _select_in(
-                fetch, f"select contact_id from {table}", "lower(trim(email))", ident.emails
+                fetch, f"select contact_id from {table}", email_sql("email"), ident.emails
             )
             ident.contact_ids |= {int(r[0]) for r in rows}
             rows = _select_in(
                 fetch,
-                f"select lower(trim(email)) from {table}",
+                f"select {email_sql('email')} from {table}",
                 "cast(contact_id as varchar)",
                 ident.contact_ids,
             )
