@@ -59,7 +59,7 @@ def airflow(args: list[str], settings: Settings, log_file: Path | None = None) -
         ).returncode
 
 
-def prepareairflow(settings: Settings) -> None:
+def prepare_airflow(settings: Settings) -> None:
     """Airflow's metadata DB, the pool that serialises DuckDB writers, dbt's manifest."""
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     logs = settings.local_dir / "logs"
@@ -169,7 +169,7 @@ def run_chain(day: date, settings: Settings, console: Console, train: bool | Non
 
 def run(run_date: date, settings: Settings, train: bool | None = None) -> int:
     console = Console()
-    prepareairflow(settings)
+    prepare_airflow(settings)
     started = time.monotonic()
     if not run_chain(run_date, settings, console, train):
         return 1
@@ -187,7 +187,7 @@ def run(run_date: date, settings: Settings, train: bool | None = None) -> int:
 def train(run_date: date, settings: Settings) -> int:
     """Train (and maybe promote) a churn model on the marts built for ``run_date``."""
     console = Console()
-    prepareairflow(settings)
+    prepare_airflow(settings)
     ok, elapsed = run_dag(TRAIN, run_date, settings, console)
     if ok:
         console.print(f"[green]Training done in {elapsed:.0f} s.[/green]")
@@ -199,7 +199,7 @@ def backfill(start: date, end: date, settings: Settings) -> int:
     if end < start:
         raise SystemExit(f"backfill: END {end} is before START {start}")
     console = Console()
-    prepareairflow(settings)
+    prepare_airflow(settings)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     results: dict[date, bool] = {}
     started = time.monotonic()
