@@ -19,7 +19,6 @@ SCALE     ?= S
 BENCH_ARGS ?=
 
 export DO_NOT_TRACK=1
-export RUNTIME__DLTHUB_TELEMETRY=false
 export GX_ANALYTICS_ENABLED=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 export SCARF_ANALYTICS=false
@@ -41,16 +40,16 @@ install: $(STAMP) ## create .venv with the pinned environment
 
 run: $(STAMP) ## make the demo company and run the whole pipeline through Airflow
 	$(PY) -m simulator --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED) --out $(SOURCES) --if-missing
-	C720_TASK_RETRIES=0 $(PY) -m customer720.orchestrate run
+	C720_TASK_RETRIES=0 $(PY) -m orchestrate run
 
 train: $(STAMP) ## train a churn model on the newest marts (the weekly DAG, on demand)
-	$(PY) -m customer720.orchestrate train $(if $(DATE),--date $(DATE))
+	$(PY) -m orchestrate train $(if $(DATE),--date $(DATE))
 
 backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=2024-12-30
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
-	$(PY) -m customer720.orchestrate backfill --start $(START) --end $(END)
+	$(PY) -m orchestrate backfill --start $(START) --end $(END)
 
-test: $(STAMP) ## run the test suite (unit, integration, end-to-end)
+test: $(STAMP) lint ## lint, then the test suite (unit, integration, end-to-end)
 	@# one worker per core, a test file per worker: module fixtures (a simulated company,
 	@# an Airflow home) are built once; the slowest tests are listed at the end
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15
@@ -64,10 +63,10 @@ lint: $(STAMP) ## ruff, and a dbt parse of the project
 	$(PY) -c "from customer720.dbt import run_dbt; run_dbt('parse')"
 
 airflow: $(STAMP) ## open the Airflow UI on http://localhost:8080 (Ctrl-C stops it)
-	$(PY) -m customer720.orchestrate ui
+	$(PY) -m orchestrate ui
 
 airflow-stop: ## stop an Airflow UI started with `make airflow`
-	@test -x $(PY) && $(PY) -m customer720.orchestrate stop || true
+	@test -x $(PY) && $(PY) -m orchestrate stop || true
 
 lock: ## re-compile requirements.txt from pyproject.toml
 	$(UV) pip compile -q pyproject.toml --extra dev --python-version $(PYTHON) -o requirements.txt

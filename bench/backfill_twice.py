@@ -1,6 +1,6 @@
 """python bench/backfill_twice.py: a backfill replayed twice must give the same data.
 
-Runs ``python -m customer720.orchestrate backfill --start S --end E`` (what
+Runs ``python -m orchestrate backfill --start S --end E`` (what
 ``make backfill`` runs) twice on the warehouse of the current settings (``C720_LOCAL_DIR``;
 build one with ``make run`` first) and compares, after each pass, a fingerprint of every
 table a user reads or we load: the published snapshot's marts, the raw data tables, and
@@ -89,7 +89,7 @@ def fingerprints(settings: Settings) -> dict[str, tuple[int, str]]:
 
 
 def backfill(start: date, end: date, log_file: Path) -> tuple[int, float]:
-    cmd = [sys.executable, "-m", "customer720.orchestrate", "backfill"]
+    cmd = [sys.executable, "-m", "orchestrate", "backfill"]
     cmd += ["--start", start.isoformat(), "--end", end.isoformat()]
     started = time.monotonic()
     with log_file.open("w") as out:

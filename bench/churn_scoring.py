@@ -1,6 +1,6 @@
 """How long does churn scoring take for 100k customers, with SHAP-based top-3 reasons?
 
-Times ``ml.score.predict_frame`` — the whole per-customer work of ``python -m ml score``:
+Times ``ml.churn.score.predict_frame`` — the whole per-customer work of ``python -m ml churn score``:
 model matrix, calibrated probability, contributions, top-3 reason texts — on N feature
 rows, for each way of computing the contributions:
 

@@ -8,7 +8,7 @@ Three days of pipeline on one simulated company, so every comparison is on the s
 2. **incremental** — one simulated day appended, then the same stages called directly
    (the DAG's task functions, one process each): the daily cost of a warehouse with history.
 3. **airflow** — one more day appended, then the same pipeline through Airflow's public
-   entry point (``python -m customer720.orchestrate run --date D``): the orchestration cost.
+   entry point (``python -m orchestrate run --date D``): the orchestration cost.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
   timeline, the feature cutoffs, contracts or tests (the transform reference for
   ``dbt build``; it does less, so the ratio is an upper bound of our overhead).
 - ``bare_lightgbm``: ``lightgbm.train`` with the churn model's parameters and early
-  stopping on the very matrices ``ml.train`` builds (the training reference). Only the
+  stopping on the very matrices ``ml.churn.train`` builds (the training reference). Only the
   ``lightgbm.train`` call is timed; building the matrix is preparation.
 
 Each returns ``core_seconds`` / ``core_cpu_seconds``: the timed part the ratios use.

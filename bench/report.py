@@ -133,7 +133,7 @@ def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
     out["airflow_vs_direct"] = {
         "value": _ratio(airflow["seconds"] if ok else None, direct),
         "cpu": _ratio(airflow["cpu_seconds"] if ok else None, direct_cpu),
-        "numerator": "airflow/airflow: python -m customer720.orchestrate run --date D",
+        "numerator": "airflow/airflow: python -m orchestrate run --date D",
         "denominator": f"incremental: the same stages but training, one process each ({direct} s wall, "
         f"{direct_cpu} s CPU by {cpu_key})",
         "meaning": "one appended day through Airflow (ingest, transform, score DAGs) vs the "

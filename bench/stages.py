@@ -1,4 +1,5 @@
-"""The benchmarked stages: each calls the function the Airflow DAG calls, nothing reimplemented.
+"""The benchmarked stages: the pipeline's own from its registry (orchestrate.stages, what the
+Airflow tasks call), plus the bench-only ones: simulate, append_day, airflow, references.
 
 Every stage takes one ``params`` dict (JSON: ``as_of`` as ISO text, scale facts) and
 returns a small JSON-serialisable summary. They run in a child process each
@@ -47,93 +48,22 @@ def append_day(params: Params) -> dict:
     return {}
 
 
-def ingest_crm(params: Params) -> dict:
-    from ingest import extract_crm
+def _registry(name: str) -> Stage:
+    """A stage of the pipeline's registry (orchestrate.stages): its summary, nothing else."""
 
-    return extract_crm().as_dict()
+    def run(params: Params) -> dict:
+        from orchestrate.stages import run_stage
 
+        return run_stage(name, _as_of(params)).summary
 
-def ingest_events(params: Params) -> dict:
-    from ingest import load_events
-
-    return load_events().as_dict()
-
-
-def quality_raw(params: Params) -> dict:
-    from quality import check_raw
-
-    return check_raw(_as_of(params)).summary()
-
-
-def dbt_build(params: Params) -> dict:
-    """The DAG's ``build_marts`` (everything except the score marts)."""
-    from customer720.dbt import run_dbt
-
-    nodes = run_dbt("build", as_of=_as_of(params), exclude="tag:needs_scores")
-    return {"nodes": len(nodes), "node_seconds": round(sum(n["seconds"] for n in nodes), 1)}
-
-
-def quality_marts(params: Params) -> dict:
-    from quality import check_marts
-
-    return check_marts(_as_of(params)).summary()
-
-
-def train_churn(params: Params) -> dict:
-    from ml.pipeline import train_churn as run
-
-    return run(_as_of(params))
-
-
-def train_recommender(params: Params) -> dict:
-    from ml.pipeline import train_recommender as run
-
-    return run(_as_of(params))
-
-
-def score_churn(params: Params) -> dict:
-    from ml.pipeline import score_churn as run
-
-    return run(_as_of(params))
-
-
-def recommend(params: Params) -> dict:
-    from ml.pipeline import recommend as run
-
-    return run(_as_of(params))
-
-
-def dbt_scores(params: Params) -> dict:
-    """The DAG's ``build_score_marts``."""
-    from customer720.dbt import run_dbt
-
-    nodes = run_dbt("build", as_of=_as_of(params), select="tag:needs_scores")
-    return {"nodes": len(nodes)}
-
-
-def quality_scores(params: Params) -> dict:
-    from quality.gates import check_scores
-
-    return check_scores(_as_of(params)).summary()
-
-
-def publish(params: Params) -> dict:
-    from activate.publish import publish as run
-
-    return run()
-
-
-def writeback(params: Params) -> dict:
-    from activate.writeback import sync_scores
-
-    result = sync_scores(_as_of(params))
-    return {k: v for k, v in result.__dict__.items() if k not in ("failures", "changes")}
+    run.__name__ = name
+    return run
 
 
 def airflow_prepare(params: Params) -> dict:
     """Airflow's metadata DB and pool, made once before the timed run (as a deployment has)."""
-    from customer720.orchestrate import prepare_airflow
     from customer720.settings import get_settings
+    from orchestrate.launcher import prepare_airflow
 
     prepare_airflow(get_settings())
     return {}
@@ -141,7 +71,7 @@ def airflow_prepare(params: Params) -> dict:
 
 def airflow(params: Params) -> dict:
     """The whole daily pipeline through Airflow, by its public entry point."""
-    cmd = [sys.executable, "-m", "customer720.orchestrate", "run", "--date", params["as_of"]]
+    cmd = [sys.executable, "-m", "orchestrate", "run", "--date", params["as_of"]]
     log = Path(params["log_dir"]) / f"airflow-run-{params['as_of']}.log"
     with log.open("w") as out:
         code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
@@ -164,19 +94,25 @@ def _reference(name: str) -> Stage:
 STAGES: dict[str, Stage] = {
     "simulate": simulate,
     "append_day": append_day,
-    "ingest_crm": ingest_crm,
-    "ingest_events": ingest_events,
-    "quality_raw": quality_raw,
-    "dbt_build": dbt_build,
-    "quality_marts": quality_marts,
-    "train_churn": train_churn,
-    "train_recommender": train_recommender,
-    "score_churn": score_churn,
-    "recommend": recommend,
-    "dbt_scores": dbt_scores,
-    "quality_scores": quality_scores,
-    "publish": publish,
-    "writeback": writeback,
+    # the pipeline's stages (bench name: registry name)
+    **{
+        bench_name: _registry(name)
+        for bench_name, name in (
+            ("ingest_crm", "ingest_crm"),
+            ("ingest_events", "ingest_events"),
+            ("quality_raw", "quality_raw"),
+            ("dbt_build", "marts"),
+            ("quality_marts", "quality_marts"),
+            ("train_churn", "train_churn"),
+            ("train_recommender", "train_recommender"),
+            ("score_churn", "score_churn"),
+            ("recommend", "recommend"),
+            ("dbt_scores", "score_marts"),
+            ("quality_scores", "quality_scores"),
+            ("publish", "publish"),
+            ("writeback", "crm_writeback"),
+        )
+    },
     "airflow_prepare": airflow_prepare,
     "airflow": airflow,
     "ref_read_json": _reference("bare_read_json"),

@@ -9,7 +9,7 @@ from rich.logging import RichHandler
 
 from customer720.settings import apply_tool_env
 
-QUIET_LOGGERS = ("great_expectations", "great_expectations._docs_decorators", "sqlalchemy", "dlt")
+QUIET_LOGGERS = ("great_expectations", "great_expectations._docs_decorators", "sqlalchemy")
 
 
 def setup(verbose: bool = False) -> None:

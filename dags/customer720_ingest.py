@@ -16,8 +16,8 @@ Only a passed gate updates the asset `customer720_raw_checked`, which starts
 nothing downstream runs, the published snapshot stays as it was, and the reason is in the
 task log and the data docs (`.local/reports/quality/`).
 
-Every task is idempotent for its date. Logic lives in `ingest` and `quality`; this file
-only wires them for Airflow.
+Every task is idempotent for its date. Logic lives in `ingest` and `quality`, reached
+through the stage registry (`orchestrate/stages.py`); this file only wires it for Airflow.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from customer720.airflow_dags import RAW_CHECKED, default_args, run_date
+from orchestrate.dag_support import RAW_CHECKED, default_args, run_date
+from orchestrate.stages import run_stage
 
 
 @dag(
@@ -43,29 +44,20 @@ from customer720.airflow_dags import RAW_CHECKED, default_args, run_date
 def customer720_ingest():
     @task
     def extract_crm(**context) -> dict:
-        from customer720.runs import save_part
-        from ingest import extract_crm as run
-
-        return save_part(run_date(context), "ingest_crm", run().as_dict())
+        return run_stage("ingest_crm", run_date(context)).save()
 
     @task
     def load_events(**context) -> dict:
-        from customer720.runs import save_part
-        from ingest import load_events as run
-
-        return save_part(run_date(context), "ingest_events", run().as_dict())
+        return run_stage("ingest_events", run_date(context)).save()
 
     # Runs after failed loads too (and fails then), so a rejected delivery's reasons reach
     # the data docs as well as the load's task log.
     @task(outlets=[RAW_CHECKED], trigger_rule="all_done")
     def check_raw(*, outlet_events, ti, **context) -> dict:
-        from customer720.runs import save_part
-        from quality import check_raw as run
-
         as_of = run_date(context)
         loads = ("extract_crm", "load_events")
         failed = [t for t in loads if ti.xcom_pull(task_ids=t) is None]
-        result = save_part(as_of, "quality_raw", run(as_of, failed_loads=failed).summary())
+        result = run_stage("quality_raw", as_of, failed_loads=failed).save()
         outlet_events[RAW_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from customer720.airflow_dags import MARTS_CHECKED, PUBLISHED, default_args, run_date
-from customer720.airflow_dbt import dbt_task_group
+from orchestrate.dag_support import MARTS_CHECKED, PUBLISHED, default_args, run_date
+from orchestrate.dbt_groups import dbt_task_group
+from orchestrate.stages import run_stage
 
 
 @dag(
@@ -39,19 +40,11 @@ from customer720.airflow_dbt import dbt_task_group
 def customer720_score():
     @task
     def score_churn(**context) -> dict:
-        from customer720.runs import save_part
-        from ml.pipeline import score_churn as run
-
-        as_of = run_date(context)
-        return save_part(as_of, "churn_scores", run(as_of))
+        return run_stage("score_churn", run_date(context)).save()
 
     @task
     def recommend(**context) -> dict:
-        from customer720.runs import save_part
-        from ml.pipeline import recommend as run
-
-        as_of = run_date(context)
-        return save_part(as_of, "recommendations", run(as_of))
+        return run_stage("recommend", run_date(context)).save()
 
     @task(task_id="run_date", pool="default_pool")
     def resolve_run_date(**context) -> str:
@@ -60,31 +53,18 @@ def customer720_score():
 
     @task
     def check_scores(**context) -> dict:
-        from customer720.runs import save_part
-        from quality import check_scores as run
-
-        as_of = run_date(context)
-        return save_part(as_of, "quality_scores", run(as_of).summary())
+        return run_stage("quality_scores", run_date(context)).save()
 
     @task(outlets=[PUBLISHED])
     def publish(*, outlet_events, **context) -> dict:
-        from activate.publish import publish as run
-        from customer720.runs import save_part
-
         as_of = run_date(context)
-        result = save_part(as_of, "publish", run())
+        result = run_stage("publish", as_of).save()
         outlet_events[PUBLISHED].extra = {"as_of": as_of.isoformat()}
         return result
 
     @task
     def sync_crm(**context) -> dict:
-        from activate.writeback import sync_scores
-        from customer720.runs import save_part
-
-        as_of = run_date(context)
-        result = sync_scores(as_of)
-        part = {k: v for k, v in result.__dict__.items() if k != "failures"}
-        return save_part(as_of, "crm_writeback", part)
+        return run_stage("crm_writeback", run_date(context)).save()
 
     @task(pool="default_pool")
     def summarize(**context) -> str:
@@ -98,7 +78,7 @@ def customer720_score():
         resolve_run_date()
         >> score_churn()
         >> recommend()
-        >> dbt_task_group("dbt_score_marts", select=["tag:needs_scores"])
+        >> dbt_task_group("dbt_score_marts", "score_marts")
         >> check_scores()
         >> publish()
         >> sync_crm()

@@ -19,12 +19,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from customer720.airflow_dags import (
-    CHURN_MODEL,
-    RECOMMENDER_MODEL,
-    default_args,
-    training_date,
-)
+from orchestrate.dag_support import CHURN_MODEL, RECOMMENDER_MODEL, default_args, training_date
+from orchestrate.stages import run_stage
 
 
 @dag(
@@ -40,21 +36,15 @@ from customer720.airflow_dags import (
 def customer720_train():
     @task(outlets=[CHURN_MODEL])
     def train_churn(*, outlet_events, **context) -> dict:
-        from customer720.runs import save_part
-        from ml.pipeline import train_churn as run
-
         as_of = training_date(context)
-        result = save_part(as_of, "churn_model", run(as_of))
+        result = run_stage("train_churn", as_of).save()
         outlet_events[CHURN_MODEL].extra = {"as_of": as_of.isoformat()}
         return result
 
     @task(outlets=[RECOMMENDER_MODEL])
     def train_recommender(*, outlet_events, **context) -> dict:
-        from customer720.runs import save_part
-        from ml.pipeline import train_recommender as run
-
         as_of = training_date(context)
-        result = save_part(as_of, "recommender_model", run(as_of))
+        result = run_stage("train_recommender", as_of).save()
         outlet_events[RECOMMENDER_MODEL].extra = {"as_of": as_of.isoformat()}
         return result
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from customer720.airflow_dags import MARTS_CHECKED, RAW_CHECKED, default_args, run_date
-from customer720.airflow_dbt import dbt_task_group
+from orchestrate.dag_support import MARTS_CHECKED, RAW_CHECKED, default_args, run_date
+from orchestrate.dbt_groups import dbt_task_group
+from orchestrate.stages import run_stage
 
 
 @dag(
@@ -42,16 +43,15 @@ def customer720_transform():
     @task(outlets=[MARTS_CHECKED])
     def check_marts(*, outlet_events, **context) -> dict:
         from customer720.runs import save_part
-        from quality import check_marts as run
 
         as_of = run_date(context)
         dbt_tasks = [t for t in context["dag"].task_ids if t.startswith("dbt_marts.")]
         save_part(as_of, "dbt", {"nodes": len(dbt_tasks)})
-        result = save_part(as_of, "quality_marts", run(as_of).summary())
+        result = run_stage("quality_marts", as_of).save()
         outlet_events[MARTS_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 
-    resolve_run_date() >> dbt_task_group("dbt_marts", exclude=["tag:needs_scores"]) >> check_marts()
+    resolve_run_date() >> dbt_task_group("dbt_marts", "marts") >> check_marts()
 
 
 customer720_transform()

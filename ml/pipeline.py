@@ -1,47 +1,34 @@
-"""The ML stage's public entry points: the four ML steps (and newest_cutoff) as plain functions for orchestration (Airflow tasks, the run summary).
+"""The ML stage's public entry points: train and score each model, and ``newest_cutoff``.
 
-Each takes the logical date (``datetime.date`` or ISO string) and returns a small,
-JSON-serialisable summary dict. Heavy libraries are imported only when a step runs, so
-importing this module from a DAG file is cheap.
+Each takes the logical date (``datetime.date`` or ISO string) and returns a small summary
+dict (orchestrate.stages makes it strict JSON: NaN / infinity as None). Heavy libraries
+are imported only when a step runs, so importing this module from a DAG file is cheap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from typing import Any
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN / infinity (a metric with nothing to evaluate) as None: XComs are strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def train_churn(as_of: dt.date | str) -> dict:
     """Train, evaluate and register a churn model (champion only if it wins); see ml.churn.train."""
     from ml.churn.train import train_churn as run
 
-    return _json_safe(run(as_of))
+    return run(as_of)
 
 
 def score_churn(as_of: dt.date | str) -> dict:
     """Champion (or newest) churn model → ml.churn_predictions for as_of; see ml.churn.score."""
     from ml.churn.score import score_churn as run
 
-    return _json_safe(run(as_of))
+    return run(as_of)
 
 
 def train_recommender(as_of: dt.date | str) -> dict:
     """Train, evaluate and register a ranker (champion only if it wins); see ml.recs.train."""
     from ml.recs.train import train_recommender as run
 
-    return _json_safe(run(as_of))
+    return run(as_of)
 
 
 def recommend(as_of: dt.date | str) -> dict:
@@ -49,7 +36,7 @@ def recommend(as_of: dt.date | str) -> dict:
     champion ranker (trained by ``train_recommender``; the blend until one exists)."""
     from ml.recs.score import recommend as run
 
-    return _json_safe(run(as_of))
+    return run(as_of)
 
 
 def newest_cutoff() -> dt.date | None:

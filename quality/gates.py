@@ -49,7 +49,7 @@ class GateResult:
     def failures(self) -> list[str]:
         return [f"{s.suite}: {f}" for s in self.suites for f in s.failures]
 
-    def summary(self) -> dict:
+    def as_dict(self) -> dict:
         return {
             "gate": self.gate,
             "as_of": self.as_of,

@@ -56,7 +56,7 @@ def _kill_a_make_run_midway(local: Path, env: dict, day: str) -> None:
     """Ctrl-C in `make run` while a DAG runs: its run stays "running" in Airflow's DB, and
     with max_active_runs=1 it would hold back every later run of that DAG in the UI."""
     run = subprocess.Popen(
-        [sys.executable, "-m", "customer720.orchestrate", "run", "--date", day],
+        [sys.executable, "-m", "orchestrate", "run", "--date", day],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -83,7 +83,7 @@ def test_ui_rest_trigger_and_clean_stop(tmp_path: Path) -> None:
     log = tmp_path / "ui.log"
     with log.open("w") as out:
         ui = subprocess.Popen(
-            [sys.executable, "-m", "customer720.orchestrate", "ui"],
+            [sys.executable, "-m", "orchestrate", "ui"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -39,7 +39,7 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> None:
 
 def _run_failing_date(day: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """The chain for a date expected to fail: its output is what the test looks at."""
-    cmd = [sys.executable, "-m", "customer720.orchestrate", "run", "--date", day]
+    cmd = [sys.executable, "-m", "orchestrate", "run", "--date", day]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
 
 
@@ -81,7 +81,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         logs / "simulate.log",
     )
     meta = json.loads((local / "sources" / "simulation.json").read_text())
-    _run([sys.executable, "-m", "customer720.orchestrate", "run"], env, logs / "run1.log")
+    _run([sys.executable, "-m", "orchestrate", "run"], env, logs / "run1.log")
     first = _published_counts(local / "published.duckdb")
     with duckdb.connect(str(local / "warehouse.duckdb")) as con:
         nodes = con.execute(
@@ -99,7 +99,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         contacts = pd.read_sql_query(
             sa.text("select contact_id, marketing_consent, is_deleted from contacts"), con
         )
-    _run([sys.executable, "-m", "customer720.orchestrate", "run"], env, logs / "run2.log")
+    _run([sys.executable, "-m", "orchestrate", "run"], env, logs / "run2.log")
     with crm.connect() as con:
         audit = pd.read_sql_query(sa.text("select * from c720_sync_audit order by synced_at"), con)
     crm.dispose()

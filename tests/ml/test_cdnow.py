@@ -103,7 +103,7 @@ def test_cdnow_steps_without_products_or_a_crm_database_say_why(
     from activate.summary import render
     from activate.writeback import sync_scores
     from customer720.settings import get_settings
-    from ml.pipeline import _json_safe
+    from orchestrate.stages import json_safe
 
     for key, value in cdnow["env"].items():
         if key.startswith("C720_"):
@@ -116,7 +116,7 @@ def test_cdnow_steps_without_products_or_a_crm_database_say_why(
     ]
     # What the recommender reports with nothing to evaluate travels as JSON and renders.
     nothing = float("nan")
-    recs = _json_safe(
+    recs = json_safe(
         {
             "rows": 0,
             "customers": 0,

@@ -3,11 +3,11 @@
 ``make run`` runs each DAG with ``airflow dags test``; Ctrl-C there kills the process but
 leaves its run, and the task it was in, "running" in Airflow's metadata DB. Nothing will
 ever finish them, and with ``max_active_runs`` they hold back that DAG's next runs in the
-UI. ``python -m customer720.orchestrate ui`` runs this (in Airflow's environment, before
-the scheduler starts, and only when no ``orchestrate run`` holds the chain lock) to mark
-them failed, so the UI shows what happened and schedules normally.
+UI. ``python -m orchestrate ui`` runs this (in Airflow's environment, before the scheduler
+starts, and only when no ``python -m orchestrate run`` holds the chain lock) to mark them
+failed, so the UI shows what happened and schedules normally.
 
-    python -m customer720.airflow_orphans    # prints the failed runs as JSON
+    python -m orchestrate.orphans           # prints the failed runs as JSON
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ the producer (a one-task-at-a-time runner such as ``airflow dags test`` waits fo
 and made to wait for the producer, the tests task of a model with only unit tests never
 got a status and polled forever; so we use local mode.
 
-The manifest is made by ``python -m customer720.orchestrate prepare`` (``dbt parse``;
+The manifest is made by ``python -m orchestrate prepare`` (``dbt parse``;
 ``make run`` and ``make airflow`` call it). DuckDB allows one writing process, so on
 DuckDB every dbt task queues in the ``warehouse_writer`` pool of 1; on Postgres they run
 in parallel in the default pool.
@@ -28,6 +28,7 @@ import gc
 from pathlib import Path
 from typing import Any
 
+from customer720.dbt import selection
 from customer720.settings import WAREHOUSE_POOL, Settings, get_settings
 
 # The run's date comes from the DAG's first task (conf, asset event or logical date).
@@ -42,10 +43,15 @@ class MissingManifestError(FileNotFoundError):
     """The DAG cannot be drawn without dbt's manifest."""
 
 
-def dbt_task_group(
-    group_id: str, *, select: list[str] | None = None, exclude: list[str] | None = None
-) -> Any:
-    """A Cosmos DbtTaskGroup over the selected models, for the run's date."""
+def dbt_task_group(group_id: str, selector: str) -> Any:
+    """A Cosmos DbtTaskGroup over the models of a dbt selector (dbt_project/selectors.yml),
+    for the run's date.
+
+    Cosmos 1.15 reads ``RenderConfig(selector=...)`` from the manifest too, but keeps the
+    parsed selectors in an Airflow Variable (a metadata-DB round trip at every DAG parse):
+    the selector is resolved here by ``customer720.dbt.selection``, the same function
+    ``run_dbt(selector=...)`` uses.
+    """
     from cosmos import (
         DbtTaskGroup,
         ExecutionConfig,
@@ -68,11 +74,12 @@ def dbt_task_group(
     gc.freeze()
     atexit.register(gc.unfreeze)  # at exit, let the last collection see them again
     settings = get_settings()
+    select, exclude = selection(selector)
     manifest = manifest_path(settings)
     if not manifest.exists():
         raise MissingManifestError(
-            f"dbt manifest {manifest} is missing: run `python -m customer720.orchestrate "
-            "prepare` (make run / make airflow do) to create it with `dbt parse`"
+            f"dbt manifest {manifest} is missing: run `python -m orchestrate prepare` "
+            "(make run / make airflow do) to create it with `dbt parse`"
         )
     env = {k: v for k, v in settings.tool_env().items() if k.startswith(("DBT_", "C720_"))}
     # Each task runs in Cosmos's temporary copy of the project: its target (and dbt's
@@ -103,8 +110,8 @@ def dbt_task_group(
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             test_behavior=TestBehavior.BUILD,
-            select=select or [],
-            exclude=exclude or [],
+            select=select,
+            exclude=exclude,
             enable_mock_profile=False,
             # ... and a test of several models (relationships) is its own task after all of
             # them: in a fresh warehouse the other model does not exist yet.
@@ -118,7 +125,7 @@ def dbt_task_group(
             },
             "pool": "default_pool" if settings.warehouse_is_postgres else WAREHOUSE_POOL,
             "install_deps": False,
-            # Our DAGs are linked by their own assets (customer720/airflow_dags.py); Cosmos's
+            # Our DAGs are linked by their own assets (orchestrate/dag_support.py); Cosmos's
             # per-table assets would only add lineage parsing and asset rows to every task.
             "emit_datasets": False,
             # Nothing reads a task's manifest.json / run_results.json (its folder is

@@ -1,8 +1,9 @@
-"""python -m customer720.dbt_overhead: what running dbt as Airflow tasks (Cosmos) costs.
+"""python -m bench.dbt_overhead: what running dbt as Airflow tasks (Cosmos) costs.
 
 Times, on the same warehouse and date, in alternating rounds:
 
-- **plain**: one ``dbt build --exclude tag:needs_scores`` (the dbt command line);
+- **plain**: one ``dbt build`` of the ``marts`` selector (``--exclude tag:needs_scores``;
+  the dbt command line);
 - **cosmos**: ``airflow dags test customer720_transform`` with the marts gate marked
   successful, i.e. the Cosmos task group doing the same models and tests, one task each,
   plus what Airflow itself costs (process start, DAG parse, task bookkeeping).
@@ -28,14 +29,15 @@ from pathlib import Path
 from rich.console import Console
 
 from customer720 import cli
-from customer720.orchestrate import (
+from customer720.dbt import selection
+from customer720.settings import PROJECT_ROOT, get_settings
+from orchestrate.launcher import (
     TRANSFORM,
-    _airflow,
+    airflow,
     airflow_env,
     default_run_date,
     prepare_airflow,
 )
-from customer720.settings import PROJECT_ROOT, get_settings
 
 
 def _children_cpu() -> float:
@@ -59,7 +61,9 @@ def time_plain(day: date) -> None:
         "cutoff_step_days": settings.cutoff_step_days,
         "cutoff_count": settings.cutoff_count,
     }
-    cmd = [str(Path(sys.executable).with_name("dbt")), "build", "--exclude", "tag:needs_scores"]
+    select, exclude = selection("marts")
+    cmd = [str(Path(sys.executable).with_name("dbt")), "build"]
+    cmd += [*(["--select", *select] if select else []), "--exclude", *exclude]
     cmd += ["--project-dir", str(settings.dbt_project_dir), "--profiles-dir"]
     cmd += [str(settings.dbt_project_dir), "--vars", json.dumps(variables)]
     log_file = settings.local_dir / "logs" / f"dbt_overhead_plain_{day.isoformat()}.log"
@@ -78,12 +82,12 @@ def time_cosmos(day: date) -> None:
     args += ["--conf", json.dumps({"as_of": day.isoformat()})]
     args += ["--dagfile-path", str(PROJECT_ROOT / "dags" / f"{TRANSFORM}.py")]
     args += ["--mark-success-pattern", "^check_marts$"]  # the gate is not dbt's work
-    if _airflow(args, settings, log_file) != 0:
+    if airflow(args, settings, log_file) != 0:
         raise SystemExit(f"the transform DAG failed; see {log_file}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m customer720.dbt_overhead", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.dbt_overhead", description=__doc__)
     parser.add_argument("--date", type=date.fromisoformat, help="default: the demo's last date")
     parser.add_argument("--rounds", type=int, default=1, help="alternating plain/cosmos rounds")
     args = parser.parse_args(argv)

@@ -20,8 +20,8 @@ from typing import Any
 
 from airflow.sdk import Asset
 
-from customer720.airflow_callbacks import log_failure
 from customer720.settings import WAREHOUSE_POOL, get_settings
+from orchestrate.callbacks import log_failure
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +90,9 @@ def training_date(context: dict[str, Any]) -> date:
     conf = getattr(context.get("dag_run"), "conf", None) or {}
     if conf.get("as_of"):
         return date.fromisoformat(str(conf["as_of"])[:10])
-    from customer720 import warehouse
+    from ml.pipeline import newest_cutoff
 
-    newest = warehouse.scalar("select max(cutoff_date) from ml.customer_features")
+    newest = newest_cutoff()
     if newest is None:
         raise NoRunDateError("no marts to train on yet: run the ingest and transform DAGs first")
-    return newest if isinstance(newest, date) else date.fromisoformat(str(newest)[:10])
+    return newest

@@ -1,0 +1,67 @@
+"""python -m orchestrate: run the pipeline through Airflow (one date, a range, training),
+or open its UI.
+
+    python -m orchestrate run [--date D] [--train/--no-train]   # make run
+    python -m orchestrate backfill --start S --end E            # make backfill
+    python -m orchestrate train [--date D]                      # make train
+    python -m orchestrate prepare                                # Airflow DB, pool, dbt manifest
+    python -m orchestrate ui | stop                              # make airflow / airflow-stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from customer720 import cli
+from customer720.settings import get_settings
+from orchestrate.launcher import backfill, default_run_date, prepare_airflow, run, train
+from orchestrate.ui import stop, ui
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestrate",
+        description="Run the customer720 DAG chain through Airflow (one date, a range), or its UI.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="run the DAG chain for one date (airflow dags test)")
+    run_p.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        help="logical date YYYY-MM-DD (default: the demo's last simulated date)",
+    )
+    run_p.add_argument(
+        "--train",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the training DAG (default: only when a model has never been trained)",
+    )
+    train_p = sub.add_parser("train", help="run the training DAG for one date (make train)")
+    train_p.add_argument("--date", type=date.fromisoformat, help="default: the demo's last date")
+    back_p = sub.add_parser("backfill", help="run the chain for every date START..END, in order")
+    back_p.add_argument("--start", type=date.fromisoformat, required=True)
+    back_p.add_argument("--end", type=date.fromisoformat, required=True)
+    sub.add_parser("prepare", help="create/migrate Airflow's metadata DB and pools only")
+    sub.add_parser("ui", help="start the Airflow UI (airflow standalone) until Ctrl-C")
+    sub.add_parser("stop", help="stop an Airflow UI started with `ui`")
+    args = parser.parse_args(argv)
+    cli.setup()
+    settings = get_settings()
+    if args.command == "prepare":
+        prepare_airflow(settings)
+        return 0
+    if args.command == "ui":
+        return ui(settings)
+    if args.command == "stop":
+        return stop(settings)
+    if args.command == "backfill":
+        return backfill(args.start, args.end, settings)
+    if args.command == "train":
+        return train(args.date or default_run_date(settings), settings)
+    return run(args.date or default_run_date(settings), settings, args.train)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
