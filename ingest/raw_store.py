@@ -325,15 +325,22 @@ def write_quarantine(
 
 
 def audit_reasons(
-    dest: Destination, relation: str, batch_id: str, source_expr: str, table: str
+    dest: Destination,
+    relation: str,
+    batch_id: str,
+    source_expr: str,
+    table: str,
+    column: str = "_reason",
+    outcome: str = "quarantined",
 ) -> None:
-    """Count the quarantined rows of ``relation`` per source and reason into raw.load_audit."""
+    """Count the rows of ``relation`` per source and ``column`` (the reason they were
+    quarantined, or a warning they loaded with) into raw.load_audit as ``outcome``."""
     rows = dest.work.execute(
-        f"""select {source_expr}, _reason, count(*) from {relation}
-        where _reason is not null group by all order by all"""
+        f"""select {source_expr}, {column}, count(*) from {relation}
+        where {column} is not null group by all order by all"""
     ).fetchall()
     now = utc_now()
-    audit_many(dest, [(batch_id, s, table, "quarantined", r, n, now) for s, r, n in rows])
+    audit_many(dest, [(batch_id, s, table, outcome, r, n, now) for s, r, n in rows])
 
 
 def audit(
