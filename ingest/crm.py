@@ -346,6 +346,54 @@ def _extract_table(
     return result
 
 
+def _extract_all(
+    dest: Destination,
+    folder: Path | None,
+    engine: sa.Engine | None,
+    label: str,
+    source: str,
+    summary: CrmExtractSummary,
+    max_rate: float,
+    load_time,
+) -> None:
+    """Extract every contract table in order (parents before the tables naming them)."""
+    present: set[str] = set()
+    for spec in crm_tables():
+        result = _extract_table(
+            dest,
+            spec,
+            folder,
+            engine,
+            label,
+            source,
+            summary.batch_id,
+            max_rate,
+            present,
+            load_time,
+        )
+        if result is None:
+            summary.tables.append(CrmTableResult(spec.name, absent=True))
+            continue
+        summary.tables.append(result)
+        if result.empty:
+            summary.warnings.append(f"{spec.name}: empty delivery (no rows)")
+            log.warning("crm.%s: empty delivery (no rows) from %s", spec.name, result.source)
+        if result.rows_warned:
+            summary.warnings.append(
+                f"{spec.name}: {result.rows_warned} row(s) loaded with a warning "
+                "(see raw.load_audit)"
+            )
+        if result.rejected:
+            summary.rejected.append(result.source)
+        log.info(
+            "crm.%s: %d in, %d changed, %d quarantined",
+            spec.name,
+            result.rows_in,
+            result.rows_changed,
+            result.rows_quarantined,
+        )
+
+
 def extract_crm(
     source: str | Path | None = None,
     settings: Settings | None = None,
@@ -370,46 +418,22 @@ def extract_crm(
     )
     summary.source = label
     started, started_at = time.perf_counter(), raw_store.utc_now()
-    present: set[str] = set()
     try:
         with raw_store.open_raw(settings) as dest:
             raw_store.ensure_raw_layer(dest)
-            for spec in crm_tables():
-                result = _extract_table(
-                    dest,
-                    spec,
-                    folder,
-                    engine,
-                    label,
-                    source,
-                    summary.batch_id,
-                    max_rate,
-                    present,
-                    started_at,
+            try:
+                _extract_all(dest, folder, engine, label, source, summary, max_rate, started_at)
+            except (IngestError, sa.exc.OperationalError):
+                raise
+            except Exception as exc:
+                # Recorded, so the raw gate names this cause, not its consequence (no data).
+                dest.rollback()
+                reason = f"CRM extract failed: {type(exc).__name__}: {exc}"
+                raw_store.audit(dest, summary.batch_id, label, "crm", "failed", 0, reason)
+                raw_store.finish_run(
+                    dest, summary.batch_id, "crm", label, started, started_at, 0, 0, 0
                 )
-                if result is None:
-                    summary.tables.append(CrmTableResult(spec.name, absent=True))
-                    continue
-                summary.tables.append(result)
-                if result.empty:
-                    summary.warnings.append(f"{spec.name}: empty delivery (no rows)")
-                    log.warning(
-                        "crm.%s: empty delivery (no rows) from %s", spec.name, result.source
-                    )
-                if result.rows_warned:
-                    summary.warnings.append(
-                        f"{spec.name}: {result.rows_warned} row(s) loaded with a warning "
-                        "(see raw.load_audit)"
-                    )
-                if result.rejected:
-                    summary.rejected.append(result.source)
-                log.info(
-                    "crm.%s: %d in, %d changed, %d quarantined",
-                    spec.name,
-                    result.rows_in,
-                    result.rows_changed,
-                    result.rows_quarantined,
-                )
+                raise IngestError(reason) from exc
             # Erased people stay erased while a source still sends them (python -m privacy erase).
             suppression.apply_suppression(dest, summary.batch_id)
             summary.seconds = raw_store.finish_run(
