@@ -326,7 +326,7 @@ def _extract_table(
     )
     result.rows_warned = work.execute(
         "select count(*) from _typed where _warning is not null"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if result.rows_in == 0 and (folder is not None or since is None):
         # Nothing at all (a header-only export, an empty table): a delivery, not a failure.
         result.empty = True

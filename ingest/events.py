@@ -101,11 +101,6 @@ def _read_lines(paths: list[Path]) -> str:
                         auto_detect = false, strict_mode = false)"""
 
 
-def _rel(events_dir: Path) -> str:
-    """SQL turning read_csv's ``filename`` into the path relative to ``events_dir``."""
-    return f"substr(filename, {len(str(events_dir).rstrip('/')) + 2})"
-
-
 def _json_batch_sql(files: list[tuple[Path, str]], events_dir: Path) -> str:
     """One query over many NDJSON files: one row per line, typed, with a reason if bad.
 
@@ -191,13 +186,15 @@ def _number_bad_records(
     if not bad_files:
         return
     paths = [p for p, rel in files if rel in bad_files]
+    # The path as loaded, by file index: a salvaged copy is read from elsewhere.
+    rels = "[" + ", ".join(raw_store._quote(rel) for _, rel in files if rel in bad_files) + "]"
     work.execute(f"""
         create or replace temp table _line_nos as
         with numbered as (
             select _file, n - min(n) over (partition by _file) + 1 as record_no, line
             from (
                 -- row_number() over () counts in scan order: file after file, line by line
-                select {_rel(events_dir)} as _file, row_number() over () as n, line
+                select {rels}[file_index::bigint + 1] as _file, row_number() over () as n, line
                 from {_read_lines(paths)}
             )
         ),
