@@ -5,6 +5,8 @@ With a DuckDB warehouse, readers use the published snapshot. With a Postgres war
 ``python -m activate grant-bi-reader`` makes the role they log in with:
 
 - ``LOGIN``, no superuser / createdb / createrole, sessions read-only by default;
+- no ``TEMP`` on the database (revoked from PUBLIC, which has it by default; the
+  warehouse user keeps it), so no ``CREATE TEMP TABLE``;
 - ``CONNECT`` on the warehouse database, ``USAGE`` on schema ``marts`` and ``SELECT`` on
   its tables, also on tables created there later (dbt rebuilds every mart each run: the
   default privileges of the warehouse user give each new table to the role);
@@ -67,6 +69,10 @@ def grant_bi_reader(
         )
         con.execute(sa.text(f'grant connect on database "{database}" to "{role}"'))
         con.execute(sa.text(f'revoke create on database "{database}" from "{role}"'))
+        # Postgres grants TEMP to PUBLIC: without this the role could still create temp
+        # tables. The warehouse user keeps it explicitly (dbt's incremental models use them).
+        con.execute(sa.text(f'revoke temporary on database "{database}" from public, "{role}"'))
+        con.execute(sa.text(f'grant temporary on database "{database}" to "{owner}"'))
         schemas = [
             r[0]
             for r in con.execute(

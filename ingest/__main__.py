@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"CRM: {summary.rows_changed:,} new or changed rows in {summary.seconds:.1f} s "
                 f"(batch {summary.batch_id})"
             )
+            for warning in summary.warnings:
+                console.print(f"[yellow]CRM: {warning}")
         if args.command in ("events", "all"):
             ev = load_events(args.dir)
             console.print(
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(
                     f"[yellow]fields outside the contract (kept in _extra): {ev.new_fields}"
                 )
+            if ev.files_empty:
+                console.print(f"[yellow]empty deliveries (no records): {ev.files_empty}")
             if ev.files_changed:
                 console.print(f"[yellow]changed after loading (not reloaded): {ev.files_changed}")
         if args.command == "status":

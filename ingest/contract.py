@@ -20,9 +20,18 @@ METADATA_COLUMNS = {
 
 @dataclass(frozen=True)
 class Column:
+    """A contract column and its value rules (see ``rules`` in contract.json)."""
+
     name: str
     type: str
     required: bool = False
+    values: tuple[str, ...] = ()
+    min: float | None = None
+    format: str | None = None
+    references: str | None = None  # "<crm table>.<column>"
+    on_invalid: str = "quarantine"  # or "warn" (load as sent), "false" (BOOLEAN: load false)
+    max_days_after_load: float | None = None
+    range_by: dict | None = None  # {"column": ..., "ranges": {value: [lo, hi]}}
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,18 @@ class TableSpec:
 
 def _spec(name: str, raw_table: str, body: dict) -> TableSpec:
     columns = tuple(
-        Column(col, meta["type"], bool(meta.get("required", False)))
+        Column(
+            col,
+            meta["type"],
+            bool(meta.get("required", False)),
+            values=tuple(meta.get("values", ())),
+            min=meta.get("min"),
+            format=meta.get("format"),
+            references=meta.get("references"),
+            on_invalid=meta.get("on_invalid", "quarantine"),
+            max_days_after_load=meta.get("max_days_after_load"),
+            range_by=meta.get("range_by"),
+        )
         for col, meta in body["columns"].items()
     )
     return TableSpec(
@@ -77,6 +97,11 @@ def accepted_values(section: str, column: str) -> list[str]:
     """The values the contract allows for ``column`` of ``section`` ("events" or a CRM table)."""
     body = contract()["events"] if section == "events" else contract()["crm"]["tables"][section]
     return list(body["columns"][column].get("values", []))
+
+
+def rules() -> dict:
+    """The contract's value rules: boolean spellings, time range, named formats."""
+    return contract()["rules"]
 
 
 def all_raw_tables() -> tuple[TableSpec, ...]:

@@ -42,7 +42,9 @@ class CrmTableResult:
     rows_changed: int = 0
     rows_unchanged: int = 0
     rows_quarantined: int = 0
+    rows_warned: int = 0
     absent: bool = False
+    empty: bool = False  # the table came with no rows at all (e.g. a header-only CSV)
     rejected: bool = False
     source: str = ""
 
@@ -53,6 +55,7 @@ class CrmExtractSummary:
     source: str
     tables: list[CrmTableResult] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -66,6 +69,7 @@ class CrmExtractSummary:
             "rows_changed": self.rows_changed,
             "seconds": self.seconds,
             "tables": {t.table: t.__dict__ for t in self.tables},
+            "warnings": self.warnings,
         }
 
 
@@ -82,7 +86,10 @@ def _arrow_from_database(engine: sa.Engine, spec: TableSpec, since: str | None) 
         if not sa.inspect(con).has_table(spec.name):
             return None
         table = sa.Table(spec.name, sa.MetaData(), autoload_with=con)
-        query = sa.select(table)
+        # Every column read as the driver sends it, not parsed by SQLAlchemy's type: a
+        # SQLite DATETIME holding 'not a date' must become one quarantined row, not a
+        # ValueError that stops the extract.
+        query = sa.select(*(sa.type_coerce(c, sa.String()).label(c.name) for c in table.c))
         if since is not None and "updated_at" in table.c:
             query = query.where(table.c.updated_at >= sa.literal(since, sa.String()))
         result = con.execution_options(stream_results=True).execute(query)
@@ -114,7 +121,13 @@ def _relation_from_files(
     return None
 
 
-def _validate(con: duckdb.DuckDBPyConnection, spec: TableSpec, since: str | None) -> CrmTableResult:
+def _validate(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    since: str | None,
+    parents: dict[str, str],
+    load_time,
+) -> CrmTableResult:
     """Type and check ``_incoming`` into temp table ``_typed`` (``_reason`` set on bad rows)."""
     result = CrmTableResult(spec.name)
     present = {r[0] for r in con.execute("select column_name from (describe _incoming)").fetchall()}
@@ -139,6 +152,7 @@ def _validate(con: duckdb.DuckDBPyConnection, spec: TableSpec, since: str | None
         extra,
         f"_incoming i {where}",
         {"record_no": "row_number() over ()", "raw_record": record},
+        load_time=load_time,
     )
     con.execute(f"create or replace temp table _typed as {query}")
     # A key seen twice in one batch: keep its latest version, quarantine the others.
@@ -150,10 +164,36 @@ def _validate(con: duckdb.DuckDBPyConnection, spec: TableSpec, since: str | None
                     partition by "{pk}" order by updated_at desc nulls last, record_no desc) as n
                 from _typed where _reason is null)
             where n > 1)""")
+    for col in spec.columns:
+        if col.references and col.name in present:
+            _check_reference(con, spec, col.name, col.references, parents)
     result.rows_in, result.rows_quarantined = con.execute(
         "select count(*), count(*) filter (where _reason is not null) from _typed"
     ).fetchone()
     return result
+
+
+def _check_reference(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    column: str,
+    references: str,
+    parents: dict[str, str],
+) -> None:
+    """Quarantine good rows of ``_typed`` whose ``column`` names no row of its parent.
+
+    ``parents`` maps a CRM table to a relation (in ``con``) of its known keys: loaded in
+    this run (tables load parents first) or earlier. A parent table never seen at all (an
+    optional table the source lacks) is not checked.
+    """
+    table, key = references.split(".")
+    relation = parents.get(table)
+    if relation is None:
+        return
+    con.execute(f"""
+        update _typed set _reason = '{column} names no known {table} row ({key})'
+        where _reason is null and "{column}" is not null
+          and "{column}" not in (select "{key}" from {relation} where "{key}" is not null)""")
 
 
 def _apply(
@@ -192,9 +232,14 @@ def _apply(
         select {col_list}, ?, ?, ?, _extra from _changed""",
         [batch_id, raw_store.utc_now(), source],
     )
-    newest = dest.work.execute(
-        "select max(updated_at) from _typed where _reason is null"
-    ).fetchone()[0]
+    newest, orphans_from = dest.work.execute(
+        """select max(updated_at) filter (where _reason is null),
+                  min(updated_at) filter (where _reason like '% names no known %')
+           from _typed"""
+    ).fetchone()
+    if orphans_from is not None:
+        # A row whose parent is unknown is read again next run: it loads once the parent does.
+        newest = orphans_from if newest is None else min(newest, orphans_from)
     if newest is not None:
         old = dest.fetchall(
             "select watermark from raw.watermarks where source = ? and table_name = ?",
@@ -215,6 +260,29 @@ def _apply(
     raw_store.audit(dest, batch_id, source, spec.raw_table, "loaded", result.rows_changed)
 
 
+def _parents(dest: Destination, spec: TableSpec, present: set[str]) -> dict[str, str]:
+    """The parent tables ``spec`` references, each as a relation of keys in ``dest.work``.
+
+    A parent is known when its table came in this run or raw holds rows of it; with a
+    Postgres warehouse its keys are copied into the DuckDB work connection.
+    """
+    out: dict[str, str] = {}
+    for col in spec.columns:
+        if not col.references:
+            continue
+        table, key = col.references.split(".")
+        raw = f'{raw_store.SCHEMA}."crm_{table}"'
+        if dest.engine == "duckdb":
+            if table in present or dest.fetchall(f"select count(*) > 0 from {raw}")[0][0]:
+                out[table] = raw
+            continue
+        keys = [r[0] for r in dest.fetchall(f'select distinct "{key}" from {raw}')]
+        if table in present or keys:
+            dest.work.register(f"_keys_{table}", pa.table({key: pa.array(keys, pa.int64())}))
+            out[table] = f"_keys_{table}"
+    return out
+
+
 def _extract_table(
     dest: Destination,
     spec: TableSpec,
@@ -224,6 +292,8 @@ def _extract_table(
     source: str,
     batch_id: str,
     max_rate: float,
+    present: set[str],
+    load_time,
 ) -> CrmTableResult | None:
     """Validate one table in DuckDB and write it to the destination; None when absent."""
     work = dest.work
@@ -244,12 +314,25 @@ def _extract_table(
                 "(see ingest/contract.json)"
             )
         return None
-    result = _validate(work, spec, since)
+    present.add(spec.name)
+    result = _validate(work, spec, since, _parents(dest, spec, present), load_time)
     result.source = table_source
     source_expr = raw_store._quote(table_source)
     dest.begin()
     raw_store.write_quarantine(dest, "_typed", batch_id, source_expr, spec.raw_table)
     raw_store.audit_reasons(dest, "_typed", batch_id, source_expr, spec.raw_table)
+    raw_store.audit_reasons(
+        dest, "_typed", batch_id, source_expr, spec.raw_table, "_warning", "warned"
+    )
+    result.rows_warned = work.execute(
+        "select count(*) from _typed where _warning is not null"
+    ).fetchall()[0][0]
+    if result.rows_in == 0 and (folder is not None or since is None):
+        # Nothing at all (a header-only export, an empty table): a delivery, not a failure.
+        result.empty = True
+        raw_store.audit(
+            dest, batch_id, table_source, spec.raw_table, "empty", 0, "empty delivery: no rows"
+        )
     if result.rows_in and result.rows_quarantined / result.rows_in > max_rate:
         # Load nothing from this table; keep its bad rows for inspection.
         raw_store.audit(dest, batch_id, table_source, spec.raw_table, "rejected", result.rows_in)
@@ -261,6 +344,54 @@ def _extract_table(
     if folder is None:
         work.unregister("_arrow")
     return result
+
+
+def _extract_all(
+    dest: Destination,
+    folder: Path | None,
+    engine: sa.Engine | None,
+    label: str,
+    source: str,
+    summary: CrmExtractSummary,
+    max_rate: float,
+    load_time,
+) -> None:
+    """Extract every contract table in order (parents before the tables naming them)."""
+    present: set[str] = set()
+    for spec in crm_tables():
+        result = _extract_table(
+            dest,
+            spec,
+            folder,
+            engine,
+            label,
+            source,
+            summary.batch_id,
+            max_rate,
+            present,
+            load_time,
+        )
+        if result is None:
+            summary.tables.append(CrmTableResult(spec.name, absent=True))
+            continue
+        summary.tables.append(result)
+        if result.empty:
+            summary.warnings.append(f"{spec.name}: empty delivery (no rows)")
+            log.warning("crm.%s: empty delivery (no rows) from %s", spec.name, result.source)
+        if result.rows_warned:
+            summary.warnings.append(
+                f"{spec.name}: {result.rows_warned} row(s) loaded with a warning "
+                "(see raw.load_audit)"
+            )
+        if result.rejected:
+            summary.rejected.append(result.source)
+        log.info(
+            "crm.%s: %d in, %d changed, %d quarantined",
+            spec.name,
+            result.rows_in,
+            result.rows_changed,
+            result.rows_quarantined,
+        )
 
 
 def extract_crm(
@@ -290,23 +421,19 @@ def extract_crm(
     try:
         with raw_store.open_raw(settings) as dest:
             raw_store.ensure_raw_layer(dest)
-            for spec in crm_tables():
-                result = _extract_table(
-                    dest, spec, folder, engine, label, source, summary.batch_id, max_rate
+            try:
+                _extract_all(dest, folder, engine, label, source, summary, max_rate, started_at)
+            except (IngestError, sa.exc.OperationalError):
+                raise
+            except Exception as exc:
+                # Recorded, so the raw gate names this cause, not its consequence (no data).
+                dest.rollback()
+                reason = f"CRM extract failed: {type(exc).__name__}: {exc}"
+                raw_store.audit(dest, summary.batch_id, label, "crm", "failed", 0, reason)
+                raw_store.finish_run(
+                    dest, summary.batch_id, "crm", label, started, started_at, 0, 0, 0
                 )
-                if result is None:
-                    summary.tables.append(CrmTableResult(spec.name, absent=True))
-                    continue
-                summary.tables.append(result)
-                if result.rejected:
-                    summary.rejected.append(result.source)
-                log.info(
-                    "crm.%s: %d in, %d changed, %d quarantined",
-                    spec.name,
-                    result.rows_in,
-                    result.rows_changed,
-                    result.rows_quarantined,
-                )
+                raise IngestError(reason) from exc
             # Erased people stay erased while a source still sends them (python -m privacy erase).
             suppression.apply_suppression(dest, summary.batch_id)
             summary.seconds = raw_store.finish_run(

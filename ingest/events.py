@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +58,7 @@ class EventLoadSummary:
     files_skipped: int = 0
     files_changed: list[str] = field(default_factory=list)
     files_rejected: list[str] = field(default_factory=list)
+    files_empty: list[str] = field(default_factory=list)
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -98,11 +101,6 @@ def _read_lines(paths: list[Path]) -> str:
                         auto_detect = false, strict_mode = false)"""
 
 
-def _rel(events_dir: Path) -> str:
-    """SQL turning read_csv's ``filename`` into the path relative to ``events_dir``."""
-    return f"substr(filename, {len(str(events_dir).rstrip('/')) + 2})"
-
-
 def _json_batch_sql(files: list[tuple[Path, str]], events_dir: Path) -> str:
     """One query over many NDJSON files: one row per line, typed, with a reason if bad.
 
@@ -143,6 +141,19 @@ def _json_batch_sql(files: list[tuple[Path, str]], events_dir: Path) -> str:
             where starts_with(line, '{{') or not regexp_full_match(line, '\\s*')
         )
     )"""
+    # A text field sent as a JSON object or array (user_id: {...}) is no text value; the
+    # JSON type is looked up only for a value that starts like one.
+    not_text = [
+        (
+            f"""case when _ok and (starts_with(_v."{c.name}", '{{')
+                                   or starts_with(_v."{c.name}", '['))
+                then json_type(line, {raw_store._quote(f'$."{c.name}"')}) in ('OBJECT', 'ARRAY')
+                end""",
+            f"{c.name} is not a text value (a JSON object or array)",
+        )
+        for c in spec.columns
+        if c.type.upper() == "VARCHAR"
+    ]
     query = raw_store.typed_query(
         spec,
         {c: f'_v."{c}"' for c in names},
@@ -150,6 +161,7 @@ def _json_batch_sql(files: list[tuple[Path, str]], events_dir: Path) -> str:
         parsed,
         {"_file": "_file", "record_no": "null::bigint", "line": "line"},
         unreadable_when="not _ok",
+        extra_checks=not_text,
     )
     return f"""
     select * exclude (line), case when _reason is not null then line end as raw_record
@@ -174,13 +186,15 @@ def _number_bad_records(
     if not bad_files:
         return
     paths = [p for p, rel in files if rel in bad_files]
+    # The path as loaded, by file index: a salvaged copy is read from elsewhere.
+    rels = "[" + ", ".join(raw_store._quote(rel) for _, rel in files if rel in bad_files) + "]"
     work.execute(f"""
         create or replace temp table _line_nos as
         with numbered as (
             select _file, n - min(n) over (partition by _file) + 1 as record_no, line
             from (
                 -- row_number() over () counts in scan order: file after file, line by line
-                select {_rel(events_dir)} as _file, row_number() over () as n, line
+                select {rels}[file_index::bigint + 1] as _file, row_number() over () as n, line
                 from {_read_lines(paths)}
             )
         ),
@@ -331,6 +345,9 @@ def _load_batch(
     for path, rel in files:
         n, bad = counts.get(rel, (0, 0))
         summary.rows_in += n
+        if n == 0:
+            _empty_delivery(dest, batch_id, rel, summary)
+            continue
         if rel in rejected:
             # Keep the quarantine rows for inspection, but load nothing from this file and
             # leave it out of the manifest so a fixed file loads on the next run.
@@ -360,6 +377,105 @@ def _load_batch(
     dest.commit()
     work.execute("drop view if exists _parsed" if in_place else "drop table if exists _parsed")
     work.execute("drop table if exists _bad_rows")
+
+
+def _empty_delivery(dest: Destination, batch_id: str, rel: str, summary: EventLoadSummary) -> None:
+    """A file with no records (0 bytes, an empty gzip, a 0-row Parquet): counted and warned,
+    not a failure; it stays out of the manifest so it loads once it has content."""
+    log.warning("%s: empty delivery (no records)", rel)
+    raw_store.audit(
+        dest, batch_id, rel, events_table().raw_table, "empty", 0, "empty delivery: no records"
+    )
+    summary.files_empty.append(rel)
+
+
+def _salvage(path: Path, folder: Path) -> tuple[Path, list[int], str | None] | None:
+    """A readable copy of an NDJSON file DuckDB could not read; None if no whole line is.
+
+    A gzip stream is decompressed up to where it breaks; a line that is not UTF-8 is kept,
+    its bytes shown as ``\\xNN`` (no JSON parses then, so it is quarantined on its own
+    line number). Returns the copy, the numbers of the non-UTF-8 lines and, for a broken
+    gzip, what was lost. Only files that failed to read come here.
+    """
+    raw = path.read_bytes()
+    lost = None
+    if path.name.endswith(".gz"):
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            data = inflate.decompress(raw)
+            if not inflate.eof:
+                lost = "truncated gzip: the file ends before its compressed stream does"
+        except zlib.error as exc:
+            data, lost = b"", f"corrupt gzip: {exc}"
+    else:
+        data = raw
+    if b"\n" not in data:
+        return None  # not one whole line readable: the file is unreadable
+    lines = data.split(b"\n")
+    not_utf8 = []
+    for no, line in enumerate(lines, 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            not_utf8.append(no)
+            lines[no - 1] = line.decode("utf-8", "backslashreplace").encode()
+    copy = folder / "salvaged.json"
+    copy.write_bytes(b"\n".join(lines))
+    return copy, not_utf8, lost
+
+
+def _load_salvaged(
+    dest: Destination,
+    events_dir: Path,
+    path: Path,
+    rel: str,
+    batch_id: str,
+    max_rate: float,
+    summary: EventLoadSummary,
+) -> bool:
+    """Load what is readable of a file DuckDB could not read; quarantine the rest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        salvaged = _salvage(path, Path(tmp))
+        if salvaged is None:
+            return False
+        copy, not_utf8, lost = salvaged
+        _load_batch(dest, events_dir, [(copy, rel)], batch_id, max_rate, summary)
+        n_lines = copy.read_bytes().count(b"\n") + 1
+    table = events_table().raw_table
+    if not_utf8:
+        marks = ", ".join(str(n) for n in not_utf8)
+        dest.execute(
+            f"""update raw.quarantine set reason = 'not valid UTF-8 text (bytes shown as \\xNN)'
+                where batch_id = ? and source = ? and record_no in ({marks})""",
+            [batch_id, rel],
+        )
+    if lost is not None:
+        dest.insert_rows(
+            "raw.quarantine",
+            list(raw_store.BOOKKEEPING_TABLES["quarantine"]),
+            [
+                (
+                    batch_id,
+                    rel,
+                    table,
+                    n_lines + 1,
+                    f"<{path.stat().st_size} bytes>",
+                    lost,
+                    raw_store.utc_now(),
+                )
+            ],
+        )
+        raw_store.audit(dest, batch_id, rel, table, "quarantined", 1, lost)
+        summary.rows_quarantined += 1
+    # The manifest knows the file as delivered, not the copy.
+    stat = path.stat()
+    dest.execute(
+        "update raw.load_manifest set size_bytes = ?, mtime = ?, checksum = ? where path = ?",
+        [stat.st_size, stat.st_mtime, file_checksum(path), rel],
+    )
+    dest.commit()
+    log.warning("%s: loaded its readable part (%s)", rel, lost or "lines not UTF-8 quarantined")
+    return True
 
 
 def _bad_batch(batch_id: str) -> str:
@@ -426,8 +542,12 @@ def _load_or_reject(
             for one in files:
                 _load_or_reject(dest, events_dir, [one], batch_id, max_rate, summary)
             return
-        rel = files[0][1]
+        path, rel = files[0]
         reason = f"unreadable file: {str(exc).splitlines()[0]}"
+        if not _is_parquet(path) and _load_salvaged(
+            dest, events_dir, path, rel, batch_id, max_rate, summary
+        ):
+            return
     log.warning("%s: %s", rel, reason)
     raw_store.audit(dest, batch_id, rel, events_table().raw_table, "rejected", 0, reason)
     dest.commit()
@@ -485,6 +605,10 @@ def load_events(
             )
             return summary
         todo = _new_files(dest, events_dir, summary.batch_id, summary)
+        for _path, rel in [f for f in todo if f[0].stat().st_size == 0]:
+            _empty_delivery(dest, summary.batch_id, rel, summary)
+        dest.commit()
+        todo = [f for f in todo if f[0].stat().st_size > 0]
         for batch in _batches(todo):
             _load_or_reject(dest, events_dir, batch, summary.batch_id, max_rate, summary)
             log.debug("events: %d of %d new files loaded", summary.files_loaded, len(todo))

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from customer720.settings import Settings
 from customer720.warehouse import Destination, WarehouseUnavailable, open_destination
-from ingest.contract import METADATA_COLUMNS, TableSpec, all_raw_tables
+from ingest.contract import METADATA_COLUMNS, Column, TableSpec, all_raw_tables, rules
 from ingest.errors import IngestError
 
 SCHEMA = "raw"
@@ -125,6 +125,80 @@ def _literal(value: object) -> str:
     return _quote(str(value))
 
 
+def _blank_is_null(text: str) -> str:
+    """Text id: empty or whitespace-only is missing (the value itself is kept as sent)."""
+    return (
+        f"case when {text} = '' or (ascii({text}) in (9, 10, 13, 32) "
+        f"and trim({text}, ' \t\r\n') = '') then null else {text} end"
+    )
+
+
+def _boolean(text: str) -> str:
+    """A BOOLEAN from the contract's spellings only (any case, trimmed); else NULL."""
+    r = rules()
+    true, false = (
+        ", ".join(map(_quote, r["boolean_true"])),
+        ", ".join(map(_quote, r["boolean_false"])),
+    )
+    word = f"lower(trim({text}))"
+    return f"case when {word} in ({true}) then true when {word} in ({false}) then false end"
+
+
+def _value_rules(
+    col: Column, value: str, load_time: datetime, value_of: dict[str, str]
+) -> list[tuple[str, str]]:
+    """(condition, message) for each contract rule ``value`` (typed, not null) breaks."""
+    r = rules()
+    out: list[tuple[str, str]] = []
+    if col.values:
+        allowed = ", ".join(map(_quote, col.values))
+        out.append(
+            (f"{value} not in ({allowed})", f"{col.name} is not one of the contract's values")
+        )
+    if col.min is not None:
+        out.append((f"{value} < {col.min}", f"{col.name} is below its minimum {col.min:g}"))
+    if col.format == "iso_country":
+        codes = ", ".join(map(_quote, r["formats"]["iso_country"]))
+        out.append(
+            (
+                f"upper(trim({value})) not in ({codes})",
+                f"{col.name} is not an ISO 3166-1 alpha-2 code",
+            )
+        )
+    elif col.format is not None:
+        pattern = _quote(r["formats"][col.format])
+        out.append(
+            (
+                f"not regexp_full_match(trim({value}), {pattern})",
+                f"{col.name} is not a valid {col.format}",
+            )
+        )
+    if col.range_by:
+        other = value_of[col.range_by["column"]]
+        whens = " ".join(
+            f"when {_quote(k)} then {value} not between {lo} and {hi}"
+            for k, (lo, hi) in col.range_by["ranges"].items()
+        )
+        out.append(
+            (
+                f"coalesce(case {other} {whens} end, false)",
+                f"{col.name} is outside its range for that {col.range_by['column']}",
+            )
+        )
+    if col.type.upper() == "TIMESTAMP":
+        days = col.max_days_after_load
+        days = r["max_days_after_load"] if days is None else days
+        latest = load_time + timedelta(days=days)
+        out.append(
+            (
+                f"({value} < timestamp {_quote(r['min_timestamp'])} or {value} > {_literal(latest)})",
+                f"{col.name} is implausible (before {r['min_timestamp']} or more than "
+                f"{days:g} day(s) after the load)",
+            )
+        )
+    return out
+
+
 def typed_query(
     spec: TableSpec,
     expr: dict[str, str],
@@ -132,6 +206,8 @@ def typed_query(
     from_sql: str,
     passthrough: dict[str, str],
     unreadable_when: str | None = None,
+    extra_checks: Sequence[tuple[str, str]] = (),
+    load_time: datetime | None = None,
 ) -> str:
     """SQL query turning source expressions into typed contract columns + a reason.
 
@@ -139,41 +215,76 @@ def typed_query(
     value as text (absent when the source lacks the column); ``passthrough`` maps names
     to expressions over ``from_sql`` to keep (e.g. the file and the raw record). The result has
     those, every contract column typed, ``_reason`` (null for a good row; else every
-    problem: a required field missing, a value that does not cast to its type) and
+    problem: a required field missing, a value that does not cast to its type, a value
+    that breaks a contract rule: allowed values, minimum, format, range, plausible time),
+    ``_warning`` (rules whose column loads anyway, ``on_invalid`` = warn / false) and
     ``_extra`` (``extra_keys_expr``: the JSON of fields the contract does not name).
     ``unreadable_when`` is a condition under which the record could not be read at all
     (e.g. malformed JSON); it then gets that one reason instead of a list of problems.
+    ``extra_checks`` are more (condition over ``from_sql``, message) problems.
     """
+    load_time = load_time or utc_now()
     inner: list[str] = [f"{e} as {name}" for name, e in passthrough.items()]
     outer: list[str] = list(passthrough)
     checks: list[tuple[str, str]] = []  # (condition of a problem, its message)
+    warns: list[tuple[str, str]] = []  # (condition, message) of a value loaded anyway
+    value_of: dict[str, str] = {}  # column -> its typed value in the outer select
     for i, col in enumerate(spec.columns):
         source = expr.get(col.name) or "null"
         text = f"_s{i}"
+        kind = col.type.upper()
+        if kind == "VARCHAR" and col.name.endswith("_id"):
+            source = _blank_is_null(source)
         inner.append(f"{source} as {text}")
         if col.required:
             checks.append((f"{text} is null", f"missing required field {col.name}"))
-        if col.type.upper() == "VARCHAR":  # text always "casts" to text: nothing to check
-            outer.append(f'{text} as "{col.name}"')
-            continue
-        inner.append(f'try_cast({source} as {col.type}) as "{col.name}"')
-        outer.append(f'"{col.name}"')
-        checks.append(
-            (
-                f'{text} is not null and "{col.name}" is null',
-                f"{col.name} is not a valid {col.type.lower()}",
+        value = f'"{col.name}"'
+        if kind == "VARCHAR":  # text always "casts" to text
+            outer.append(f"{text} as {value}")
+            value = text
+        elif kind == "BOOLEAN":
+            inner.append(f"{_boolean(source)} as {value}")
+            bad = f"{text} is not null and {value} is null"
+            if col.on_invalid == "false":
+                outer.append(f"coalesce({value}, {text} is not null and false) as {value}")
+                warns.append((bad, f"{col.name} is not an explicit yes or no: loaded as false"))
+            else:
+                outer.append(value)
+                checks.append((bad, f"{col.name} is not a valid boolean"))
+        else:
+            inner.append(f"try_cast({source} as {col.type}) as {value}")
+            outer.append(value)
+            checks.append(
+                (
+                    f"{text} is not null and {value} is null",
+                    f"{col.name} is not a valid {col.type.lower()}",
+                )
             )
-        )
-    # The message is built only for a row with a problem: most rows pay one cheap test.
-    any_problem = " or ".join(f"({c})" for c, _ in checks)
-    messages = ", ".join(f"case when {c} then {_quote(m)} end" for c, m in checks)
-    reason = f"case when {any_problem} then concat_ws('; ', {messages}) end"
+        value_of[col.name] = value
+    for col in spec.columns:
+        value = value_of[col.name]
+        for cond, message in _value_rules(col, value, load_time, value_of):
+            target = warns if col.on_invalid != "quarantine" else checks
+            target.append((f"{value} is not null and {cond}", message))
+    for k, (cond, message) in enumerate(extra_checks):
+        inner.append(f"coalesce({cond}, false) as _x{k}")
+        checks.append((f"_x{k}", message))
+
+    def flagged(found: list[tuple[str, str]]) -> str:
+        # The message is built only for a row with a problem: most rows pay one cheap test.
+        if not found:
+            return "null::varchar"
+        any_problem = " or ".join(f"({c})" for c, _ in found)
+        messages = ", ".join(f"case when {c} then {_quote(m)} end" for c, m in found)
+        return f"case when {any_problem} then concat_ws('; ', {messages}) end"
+
+    reason = flagged(checks)
     if unreadable_when:
         inner.append(f"{unreadable_when} as _unreadable")
         reason = (
             f"case when _unreadable then 'malformed record: not a JSON object' else {reason} end"
         )
-    return f"""select {", ".join(outer)}, {reason} as _reason, _extra
+    return f"""select {", ".join(outer)}, {reason} as _reason, {flagged(warns)} as _warning, _extra
     from (
         select {", ".join(inner)}, {extra_keys_expr or "null"} as _extra
         from {from_sql}
@@ -214,15 +325,22 @@ def write_quarantine(
 
 
 def audit_reasons(
-    dest: Destination, relation: str, batch_id: str, source_expr: str, table: str
+    dest: Destination,
+    relation: str,
+    batch_id: str,
+    source_expr: str,
+    table: str,
+    column: str = "_reason",
+    outcome: str = "quarantined",
 ) -> None:
-    """Count the quarantined rows of ``relation`` per source and reason into raw.load_audit."""
+    """Count the rows of ``relation`` per source and ``column`` (the reason they were
+    quarantined, or a warning they loaded with) into raw.load_audit as ``outcome``."""
     rows = dest.work.execute(
-        f"""select {source_expr}, _reason, count(*) from {relation}
-        where _reason is not null group by all order by all"""
+        f"""select {source_expr}, {column}, count(*) from {relation}
+        where {column} is not null group by all order by all"""
     ).fetchall()
     now = utc_now()
-    audit_many(dest, [(batch_id, s, table, "quarantined", r, n, now) for s, r, n in rows])
+    audit_many(dest, [(batch_id, s, table, outcome, r, n, now) for s, r, n in rows])
 
 
 def audit(

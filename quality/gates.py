@@ -146,11 +146,11 @@ def _raw_loads(as_of: date, failed_loads: Sequence[str], settings: Settings) -> 
         settings,
     )
     problems: dict[str, str | None] = {str(s): None for s in audit["source"].unique()}
-    for source in audit.loc[audit["outcome"] == "rejected", "source"].unique():
+    for source in audit.loc[audit["outcome"].isin(["rejected", "failed"]), "source"].unique():
         rows = audit[(audit["source"] == source) & (audit["outcome"] != "loaded")]
         top = rows.sort_values("rows", ascending=False).head(4)
         reasons = "; ".join(
-            f"{r.reason}" if r.outcome == "rejected" else f"{r.rows} x {r.reason}"
+            f"{r.reason}" if r.outcome in ("rejected", "failed") else f"{r.rows} x {r.reason}"
             for r in top.itertuples()
         )
         problems[str(source)] = f"{source}: not loaded: {reasons}"

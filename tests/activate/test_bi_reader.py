@@ -89,6 +89,7 @@ def test_bi_reader_reads_the_marts_and_nothing_else(
             "create table marts.mine (x int)",
             "create table public.mine (x int)",
             "create schema mine",
+            "create temp table mine (x int)",
             "drop table marts.dim_customer_720",
         ):
             assert _denied(reader, statement), f"bi_reader may: {statement}"
@@ -97,6 +98,9 @@ def test_bi_reader_reads_the_marts_and_nothing_else(
             con.exec_driver_sql("set default_transaction_read_only = off")
             with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
                 con.exec_driver_sql("insert into marts.dim_customer_720 values ('k2', 0.1)")
+            # TEMP is PUBLIC's by default in Postgres: revoked, not just read-only.
+            with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                con.exec_driver_sql("create temp table mine (x int)")
 
         # dbt rebuilds marts as new tables each run: they are readable without a new grant.
         _execute(
