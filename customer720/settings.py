@@ -53,7 +53,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "C720_NO_EVENTS",
         "`0`",
-        "`1`: this company has no web/app events (a missing events folder is then no error; the run summary says so)",
+        "`1`: this company has no web/app events (a missing events folder is then no error; `make run` warns)",
     ),
     Variable(
         "C720_TRUTH_DIR",
