@@ -33,6 +33,12 @@ def _describe(holder: dict) -> str:
     return f"pid {holder.get('pid', '?')}, started {holder.get('started', '?')}: {what}"
 
 
+def _open(airflow_home: Path):
+    """The lock file, opened without truncating (it names the current holder)."""
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    return os.fdopen(os.open(lock_path(airflow_home), os.O_RDWR | os.O_CREAT, 0o644), "r+")
+
+
 @contextlib.contextmanager
 def hold(
     airflow_home: Path, command: str, dates: list[str]
@@ -40,10 +46,7 @@ def hold(
     """Hold the chain lock exclusively while the block runs; raise ``ChainBusy`` (naming
     the holder) if another process holds it. Never waits. Yields a function that records
     the dates once known (a run without ``--date`` learns its date from the sources)."""
-    airflow_home.mkdir(parents=True, exist_ok=True)
-    # Open without truncating: the file holds the current holder's description.
-    fd = os.open(lock_path(airflow_home), os.O_RDWR | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "r+") as handle:
+    with _open(airflow_home) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -83,9 +86,7 @@ def hold(
 def idle(airflow_home: Path) -> Iterator[bool]:
     """Whether no chain run holds the lock; while True, none can start (``ui`` uses it to
     know that no run in Airflow's DB is still being worked on)."""
-    airflow_home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(airflow_home), os.O_RDWR | os.O_CREAT, 0o644)
-    with os.fdopen(fd, "r+") as handle:
+    with _open(airflow_home) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
