@@ -28,12 +28,14 @@ export SCARF_ANALYTICS=false
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml quality/docs_assets/assets.json
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
 	@test -x $(PY) || $(UV) venv -q --python $(PYTHON) $(VENV)
 	$(UV) pip install -q --python $(PY) --compile-bytecode -r requirements.txt
 	@# compat mode: the project root goes on sys.path, so new stage packages import at once
 	$(UV) pip install -q --python $(PY) --no-deps --config-settings editable_mode=compat -e .
+	@# GX's data docs link CDNs: fetch those files once, from npm (nothing downloads at run time)
+	$(PY) quality/docs_assets/vendor.py
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv with the pinned environment

@@ -51,6 +51,11 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("C720_EVENTS_DIR", "`.local/sources/events`", "web/app event files"),
     Variable(
+        "C720_NO_EVENTS",
+        "`0`",
+        "`1`: this company has no web/app events (a missing events folder is then no error; `make run` warns)",
+    ),
+    Variable(
         "C720_TRUTH_DIR",
         "`.local/sources/truth`",
         "the simulator's ground truth (oracle figures in reports; simulated companies only)",
@@ -225,6 +230,7 @@ class Settings:
     sources_dir: Path
     crm_url: str
     events_dir: Path
+    no_events: bool
     truth_dir: Path
     warehouse: str
     published: Path
@@ -276,6 +282,7 @@ class Settings:
             C720_SOURCES_DIR=str(self.sources_dir),
             C720_CRM_URL=self.crm_url,
             C720_EVENTS_DIR=str(self.events_dir),
+            C720_NO_EVENTS="1" if self.no_events else "0",
             C720_WAREHOUSE=self.warehouse,
             C720_PUBLISHED=str(self.published),
             C720_MODEL_DIR=str(self.model_dir),
@@ -320,6 +327,7 @@ def get_settings() -> Settings:
         crm_url=env("C720_CRM_URL", f"sqlite:///{sources / 'crm.sqlite'}"),
         crm_url_is_set=env("C720_CRM_URL") is not None,
         events_dir=_path("C720_EVENTS_DIR", sources / "events"),
+        no_events=_bool("C720_NO_EVENTS", False),
         truth_dir=_path("C720_TRUTH_DIR", sources / "truth"),
         warehouse=env("C720_WAREHOUSE", str(local / "warehouse.duckdb")),
         published=_path("C720_PUBLISHED", local / "published.duckdb"),

@@ -25,8 +25,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from orchestrate.dag_support import RAW_CHECKED, default_args, run_date
-from orchestrate.stages import run_stage
+from orchestrate.dag_support import RAW_CHECKED, default_args, run_date, run_task
 
 
 @dag(
@@ -44,11 +43,11 @@ from orchestrate.stages import run_stage
 def customer720_ingest():
     @task
     def extract_crm(**context) -> dict:
-        return run_stage("ingest_crm", run_date(context)).save()
+        return run_task("ingest_crm", run_date(context))
 
     @task
     def load_events(**context) -> dict:
-        return run_stage("ingest_events", run_date(context)).save()
+        return run_task("ingest_events", run_date(context))
 
     # Runs after failed loads too (and fails then), so a rejected delivery's reasons reach
     # the data docs as well as the load's task log.
@@ -57,7 +56,7 @@ def customer720_ingest():
         as_of = run_date(context)
         loads = ("extract_crm", "load_events")
         failed = [t for t in loads if ti.xcom_pull(task_ids=t) is None]
-        result = run_stage("quality_raw", as_of, failed_loads=failed).save()
+        result = run_task("quality_raw", as_of, failed_loads=failed)
         outlet_events[RAW_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from orchestrate.dag_support import MARTS_CHECKED, PUBLISHED, default_args, run_date
+from orchestrate.dag_support import MARTS_CHECKED, PUBLISHED, default_args, run_date, run_task
 from orchestrate.dbt_groups import dbt_task_group
-from orchestrate.stages import run_stage
 
 
 @dag(
@@ -40,11 +39,11 @@ from orchestrate.stages import run_stage
 def customer720_score():
     @task
     def score_churn(**context) -> dict:
-        return run_stage("score_churn", run_date(context)).save()
+        return run_task("score_churn", run_date(context))
 
     @task
     def recommend(**context) -> dict:
-        return run_stage("recommend", run_date(context)).save()
+        return run_task("recommend", run_date(context))
 
     @task(task_id="run_date", pool="default_pool")
     def resolve_run_date(**context) -> str:
@@ -53,18 +52,18 @@ def customer720_score():
 
     @task
     def check_scores(**context) -> dict:
-        return run_stage("quality_scores", run_date(context)).save()
+        return run_task("quality_scores", run_date(context))
 
     @task(outlets=[PUBLISHED])
     def publish(*, outlet_events, **context) -> dict:
         as_of = run_date(context)
-        result = run_stage("publish", as_of).save()
+        result = run_task("publish", as_of)
         outlet_events[PUBLISHED].extra = {"as_of": as_of.isoformat()}
         return result
 
     @task
     def sync_crm(**context) -> dict:
-        return run_stage("crm_writeback", run_date(context)).save()
+        return run_task("crm_writeback", run_date(context))
 
     @task(pool="default_pool")
     def summarize(**context) -> str:

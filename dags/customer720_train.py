@@ -19,8 +19,13 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from orchestrate.dag_support import CHURN_MODEL, RECOMMENDER_MODEL, default_args, training_date
-from orchestrate.stages import run_stage
+from orchestrate.dag_support import (
+    CHURN_MODEL,
+    RECOMMENDER_MODEL,
+    default_args,
+    run_task,
+    training_date,
+)
 
 
 @dag(
@@ -37,14 +42,14 @@ def customer720_train():
     @task(outlets=[CHURN_MODEL])
     def train_churn(*, outlet_events, **context) -> dict:
         as_of = training_date(context)
-        result = run_stage("train_churn", as_of).save()
+        result = run_task("train_churn", as_of)
         outlet_events[CHURN_MODEL].extra = {"as_of": as_of.isoformat()}
         return result
 
     @task(outlets=[RECOMMENDER_MODEL])
     def train_recommender(*, outlet_events, **context) -> dict:
         as_of = training_date(context)
-        result = run_stage("train_recommender", as_of).save()
+        result = run_task("train_recommender", as_of)
         outlet_events[RECOMMENDER_MODEL].extra = {"as_of": as_of.isoformat()}
         return result
 

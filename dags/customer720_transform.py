@@ -19,9 +19,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from orchestrate.dag_support import MARTS_CHECKED, RAW_CHECKED, default_args, run_date
+from orchestrate.dag_support import MARTS_CHECKED, RAW_CHECKED, default_args, run_date, run_task
 from orchestrate.dbt_groups import dbt_task_group
-from orchestrate.stages import run_stage
 
 
 @dag(
@@ -47,7 +46,7 @@ def customer720_transform():
         as_of = run_date(context)
         dbt_tasks = [t for t in context["dag"].task_ids if t.startswith("dbt_marts.")]
         save_part(as_of, "dbt", {"nodes": len(dbt_tasks)})
-        result = run_stage("quality_marts", as_of).save()
+        result = run_task("quality_marts", as_of)
         outlet_events[MARTS_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 

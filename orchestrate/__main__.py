@@ -16,7 +16,9 @@ from datetime import date
 
 from customer720 import cli
 from customer720.settings import get_settings
-from orchestrate.launcher import backfill, default_run_date, prepare_airflow, run, train
+from orchestrate.launcher import backfill, prepare_airflow, run, train
+from orchestrate.preflight import PreflightError
+from orchestrate.runlock import ChainBusy
 from orchestrate.ui import stop, ui
 
 
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument(
         "--date",
         type=date.fromisoformat,
-        help="logical date YYYY-MM-DD (default: the demo's last simulated date)",
+        help="logical date YYYY-MM-DD (default: the newest day in the sources)",
     )
     run_p.add_argument(
         "--train",
@@ -39,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the training DAG (default: only when a model has never been trained)",
     )
     train_p = sub.add_parser("train", help="run the training DAG for one date (make train)")
-    train_p.add_argument("--date", type=date.fromisoformat, help="default: the demo's last date")
+    train_p.add_argument(
+        "--date", type=date.fromisoformat, help="default: the newest day in the sources"
+    )
     back_p = sub.add_parser("backfill", help="run the chain for every date START..END, in order")
     back_p.add_argument("--start", type=date.fromisoformat, required=True)
     back_p.add_argument("--end", type=date.fromisoformat, required=True)
@@ -56,11 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         return ui(settings)
     if args.command == "stop":
         return stop(settings)
-    if args.command == "backfill":
-        return backfill(args.start, args.end, settings)
-    if args.command == "train":
-        return train(args.date or default_run_date(settings), settings)
-    return run(args.date or default_run_date(settings), settings, args.train)
+    try:
+        if args.command == "backfill":
+            return backfill(args.start, args.end, settings)
+        if args.command == "train":
+            return train(args.date, settings)
+        return run(args.date, settings, args.train)
+    except (ChainBusy, PreflightError) as exc:
+        # Another run holds the chain, or the sources are not fit to run: nothing started.
+        print(f"python -m orchestrate {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from airflow.sdk import Asset
 
 from customer720.settings import WAREHOUSE_POOL, get_settings
 from orchestrate.callbacks import log_failure
+from orchestrate.stages import run_stage
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,35 @@ def default_args() -> dict[str, Any]:
         "pool": WAREHOUSE_POOL,
         "on_failure_callback": log_failure,
     }
+
+
+def data_errors() -> tuple[type[Exception], ...]:
+    """Errors no retry can fix: a failed quality gate, bad or missing input, a preflight
+    failure, a run without a date. (Imported when needed: the DAG files stay cheap.)"""
+    from ingest.errors import IngestError
+    from ml.common.data import MissingInputError
+    from orchestrate.preflight import PreflightError
+    from quality.gates import QualityGateFailed
+
+    return (QualityGateFailed, IngestError, MissingInputError, PreflightError, NoRunDateError)
+
+
+def run_task(name: str, as_of: date, **kwargs: Any) -> dict[str, Any]:
+    """One stage as an Airflow task: ``run_stage(...).save()``, its summary the XCom.
+
+    The one place that tells Airflow which failures to retry: a data error (see
+    ``data_errors``) becomes ``AirflowFailException`` (failed at once, no retry, the
+    original message kept: the console and the failure callback show the failed
+    expectations); anything else (a lock, a network blip) keeps the task's retries.
+    """
+    try:
+        return run_stage(name, as_of, **kwargs).save()
+    except Exception as exc:
+        if not isinstance(exc, data_errors()):
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 class NoRunDateError(ValueError):

@@ -11,22 +11,20 @@ summary is printed at the end.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 from rich.console import Console
 
 from customer720.settings import PROJECT_ROOT, WAREHOUSE_POOL, Settings
-from orchestrate import stages
+from orchestrate import runlock, stages
+from orchestrate.preflight import PreflightError, Sources, check_date, check_sources
 from orchestrate.stages import chain, dag_id
 
 log = logging.getLogger(__name__)
@@ -73,15 +71,33 @@ def prepare_airflow(settings: Settings) -> None:
     run_dbt("parse")
 
 
+def preflight(
+    settings: Settings, days: list[date] | None, console: Console
+) -> tuple[list[date], Sources]:
+    """Before the first task: the sources there, and ``days`` within the data they hold
+    (default: their newest day). Raises ``PreflightError`` naming what is wrong."""
+    sources = check_sources(settings)
+    if not days:
+        if sources.newest is None:
+            raise PreflightError("the sources hold no dated data: give --date")
+        days = [sources.newest]
+    for day in days:
+        check_date(day, sources)
+    for warning in sources.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    return days, sources
+
+
 def default_run_date(settings: Settings) -> date:
-    """The demo's last simulated date, else today."""
-    meta = settings.sources_dir / "simulation.json"
-    if meta.exists():
-        info = json.loads(meta.read_text())
-        end = info.get("end_date") or info.get("end")
-        if end:
-            return date.fromisoformat(str(end)[:10])
-    return date.today()
+    """The newest day in the sources (CRM orders, event day folders)."""
+    newest = check_sources(settings).newest
+    if newest is None:
+        raise PreflightError("the sources hold no dated data: give --date")
+    return newest
+
+
+def _iso(days: list[date | None]) -> list[str]:
+    return [d.isoformat() for d in days if d is not None]
 
 
 def _failure_reason(log_file: Path) -> str:
@@ -134,45 +150,33 @@ def needs_training(settings: Settings) -> bool:
     return not any(models.glob("churn/*/metadata.json")) or not (models / "recommend").is_dir()
 
 
-@contextlib.contextmanager
-def chain_lock(settings: Settings, exclusive: bool = False) -> Iterator[bool]:
-    """Shared while ``airflow dags test`` runs the chain; ``ui`` takes it exclusively (without
-    waiting) to know that no run in Airflow's DB is still being worked on. Yields whether
-    the lock was taken."""
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    with (settings.airflow_home / "chain.lock").open("w") as handle:
-        mode = fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH
-        try:
-            fcntl.flock(handle, mode)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-
-
 def run_chain(day: date, settings: Settings, console: Console, train: bool | None = None) -> bool:
     """Run the asset chain for one date, in order; stop at the first failed DAG."""
     train = needs_training(settings) if train is None else train
     dag_ids = chain(train)
     console.print(f"[bold]{day}[/bold]: {' → '.join(dag_ids)}")
-    with chain_lock(settings):
-        for dag in dag_ids:
-            ok, _ = run_dag(dag, day, settings, console)
-            if not ok:
-                console.print(
-                    f"[red]Stopped the chain for {day} at {dag}[/red]: nothing after it "
-                    f"ran, the published snapshot ({settings.published}) is unchanged."
-                )
-                return False
+    for dag in dag_ids:
+        ok, _ = run_dag(dag, day, settings, console)
+        if not ok:
+            console.print(
+                f"[red]Stopped the chain for {day} at {dag}[/red]: nothing after it "
+                f"ran, the published snapshot ({settings.published}) is unchanged."
+            )
+            return False
     return True
 
 
-def run(run_date: date, settings: Settings, train: bool | None = None) -> int:
+def run(run_date: date | None, settings: Settings, train: bool | None = None) -> int:
+    """The chain for one date (default: the newest day in the sources). Holds the chain
+    lock; raises ``runlock.ChainBusy`` / ``PreflightError`` before any Airflow work."""
     console = Console()
-    prepare_airflow(settings)
-    started = time.monotonic()
-    if not run_chain(run_date, settings, console, train):
-        return 1
+    with runlock.hold(settings.airflow_home, "run", _iso([run_date])) as record:
+        (run_date,), sources = preflight(settings, [run_date] if run_date else None, console)
+        record(_iso([run_date]))
+        prepare_airflow(settings)
+        started = time.monotonic()
+        if not run_chain(run_date, settings, console, train):
+            return 1
     elapsed = time.monotonic() - started
     summary = settings.reports_dir / "runs" / run_date.isoformat() / "summary.md"
     if not summary.exists() or summary.stat().st_mtime < time.time() - elapsed:
@@ -180,15 +184,21 @@ def run(run_date: date, settings: Settings, train: bool | None = None) -> int:
         console.print(f"[red]The runs for {run_date} wrote no run summary.[/red]")
         return 1
     console.print(summary.read_text(), markup=False, highlight=False, soft_wrap=True)
+    for warning in sources.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     console.print(f"[green]Pipeline succeeded in {elapsed:.0f} s.[/green]")
     return 0
 
 
-def train(run_date: date, settings: Settings) -> int:
-    """Train (and maybe promote) a churn model on the marts built for ``run_date``."""
+def train(run_date: date | None, settings: Settings) -> int:
+    """Train (and maybe promote) a churn model on the marts built for ``run_date``
+    (default: the newest day in the sources)."""
     console = Console()
-    prepare_airflow(settings)
-    ok, elapsed = run_dag(TRAIN, run_date, settings, console)
+    with runlock.hold(settings.airflow_home, "train", _iso([run_date])) as record:
+        (run_date,), _ = preflight(settings, [run_date] if run_date else None, console)
+        record(_iso([run_date]))
+        prepare_airflow(settings)
+        ok, elapsed = run_dag(TRAIN, run_date, settings, console)
     if ok:
         console.print(f"[green]Training done in {elapsed:.0f} s.[/green]")
     return 0 if ok else 1
@@ -199,14 +209,16 @@ def backfill(start: date, end: date, settings: Settings) -> int:
     if end < start:
         raise SystemExit(f"backfill: END {end} is before START {start}")
     console = Console()
-    prepare_airflow(settings)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    results: dict[date, bool] = {}
-    started = time.monotonic()
-    for day in days:
-        results[day] = run_chain(day, settings, console)
-        if not results[day]:
-            break  # later dates build on this one: fix it, then re-run the backfill
+    with runlock.hold(settings.airflow_home, "backfill", _iso([start, end])):
+        preflight(settings, [start, end], console)
+        prepare_airflow(settings)
+        results: dict[date, bool] = {}
+        started = time.monotonic()
+        for day in days:
+            results[day] = run_chain(day, settings, console)
+            if not results[day]:
+                break  # later dates build on this one: fix it, then re-run the backfill
     done = sum(results.values())
     console.print(
         f"backfill {start} .. {end}: {done} of {len(days)} dates succeeded "

@@ -77,14 +77,22 @@ class Stage:
 
 
 def _ingest_crm(as_of: date) -> dict:
+    from customer720.settings import get_settings
     from ingest import extract_crm
+    from orchestrate.preflight import check_sources
 
-    return extract_crm().as_dict()
+    # The chain's first stage checks the sources first (as the launcher does): a scheduled
+    # run with a misspelt CRM path fails here, naming it, and creates no file.
+    sources = check_sources(get_settings())
+    return {**extract_crm().as_dict(), "preflight": sources.as_dict()}
 
 
 def _ingest_events(as_of: date) -> dict:
+    from customer720.settings import get_settings
     from ingest import load_events
 
+    if get_settings().no_events:
+        return {"skipped": "C720_NO_EVENTS is set: this company has no web/app events"}
     return load_events().as_dict()
 
 

@@ -23,7 +23,8 @@ import psutil
 from rich.console import Console
 
 from customer720.settings import Settings, get_settings
-from orchestrate.launcher import DAG_IDS, airflow_env, chain_lock, prepare_airflow
+from orchestrate import runlock
+from orchestrate.launcher import DAG_IDS, airflow_env, prepare_airflow
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 def fail_orphaned_runs(settings: Settings) -> list[dict[str, str]]:
     """Mark failed the runs a killed ``make run`` left "running" (orchestrate.orphans);
     nothing when an ``run`` is working right now."""
-    with chain_lock(settings, exclusive=True) as idle:
+    with runlock.idle(settings.airflow_home) as idle:
         if not idle:
             log.info("a pipeline run is in progress: its running DAG runs are left alone")
             return []

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
+import shutil
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -11,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from customer720.settings import Settings, get_settings
+from quality.docs_assets.vendor import local_name
 
 log = logging.getLogger(__name__)
 # GX logs every decorated function at import; keep our logs readable.
@@ -36,6 +42,63 @@ def data_docs_index(settings: Settings | None = None, as_of: date | None = None)
     return (
         gx_root(settings, as_of) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     )
+
+
+# Filled by `make install` (quality/docs_assets/vendor.py) from the npm registry.
+VENDORED_ASSETS = Path(sys.prefix) / "share" / "customer720" / "gx-docs-assets"
+ASSETS_MANIFEST = Path(__file__).resolve().parent / "docs_assets" / "assets.json"
+# The logo GX's styles load from its bucket; every site has GX's own logo in static/images/.
+REMOTE_LOGO = re.compile(r"https://great-expectations-web-assets\.s3[^\"')]*\.png")
+CDN_ATTRIBUTES = re.compile(r"""\s+(integrity|crossorigin)=("[^"]*"|'[^']*'|\S+)""")
+ASSET_TAG = re.compile(r"<(?:link|script|img)\b[^>]*>", re.IGNORECASE)
+
+
+def docs_assets_dir(settings: Settings | None = None) -> Path:
+    """One copy of the vendored assets shared by every date's data docs (relative links,
+    so the reports folder can be moved or zipped whole)."""
+    return (settings or get_settings()).reports_dir / "quality" / "_assets"
+
+
+def offline_data_docs(site: Path, settings: Settings | None = None) -> int:
+    """Point every CDN asset (and the remote logo) of the data docs in ``site`` at local
+    copies, so the docs render with no network; return the number of pages changed.
+
+    The assets were vendored at install time; they are copied once per reports folder.
+    Without them (no ``make install``) the pages are left linking the CDNs, with a warning.
+    """
+    urls = {a["url"]: a for a in json.loads(ASSETS_MANIFEST.read_text())["assets"]}
+    shared = docs_assets_dir(settings)
+    if not (shared / ".complete").exists():
+        if not VENDORED_ASSETS.is_dir():
+            log.warning("no vendored data-docs assets at %s: run make install", VENDORED_ASSETS)
+            return 0
+        shutil.copytree(VENDORED_ASSETS, shared, dirs_exist_ok=True)
+        (shared / ".complete").touch()
+    logo = site / "static" / "images" / "logo-long.png"
+    changed = 0
+    for page in [*site.rglob("*.html"), *site.glob("static/styles/*.css")]:
+        text = page.read_text()
+
+        def here(path: Path, page: Path = page) -> str:
+            return os.path.relpath(path, page.parent)
+
+        def rewrite(match: re.Match, page: Path = page) -> str:
+            tag = match.group(0)
+            hits = [u for u in urls if u in tag]
+            for url in hits:
+                tag = tag.replace(url, here(shared / local_name(url)))
+            # GX counts the folders of a validation page wrongly for an unnamed run
+            # (validations/<suite>/__none__/<time>/): re-anchor its static/ links.
+            for ref in re.findall(r"""(?:href|src)=["'](\.[^"']*?static/([^"']+))["']""", tag):
+                if not (page.parent / ref[0]).exists():
+                    tag = tag.replace(ref[0], here(site / "static" / ref[1]))
+            return CDN_ATTRIBUTES.sub("", tag) if hits else tag
+
+        new = REMOTE_LOGO.sub(here(logo), ASSET_TAG.sub(rewrite, text))
+        if new != text:
+            page.write_text(new)
+            changed += 1
+    return changed
 
 
 def _context(settings: Settings, as_of: date | None):
@@ -95,6 +158,7 @@ def run_suite(
         )
     )
     outcome = checkpoint.run(batch_parameters={"dataframe": df})
+    offline_data_docs(data_docs_index(settings, as_of).parent, settings)
     results = [r for run in outcome.run_results.values() for r in run.results]
     failures = [_describe(r) for r in results if not r.success]
     log.info("suite %s: %d expectations, %d failed", name, len(results), len(failures))

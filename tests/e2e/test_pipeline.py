@@ -105,7 +105,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
     crm.dispose()
     published = local / "published.duckdb"
     before_bad_day = (published.read_bytes(), _publish_id(published))
-    # The day after the demo ends has no event files: the raw gate must stop the date.
+    # The day after the demo ends is outside the data: preflight refuses it, naming the range.
     bad_day = (date.fromisoformat(meta["end"]) + timedelta(days=1)).isoformat()
     bad = _run_failing_date(bad_day, env)
     after_empty_day = (published.read_bytes(), _publish_id(published))
@@ -117,8 +117,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         env,
         logs / "simulate_dirty_day.log",
     )
-    dirty = _run_failing_date(bad_day, env)
+    # With retries on: a dirty delivery is a data error, failed at once, never retried.
+    dirty = _run_failing_date(bad_day, {**env, "C720_TASK_RETRIES": "2"})
     airflow_db = sqlite3.connect(local / "airflow" / "airflow.db")
+    dirty_tasks = airflow_db.execute(
+        "select task_id, state, try_number from task_instance where run_id = ("
+        " select run_id from dag_run where dag_id = 'customer720_ingest' order by id desc limit 1)"
+        " and dag_id = 'customer720_ingest'"
+    ).fetchall()
     asset_events = airflow_db.execute(
         "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
     ).fetchall()
@@ -141,6 +147,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "published_before_bad_day": before_bad_day,
         "published_after_bad_day": after_empty_day,
         "dirty_run": dirty,
+        "dirty_tasks": {task: (state, tries) for task, state, tries in dirty_tasks},
         "published_after_dirty_day": (published.read_bytes(), _publish_id(published)),
         "asset_events": [(name, json.loads(extra or "{}")) for name, extra in asset_events],
     }
@@ -197,21 +204,13 @@ def test_each_dag_of_the_chain_updated_its_asset_for_the_date(pipeline: dict) ->
         assert end in dates, f"{asset} has no event for {end}: {dates}"
 
 
-def test_a_failed_raw_gate_stops_the_date_before_publishing(pipeline: dict) -> None:
+def test_a_date_after_the_data_is_refused_before_airflow(pipeline: dict) -> None:
     bad, day = pipeline["bad_run"], pipeline["bad_day"]
     assert bad.returncode != 0
-    # Nothing downstream ran, nothing was published: the snapshot is byte for byte the same.
     assert pipeline["published_after_bad_day"] == pipeline["published_before_bad_day"]
-    assert not any(e.get("as_of") == day for _, e in pipeline["asset_events"])
-    # The reason, in the run's output / task log and in that date's data docs.
-    assert "quality gate 'raw' failed" in bad.stdout
-    assert "expect_table_row_count_to_be_between" in bad.stdout
-    log = pipeline["local"] / "logs" / f"airflow_customer720_ingest_{day}.log"
-    assert "quality gate 'raw' failed" in log.read_text()
-    docs = pipeline["local"] / "reports" / "quality" / day / "gx" / "uncommitted" / "data_docs"
-    validations = list(docs.rglob("validations/raw_web_events_day/**/*.html"))
-    assert validations, f"no data docs for the failed suite under {docs}"
-    assert "Failed" in validations[0].read_text() or "failed" in validations[0].read_text()
+    first = date.fromisoformat(pipeline["meta"]["end"]) - timedelta(days=DAYS - 1)
+    assert f"{day} is outside the data" in bad.stderr
+    assert f"{first} .. {pipeline['meta']['end']}" in bad.stderr
 
 
 def test_a_dirty_day_stops_at_the_raw_gate_with_its_reasons(pipeline: dict) -> None:
@@ -227,6 +226,11 @@ def test_a_dirty_day_stops_at_the_raw_gate_with_its_reasons(pipeline: dict) -> N
     ):
         assert "quality gate 'raw' failed" in text
         assert f"{source}: not loaded" in text and "malformed record" in text
+    # Data errors fail once, without retry, though the run allowed two.
+    assert pipeline["dirty_tasks"]["load_events"] == ("failed", 1), pipeline["dirty_tasks"]
+    assert pipeline["dirty_tasks"]["check_raw"] == ("failed", 1), pipeline["dirty_tasks"]
     docs = pipeline["local"] / "reports" / "quality" / day / "gx" / "uncommitted" / "data_docs"
+    # The day's events gate failed too (its file was rejected: no events), in the docs.
+    assert list(docs.rglob("validations/raw_web_events_day/**/*.html")), docs
     pages = [p.read_text() for p in docs.rglob("validations/raw_loads/**/*.html")]
     assert any(source in page and "malformed record" in page for page in pages), docs
