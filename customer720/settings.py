@@ -67,6 +67,16 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("C720_PUBLISHED", "`.local/published.duckdb`", "the snapshot readers use"),
     Variable("C720_MODEL_DIR", "`.local/models`", "model registry"),
+    Variable(
+        "C720_DUCKDB_MEMORY_LIMIT",
+        "`4GB`",
+        "DuckDB `memory_limit` for dbt builds: above it DuckDB spills to `C720_DUCKDB_TEMP_DIR` (keeps a build under 6 GiB RSS)",
+    ),
+    Variable(
+        "C720_DUCKDB_TEMP_DIR",
+        "`.local/duckdb_tmp`",
+        "DuckDB `temp_directory`: where a dbt build spills what does not fit in memory",
+    ),
     Variable("C720_REPORTS_DIR", "`.local/reports`", "reports, data docs, run summaries"),
     # ingest and quality
     Variable("C720_QUARANTINE_MAX_RATE", "`0.05`", "share of bad records that fails a source"),
@@ -238,6 +248,8 @@ class Settings:
     model_dir: Path
     reports_dir: Path
     dbt_project_dir: Path
+    duckdb_memory_limit: str
+    duckdb_temp_dir: Path
     quarantine_max_rate: float
     churn_horizon_days: int
     churn_label: str
@@ -315,6 +327,9 @@ class Settings:
             )
         else:
             env["DBT_DUCKDB_PATH"] = self.warehouse
+            # Bounded memory: DuckDB spills to disk above the limit (profiles.yml settings).
+            env["DBT_DUCKDB_MEMORY_LIMIT"] = self.duckdb_memory_limit
+            env["DBT_DUCKDB_TEMP_DIR"] = str(self.duckdb_temp_dir)
         return env
 
 
@@ -338,6 +353,8 @@ def get_settings() -> Settings:
         model_dir=_path("C720_MODEL_DIR", local / "models"),
         reports_dir=_path("C720_REPORTS_DIR", local / "reports"),
         dbt_project_dir=PROJECT_ROOT / "dbt_project",
+        duckdb_memory_limit=env("C720_DUCKDB_MEMORY_LIMIT", "4GB"),
+        duckdb_temp_dir=_path("C720_DUCKDB_TEMP_DIR", local / "duckdb_tmp"),
         quarantine_max_rate=_float("C720_QUARANTINE_MAX_RATE", 0.05),
         churn_horizon_days=_int("C720_CHURN_HORIZON_DAYS", 90),
         churn_label=_choice("C720_CHURN_LABEL", "no_purchase", CHURN_LABELS),
