@@ -44,9 +44,17 @@ class WarehouseUnavailable(RuntimeError):
     """The warehouse cannot be reached; the message names it (without the password)."""
 
 
-def _connect_duckdb(path: Path) -> duckdb.DuckDBPyConnection:
+def _connect_duckdb(path: Path, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    settings = settings or get_settings()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path))
+    con = duckdb.connect(str(path))
+    # Bounded memory, as dbt's profile sets it: above the limit DuckDB spills to disk. SET
+    # after connecting, not connect(config=...): dbt-duckdb may hold this file open
+    # in-process, and DuckDB refuses a second connection with another configuration.
+    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+    con.execute(f"set temp_directory = '{settings.duckdb_temp_dir}'")
+    return con
 
 
 @contextmanager
@@ -58,7 +66,7 @@ def duckdb_connection(
     # run (all tasks share one process under `airflow dags test`), and DuckDB refuses a second
     # connection to the same file with another configuration. Read-only would not let another
     # process in either: DuckDB locks the file per process.
-    con = _connect_duckdb(settings.warehouse_path)
+    con = _connect_duckdb(settings.warehouse_path, settings)
     try:
         yield con
     finally:
