@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from customer720 import warehouse
 from customer720.settings import Settings, get_settings
 from customer720.warehouse import sqlalchemy_url
+from ingest.contract import contract_boolean
 
 log = logging.getLogger(__name__)
 
@@ -241,10 +242,14 @@ def _apply_consent(
     Returns the rows that may be written and the contacts whose earlier values must be
     cleared (they opted out or were deleted since).
     """
+    # Consent is never inferred: only an explicit yes allows a write. A deletion flag that
+    # is neither yes nor no counts as deleted (write nothing rather than guess).
+    consent = contacts["marketing_consent"].map(contract_boolean)
+    deleted = contacts["is_deleted"].map(contract_boolean)
     contacts = contacts.assign(
         contact_id=contacts["contact_id"].astype("int64"),
-        consent=contacts["marketing_consent"].fillna(0).astype(bool),
-        deleted=contacts["is_deleted"].fillna(0).astype(bool),
+        consent=consent.eq(True),
+        deleted=~(deleted.eq(False) | contacts["is_deleted"].isna()),
     )
     merged = desired.assign(contact_id=desired["contact_id"].astype("int64")).merge(
         contacts[["contact_id", "consent", "deleted"]], on="contact_id", how="left"

@@ -104,5 +104,25 @@ def rules() -> dict:
     return contract()["rules"]
 
 
+def contract_boolean(value: object) -> bool | None:
+    """A value read straight from a source as the contract's BOOLEAN: True for an explicit
+    yes, False for an explicit no, None for anything else (missing or garbage like 'maybe').
+
+    The same spellings as the raw layer's SQL (``rules()``), for code that reads the CRM
+    itself (the writeback reads consent there, as it is now)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return {1: True, 0: False}.get(value)
+    word = str(value).strip().lower()
+    if word in rules()["boolean_true"]:
+        return True
+    if word in rules()["boolean_false"]:
+        return False
+    return None
+
+
 def all_raw_tables() -> tuple[TableSpec, ...]:
     return (*crm_tables(), events_table())

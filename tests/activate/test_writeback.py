@@ -254,3 +254,39 @@ def test_dry_run_prints_what_would_change(
     assert (
         _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id").loc[2, "churn_probability"] == 0.1
     )
+
+
+def test_consent_is_never_inferred(local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only an explicit yes allows a write: 'maybe', 'no', '' or a typo never reach the CRM
+    record, and a deletion flag that says neither yes nor no writes nothing either."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{local_dir / 'crm.sqlite'}"
+    monkeypatch.setenv("C720_CRM_URL", url)
+    engine = sa.create_engine(sqlalchemy_url(url))
+    with engine.begin() as con:
+        # Text columns, as a CRM export or a loosely typed SQLite table holds them.
+        con.execute(
+            sa.text(
+                "create table contacts (contact_id bigint primary key, marketing_consent text, is_deleted text)"
+            )
+        )
+        rows = [
+            (1, "yes", "no"),
+            (2, "TRUE", "0"),
+            (3, "maybe", "no"),
+            (4, "yess", "no"),
+            (5, "", "no"),
+            (6, None, "false"),
+            (7, "0", "no"),
+            (8, "t", "perhaps"),
+        ]
+        for i, c, d in rows:
+            con.execute(
+                sa.text("insert into contacts values (:i, :c, :d)"), {"i": i, "c": c, "d": d}
+            )
+    engine.dispose()
+    _scores({i: 0.5 for i, _, _ in rows})
+    result = sync_scores(AS_OF)
+    written = set(_crm_rows(url, SCORES_TABLE)["contact_id"])
+    assert written == {1, 2}
+    assert (result.skipped_no_consent, result.skipped_deleted) == (5, 1)
