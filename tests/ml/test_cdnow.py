@@ -164,8 +164,7 @@ def test_cdnow_scores_come_from_a_champion_that_beats_or_equals_every_baseline(
     assert scored["model_version"] == champion and scored["model_status"] == "champion"
     con = duckdb.connect(str(local / "warehouse.duckdb"), read_only=True)
     rows = con.sql(
-        "select model_version, churn_probability, risk_band, top_reasons "
-        "from ml.churn_predictions"
+        "select model_version, churn_probability, risk_band, top_reasons from ml.churn_predictions"
     ).df()
     con.close()
     assert len(rows) == scored["rows"] > 0
