@@ -43,7 +43,24 @@ def _ingest(parts: dict) -> list[str]:
             f"{_n(events.get('rows_quarantined', 0))} quarantined"
         )
         seconds += events.get("seconds", 0) or 0
-    return [line + f" ({seconds:.1f} s)"]
+    return [line + f" ({seconds:.1f} s)", *_quarantine(crm, events)]
+
+
+def _quarantine(crm: dict, events: dict) -> list[str]:
+    """Quarantined records of this run's loads per CRM table and for events, with the top
+    reasons and the query that lists them (``ingest.quarantine``)."""
+    lines = []
+    for what, part in (("CRM", crm), ("events", events)):
+        q = part.get("quarantine") or {}
+        if not q.get("total"):
+            continue
+        lines.append(
+            f"- quarantined ({what}): {_n(q['total'])} records — list them: `{q['query']}`"
+        )
+        for table, entry in q.get("tables", {}).items():
+            reasons = "; ".join(f"{_n(n)} x {r}" for r, n in entry.get("reasons", []))
+            lines.append(f"    - {table}: {_n(entry['rows'])} ({reasons})")
+    return lines
 
 
 def _gates(parts: dict) -> list[str]:
@@ -71,6 +88,8 @@ def _churn(parts: dict) -> list[str]:
             f"calibration error {m.get('ece', float('nan')):.3f}; baselines ROC-AUC: {baselines}; "
             f"{'champion' if model.get('promoted') else 'not promoted'} ({model.get('decision', '')})"
         )
+        if model.get("champion_kind") == "baseline" or model.get("baseline_version"):
+            lines.append(f"- churn champion: {model.get('champion_note', model.get('champion'))}")
     if scores:
         bands = scores.get("risk_bands", {})
         lines.append(
@@ -106,7 +125,23 @@ def _recommendations(parts: dict) -> list[str]:
             f"; offline MAP@10 {ours['map_at_k']:.3f} vs best baseline {best[0]} "
             f"{best[1]['map_at_k']:.3f}, candidate recall {ours.get('candidate_recall', 0):.2f}"
         )
-    return [line]
+    cov = recs.get("coverage") or {}
+    if cov.get("full_list_share") is not None:
+        line += (
+            f"; {cov['full_list_share']:.0%} of customers with a full list of {cov.get('k', 10)}, "
+            f"{cov['catalogue_share']:.0%} of the catalogue recommended"
+        )
+    lines = [line]
+    rules = trained.get("rules") or {}
+    if rules:
+        text = f"- recommendation rules: category cap {rules.get('category_cap_note', '')}"
+        if rules.get("map_cost") is not None:
+            text += (
+                f"; cost MAP@10 {rules['map_cost']:+.3f} (with the rules "
+                f"{rules['map_with_rules']:.3f}, without {rules['map_without_rules']:.3f})"
+            )
+        lines.append(text)
+    return lines
 
 
 def _writeback(parts: dict) -> list[str]:

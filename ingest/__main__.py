@@ -145,21 +145,7 @@ def _status(console: Console) -> None:
         cells += [f"{row.changed_after_load:,}"] if any_changed else []
         table.add_row(*cells, last)
     console.print(table)
-    reasons = warehouse.query_df(
-        """select table_name, reason, count(*) as n from raw.quarantine
-           group by 1, 2 order by 1, 3 desc""",
-        settings,
-    )
-    if len(reasons):
-        why = Table(title="quarantined records by reason")
-        for col, justify in (("table", "left"), ("reason", "left"), ("records", "right")):
-            why.add_column(col, justify=justify)
-        for row in reasons.itertuples(index=False):
-            why.add_row(row.table_name, row.reason, f"{row.n:,}")
-        console.print(why)
-        console.print(
-            "Inspect them with: select source, record_no, reason, raw_record from raw.quarantine"
-        )
+    _quarantine(console, settings)
     _recent_loads(console, settings)
     drift = warehouse.query_df(
         """select reason as field, sum(rows) as n from raw.load_audit
@@ -169,6 +155,27 @@ def _status(console: Console) -> None:
     if len(drift):
         fields = ", ".join(f"{r.field} ({int(r.n):,} rows)" for r in drift.itertuples(index=False))
         console.print(f"[yellow]fields outside the contract, kept in _extra:[/yellow] {fields}")
+
+
+def _quarantine(console: Console, settings) -> None:
+    """Quarantined records per table (CRM tables and events) with the top reasons."""
+    from customer720 import warehouse
+    from ingest.quarantine import quarantine_counts
+
+    def fetch(sql: str, params) -> list:
+        return list(warehouse.query_df(sql, settings).itertuples(index=False, name=None))
+
+    counts = quarantine_counts(fetch, top=3)
+    if not counts["total"]:
+        return
+    why = Table(title=f"quarantined records: {counts['total']:,} (top reasons per table)")
+    for col, justify in (("table", "left"), ("records", "right"), ("top reasons", "left")):
+        why.add_column(col, justify=justify)
+    for table, entry in counts["tables"].items():
+        reasons = "\n".join(f"{n:,} x {reason}" for reason, n in entry["reasons"])
+        why.add_row(table, f"{entry['rows']:,}", reasons)
+    console.print(why)
+    console.print(f"Inspect them with: {counts['query']} (add where batch_id = '…' for one load)")
 
 
 def _recent_loads(console: Console, settings) -> None:

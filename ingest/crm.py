@@ -29,6 +29,7 @@ from customer720.warehouse import Destination, sqlalchemy_url
 from ingest import raw_store, suppression
 from ingest.contract import TableSpec, crm_tables
 from ingest.errors import IngestError
+from ingest.quarantine import warn_if_quarantined
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class CrmExtractSummary:
     rejected: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    quarantine: dict = field(default_factory=dict)  # ingest.quarantine.quarantine_counts
 
     @property
     def rows_changed(self) -> int:
@@ -70,6 +72,7 @@ class CrmExtractSummary:
             "seconds": self.seconds,
             "tables": {t.table: t.__dict__ for t in self.tables},
             "warnings": self.warnings,
+            "quarantine": self.quarantine,
         }
 
 
@@ -447,6 +450,7 @@ def extract_crm(
                 summary.rows_changed,
                 sum(t.rows_quarantined for t in summary.tables),
             )
+            summary.quarantine = warn_if_quarantined(dest.fetchall, summary.batch_id, "CRM")
             if summary.rejected:
                 raise IngestError(
                     raw_store.rejection_message(dest, summary.batch_id, summary.rejected, max_rate)

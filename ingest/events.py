@@ -40,6 +40,7 @@ from customer720.warehouse import Destination
 from ingest import raw_store, suppression
 from ingest.contract import METADATA_COLUMNS, events_table
 from ingest.errors import IngestError
+from ingest.quarantine import warn_if_quarantined
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class EventLoadSummary:
     rows_quarantined: int = 0
     new_fields: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    quarantine: dict = field(default_factory=dict)  # ingest.quarantine.quarantine_counts
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -633,6 +635,7 @@ def load_events(
             summary.seconds,
             summary.files_skipped,
         )
+        summary.quarantine = warn_if_quarantined(dest.fetchall, summary.batch_id, "events")
         if summary.files_rejected:
             raise IngestError(
                 raw_store.rejection_message(

@@ -24,6 +24,7 @@ from ml.common.registry import (  # noqa: F401 - the churn registry's names, in 
 )
 
 KIND = "churn"
+BASELINE_TYPE = "baseline"  # metadata model_type prefix of a baseline champion
 
 
 @dataclass
@@ -51,4 +52,32 @@ def load_model(model_dir: Path, version: str) -> LoadedModel:
         calibrator=joblib.load(folder / "calibrator.joblib"),
         spec=FeatureSpec.from_dict(metadata["features"]),
         metadata=metadata,
+    )
+
+
+def is_baseline(model_dir: Path, version: str) -> bool:
+    """A registered baseline champion (``baseline.joblib``, no LightGBM model)."""
+    return (model_dir / version / "baseline.joblib").exists()
+
+
+def write_baseline(folder: Path, model: Any) -> None:
+    joblib.dump(model, folder / "baseline.joblib")
+
+
+@dataclass
+class LoadedBaseline:
+    version: str
+    model: Any  # ml.churn.baseline_model.BaselineModel
+    metadata: dict
+
+
+def load_any(model_dir: Path, version: str) -> LoadedModel | LoadedBaseline:
+    """The LightGBM model or the baseline champion registered as ``version``."""
+    if not is_baseline(model_dir, version):
+        return load_model(model_dir, version)
+    folder = model_dir / version
+    return LoadedBaseline(
+        version=version,
+        model=joblib.load(folder / "baseline.joblib"),
+        metadata=json.loads((folder / "metadata.json").read_text()),
     )

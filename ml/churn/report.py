@@ -90,6 +90,35 @@ def _lift_plot(pred: pd.DataFrame) -> str:
     return _png(fig)
 
 
+def _split_table(metadata: dict) -> str:
+    """Rows and churn rate per split, as a table (not a raw dict)."""
+    rows, rate = metadata["rows"], metadata["churn_rate"]
+    head = "<tr><th>split</th><th>rows</th><th>churn rate</th></tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{n:,}</td>"
+        f"<td>{'' if rate.get(k) is None else f'{rate[k]:.3f}'}</td></tr>"
+        for k, n in rows.items()
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def _comparison_table(vs: dict) -> str:
+    """LightGBM − baseline ROC-AUC with the paired bootstrap interval, per baseline."""
+    if not vs:
+        return ""
+    head = (
+        "<tr><th>baseline</th><th>ROC-AUC difference (model − baseline)</th>"
+        "<th>95 % CI (paired bootstrap)</th><th>model beats it</th></tr>"
+    )
+    body = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v['difference']:+.4f}</td>"
+        f"<td>{v['ci95'][0]:+.4f} to {v['ci95'][1]:+.4f}</td>"
+        f"<td>{'yes' if v['ci95'][0] > 0 else 'no'}</td></tr>"
+        for k, v in vs.items()
+    )
+    return f"<h2>Model against each baseline</h2><table>{head}{body}</table>"
+
+
 def write_churn_report(
     version: str, metadata: dict, predictions: pd.DataFrame, reports_dir: Path
 ) -> Path:
@@ -112,8 +141,10 @@ def write_churn_report(
                 "feature_importance_gain",
                 "gates",
                 "champion_decision",
+                "champion_after_run",
                 "code_version",
             )
+            if k in metadata
         },
     )
     predictions.to_csv(out / "holdout_predictions.csv", index=False)
@@ -137,6 +168,10 @@ def render_churn_html(out: Path, metadata: dict, predictions: pd.DataFrame) -> P
         + "</p>"
     )
     m = metadata["metrics"]
+    champ = metadata.get("champion_after_run")
+    champion_html = (
+        f"<p><b>Champion after this run:</b> {html.escape(champ['text'])}.</p>" if champ else ""
+    )
     oracle_html = (
         f"<p>Simulator oracle (true churn probability, same holdout rows and label): ROC-AUC "
         f"{m['oracle_roc_auc']:.4f}; gap to the oracle {m['gap_to_oracle']:.4f} "
@@ -151,12 +186,14 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;te
 .ok{{color:#176317}}.bad{{color:#a00}} img{{margin:4px}}</style></head><body>
 <h1>Churn model {html.escape(metadata["version"])}</h1>
 <p>As of {metadata["as_of"]}; churn = no order within {metadata["horizon_days"]} days after the
-cutoff. Holdout cutoff(s): {", ".join(str(c) for c in metadata["cutoffs"]["holdout"])};
-rows {json.dumps(metadata["rows"])}; churn rate {json.dumps(metadata["churn_rate"])}.</p>
+cutoff. Holdout cutoff(s): {", ".join(str(c) for c in metadata["cutoffs"]["holdout"])}.</p>
+{_split_table(metadata)}
 {gate_html}
-<p>Champion decision: {"promoted" if decision["promoted"] else "not promoted"} —
+<p>Champion decision for this model: {"promoted" if decision["promoted"] else "not promoted"} —
 {html.escape(decision["reason"])}.</p>
+{champion_html}
 <h2>Holdout metrics</h2>{html_table(rows, cols)}
+{_comparison_table(m.get("vs_baselines", {}))}
 {oracle_html}
 <p>Baselines without probabilities (recency rule, BG/NBD) are judged on ranking only.</p>
 <h2>Plots</h2>
@@ -197,6 +234,9 @@ def rebuild_churn_report(version: str | None = None, as_of: dt.date | None = Non
         version = trained[-1]
     version = version or registry.resolve_scoring_version(cfg.model_dir)[0]
     metadata = json.loads((cfg.model_dir / version / "metadata.json").read_text())
+    if "trained_with" in metadata:  # a baseline champion: the report of the run that chose it
+        version = metadata["trained_with"]
+        metadata = json.loads((cfg.model_dir / version / "metadata.json").read_text())
     out = cfg.reports_dir / version
     predictions = pd.read_csv(out / "holdout_predictions.csv")
     return render_churn_html(out, metadata, predictions)

@@ -3,6 +3,8 @@
 Writes ``ml.churn_predictions`` idempotently per as_of_date (other dates stay as history).
 If no model has passed the sanity gates yet, the newest registered model is used and the
 summary says so (``model_status``) — scores are always produced when any model exists.
+A baseline champion (LightGBM did not beat it, :mod:`ml.churn.baseline_model`) scores the
+same rows from their order history; ``model_version`` names it (``baseline-<name>-…``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ def predict_frame(
     )
 
 
+def predict_baseline(hist: pd.DataFrame, keys: pd.Series, model, cfg: ChurnConfig) -> pd.DataFrame:
+    """The baseline champion's rows for ``keys``: probability, band, reasons in plain words
+    from its own inputs (:class:`ml.churn.baseline_model.BaselineModel`)."""
+    rows = hist.set_index(hist["customer_key"].astype(str)).loc[keys.astype(str).to_numpy()]
+    prob = model.predict_proba(rows)
+    return pd.DataFrame(
+        {
+            "customer_key": rows.index.to_numpy(),
+            "churn_probability": prob.astype(float),
+            "risk_band": risk_band(prob, cfg.risk_bands),
+            "top_reasons": model.reasons(rows),
+        }
+    )
+
+
 def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | None = None) -> dict:
     """Score every eligible customer at ``as_of`` and write ``ml.churn_predictions``."""
     cfg = cfg or ChurnConfig.from_settings()
@@ -56,7 +73,7 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
     status = "requested"
     if version is None:
         version, status = registry.resolve_scoring_version(cfg.model_dir)
-    model = registry.load_model(cfg.model_dir, version)
+    model = registry.load_any(cfg.model_dir, version)
     features = data.load_features([as_of])
     if features.empty:
         available = data.feature_cutoffs()
@@ -70,7 +87,10 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
     eligible = set(hist.loc[hist["eligible"], "customer_key"])
     keep = [key in eligible for key in features["customer_key"].astype(object)]  # a set lookup
     features = features[np.asarray(keep, dtype=bool)].reset_index(drop=True)
-    out = predict_frame(features, model, cfg)
+    if isinstance(model, registry.LoadedBaseline):
+        out = predict_baseline(hist, features["customer_key"], model.model, cfg)
+    else:
+        out = predict_frame(features, model, cfg)
     out.insert(1, "as_of_date", as_of)
     out["model_version"] = version
     out["scored_at"] = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s")
@@ -81,6 +101,7 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
         "as_of": as_of.isoformat(),
         "model_version": version,
         "model_status": status,
+        "model_type": model.metadata.get("model_type"),
         "model_passed_gates": bool(gates.get("passed", False)),
         "rows": int(written),
         "risk_bands": {k: int(v) for k, v in out["risk_band"].value_counts().items()},

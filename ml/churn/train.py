@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 
 from ml.churn import baselines
+from ml.churn.baseline_model import NAMES, BaselineModel, fit_baseline
 from ml.churn.dataset import history_view, training_data
 from ml.churn.features import build_matrix
 from ml.churn.model import Calibrator, feature_importance, fit_booster, predict_proba, raw_scores
-from ml.churn.registry import KIND, load_model, write_model
+from ml.churn.registry import KIND, LoadedBaseline, load_any, write_baseline, write_model
 from ml.common import oracle, registry
 from ml.common.config import ChurnConfig
-from ml.common.evaluate import calibration_curve, classification_metrics
+from ml.common.evaluate import calibration_curve, classification_metrics, paired_auc_difference
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,41 @@ def _noop(_: str) -> None:
     pass
 
 
+def best_baseline(baseline_metrics: dict) -> str | None:
+    """The baseline with the highest holdout ROC-AUC (None when none could be evaluated)."""
+    aucs = {k: m["roc_auc"] for k, m in baseline_metrics.items() if np.isfinite(m["roc_auc"])}
+    return max(aucs, key=aucs.get) if aucs else None
+
+
+def compare_with_baselines(
+    y: np.ndarray, prob: np.ndarray, base_scores: dict, seed: int
+) -> dict[str, dict]:
+    """Model − baseline ROC-AUC on the holdout with a 95 % paired bootstrap interval."""
+    if len(np.unique(y)) < 2:
+        return {}
+    return {
+        name: paired_auc_difference(y, prob, scores, seed) for name, scores in base_scores.items()
+    }
+
+
+def beats(comparison: dict | None) -> bool:
+    """Beating a baseline = the whole 95 % interval of the ROC-AUC difference above 0."""
+    return comparison is None or comparison["ci95"][0] > 0
+
+
 def sanity_gates(metrics: dict, baseline_metrics: dict, cfg: ChurnConfig) -> tuple[bool, list[str]]:
-    """The model must beat every baseline's ROC-AUC and keep ECE within ``cfg.max_ece``."""
+    """The model must beat every baseline's ROC-AUC — the best one with the whole paired
+    bootstrap interval of the difference above 0 (``metrics["vs_baselines"]``) — and keep
+    ECE within ``cfg.max_ece``."""
     failures = []
+    best = best_baseline(baseline_metrics)
+    vs = metrics.get("vs_baselines", {}).get(best)
+    if best and not beats(vs):
+        lo, hi = vs["ci95"]
+        failures.append(
+            f"ROC-AUC difference to the best baseline {best} {vs['difference']:+.4f} "
+            f"(95 % CI {lo:+.4f} to {hi:+.4f}) is not above 0"
+        )
     for name, m in baseline_metrics.items():
         if not metrics["roc_auc"] > m.get("roc_auc", float("-inf")):
             failures.append(
@@ -50,9 +83,12 @@ def _champion_auc(holdout: pd.DataFrame, cfg: ChurnConfig) -> Callable[[str], fl
     """The champion's ROC-AUC on the same holdout rows (for the champion/challenger step)."""
 
     def score(version: str) -> float:
-        champ = load_model(cfg.model_dir, version)
+        champ = load_any(cfg.model_dir, version)
         y = holdout["churned"].to_numpy(int)
-        prob = predict_proba(champ.booster, champ.calibrator, build_matrix(holdout, champ.spec))
+        if isinstance(champ, LoadedBaseline):
+            prob = champ.model.predict_proba(history_view(holdout))
+        else:
+            prob = predict_proba(champ.booster, champ.calibrator, build_matrix(holdout, champ.spec))
         return classification_metrics(y, prob)["roc_auc"]
 
     return score
@@ -88,6 +124,7 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
     truth = oracle.oracle_metrics(holdout, prob, cfg.horizon_days)  # simulated companies only
     if truth:
         metrics.update(truth)
+    metrics["vs_baselines"] = compare_with_baselines(y["holdout"], prob, base_scores, cfg.seed)
     gates_ok, failures = sanity_gates(metrics, base_metrics, cfg)
     for failure in failures:
         log.warning("sanity gate: %s", failure)
@@ -132,6 +169,19 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
         )
         return metadata
 
+    best = best_baseline(base_metrics)
+    challenger = None
+    if best and not beats(metrics["vs_baselines"].get(best)):
+        on_step(f"baseline champion ({best})")
+        trained_with = registry.version_id(
+            as_of, booster.model_to_string(), repr(calibrator.method)
+        )
+        challenger = _register_baseline(
+            best, fit_rows, holdout, as_of, cfg, metrics["vs_baselines"][best], trained_with
+        )
+    contest = registry.Contest(
+        "ROC-AUC", "champion_holdout_roc_auc", "this holdout", cfg.champion_margin
+    )
     version, decision = registry.promote(
         cfg.model_dir,
         KIND,
@@ -140,12 +190,13 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
         gates_ok=gates_ok,
         score=metrics["roc_auc"],
         champion_score=_champion_auc(holdout, cfg),
-        contest=registry.Contest(
-            "ROC-AUC", "champion_holdout_roc_auc", "this holdout", cfg.champion_margin
-        ),
+        contest=contest,
         metadata=metadata_of,
         write_model=lambda folder: write_model(folder, booster, calibrator),
     )
+    champion = registry.champion_version(cfg.model_dir)
+    metadata["champion_after_run"] = _champion_note(champion, version, challenger, cfg)
+    registry.write_json(cfg.model_dir / version / "metadata.json", metadata)
     predictions = holdout[["customer_key", "cutoff_date", "churned"]].copy()
     predictions["model"] = prob
     for name, s in base_scores.items():
@@ -171,13 +222,24 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
             if k in metrics
         },
         "baselines_roc_auc": {k: v["roc_auc"] for k, v in base_metrics.items()},
+        "vs_baselines": {
+            k: {"difference": v["difference"], "ci95": v["ci95"]}
+            for k, v in metrics["vs_baselines"].items()
+        },
+        "best_baseline": best,
         "gates_passed": gates_ok,
         "gate_failures": failures,
         "promoted": decision["promoted"],
-        "champion": registry.champion_version(cfg.model_dir),
+        "champion": champion,
+        "champion_kind": metadata["champion_after_run"]["kind"],
+        "champion_note": metadata["champion_after_run"]["text"],
         "decision": decision["reason"],
         "report": str(report_path),
     }
+    if challenger is not None:
+        summary["baseline_version"] = challenger["version"]
+        summary["baseline_promoted"] = challenger["promoted"]
+        summary["baseline_decision"] = challenger["decision"]
     log.info(
         "churn model %s: ROC-AUC %.4f, gates %s, %s",
         version,
@@ -186,3 +248,93 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
         decision["reason"],
     )
     return summary
+
+
+def _register_baseline(
+    name: str,
+    fit_rows: pd.DataFrame,
+    holdout: pd.DataFrame,
+    as_of: dt.date,
+    cfg: ChurnConfig,
+    vs: dict,
+    trained_with: str,
+) -> dict:
+    """The best baseline as a challenger, through the one ``registry.promote``: it passes
+    its gates when its probabilities are calibrated (ECE within ``cfg.max_ece``) — it beats
+    or equals every baseline by construction and LightGBM did not beat it."""
+    model: BaselineModel = fit_baseline(name, history_view(fit_rows), cfg.horizon_days, cfg.seed)
+    y = holdout["churned"].to_numpy(int)
+    prob = model.predict_proba(history_view(holdout))
+    metrics = classification_metrics(y, prob)
+    failures = (
+        []
+        if metrics["ece"] <= cfg.max_ece
+        else [f"ECE {metrics['ece']:.4f} above the limit {cfg.max_ece}"]
+    )
+    lo, hi = vs["ci95"]
+    why = (
+        f"LightGBM does not beat {NAMES.get(name, name)} on the holdout: ROC-AUC difference "
+        f"{vs['difference']:+.4f} (95 % CI {lo:+.4f} to {hi:+.4f})"
+    )
+    log.warning("churn: %s; %s is the challenger", why, NAMES.get(name, name))
+    coef = model.pipeline[-1].coef_.ravel().tolist()
+
+    def metadata(version: str, decision: dict) -> dict:
+        return {
+            "version": version,
+            "model_type": f"baseline_{name}+logistic",
+            "baseline": name,
+            "as_of": as_of,
+            "registered_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "horizon_days": cfg.horizon_days,
+            "inactivity_days": cfg.inactivity_days,
+            "metrics": metrics,
+            "lightgbm_vs_baseline": vs,
+            "why": why,
+            "trained_with": trained_with,  # the LightGBM model of the same run (its report)
+            "gates": {"passed": not failures, "failures": failures},
+            "champion_decision": decision,
+            "code_version": registry.code_version(),
+        }
+
+    version, decision = registry.promote(
+        cfg.model_dir,
+        KIND,
+        as_of,
+        [name, repr(coef), repr(model.pipeline[-1].intercept_.tolist())],
+        gates_ok=not failures,
+        score=metrics["roc_auc"],
+        champion_score=_champion_auc(holdout, cfg),
+        contest=registry.Contest(
+            "ROC-AUC", "champion_holdout_roc_auc", "this holdout", cfg.champion_margin
+        ),
+        metadata=metadata,
+        write_model=lambda folder: write_baseline(folder, model),
+        prefix=f"baseline-{name}",
+    )
+    return {
+        "name": name,
+        "version": version,
+        "roc_auc": metrics["roc_auc"],
+        "promoted": decision["promoted"],
+        "decision": decision["reason"],
+        "why": why,
+    }
+
+
+def _champion_note(
+    champion: str | None, trained: str, challenger: dict | None, cfg: ChurnConfig
+) -> dict:
+    """Which model scores after this run, and why, in words for the report and summary."""
+    if champion is None:
+        return {"version": None, "kind": None, "text": "no champion yet: the newest model scores"}
+    if challenger is not None and champion == challenger["version"]:
+        return {
+            "version": champion,
+            "kind": "baseline",
+            "text": f"baseline {NAMES.get(challenger['name'], challenger['name'])} "
+            f"({champion}) is the champion: {challenger['why']}",
+        }
+    kind = "baseline" if champion.startswith("baseline-") else "lightgbm"
+    what = "this model" if champion == trained else f"{kind} {champion}"
+    return {"version": champion, "kind": kind, "text": f"{what} is the champion"}

@@ -171,3 +171,47 @@ def recommendation_metrics(
         found = sum(len(truth[u] & candidates.get(u, set())) for u in users)
         out["candidate_recall"] = float(found / sum(len(truth[u]) for u in users))
     return out
+
+
+def _weighted_auc(y_sorted: np.ndarray, group: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """ROC-AUC for each row of weights ``w`` (n_boot × n, rows in score order; ``group``:
+    index of each row's distinct score, ties share a group): Mann-Whitney with weights."""
+    n_groups = int(group[-1]) + 1
+    pos = np.zeros((w.shape[0], n_groups))
+    neg = np.zeros((w.shape[0], n_groups))
+    for g_w, mask in ((pos, y_sorted == 1), (neg, y_sorted == 0)):
+        np.add.at(g_w.T, group[mask], w[:, mask].T)
+    below = np.cumsum(neg, axis=1) - neg
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    return (pos * (below + 0.5 * neg)).sum(axis=1) / np.maximum(n_pos * n_neg, 1e-12)
+
+
+def paired_auc_difference(
+    y: np.ndarray, a: np.ndarray, b: np.ndarray, seed: int = 42, n_boot: int = 1000
+) -> dict[str, float | list[float]]:
+    """ROC-AUC(a) − ROC-AUC(b) on the same rows with a 95 % paired bootstrap interval (the
+    rows are resampled with replacement, both scores on the same resample)."""
+    y = np.asarray(y, dtype=int)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    prepared = []
+    for s in (np.asarray(a, dtype=float), np.asarray(b, dtype=float)):
+        order = np.argsort(s, kind="mergesort")
+        sorted_s = s[order]
+        group = np.concatenate([[0], np.cumsum(sorted_s[1:] != sorted_s[:-1])])
+        prepared.append((order, y[order], group))
+    point = float(roc_auc_score(y, a) - roc_auc_score(y, b))
+    batch = max(1, 2_000_000 // max(len(y), 1))
+    for lo in range(0, n_boot, batch):
+        m = min(batch, n_boot - lo)
+        counts = np.stack(
+            [np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(m)]
+        ).astype(float)
+        auc = [_weighted_auc(ys, g, counts[:, order]) for order, ys, g in prepared]
+        diffs.append(auc[0] - auc[1])
+    d = np.concatenate(diffs)
+    return {
+        "difference": point,
+        "ci95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
+        "n_boot": n_boot,
+    }

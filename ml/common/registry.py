@@ -130,12 +130,13 @@ def load_booster(model_dir: Path, version: str, kind: str) -> lgb.Booster:
     return lgb.Booster(model_file=str(path))
 
 
-def version_id(as_of: dt.date, *parts: str) -> str:
-    """``<as_of>-<sha256(parts)[:8]>``: retraining on the same data gives the same version."""
+def version_id(as_of: dt.date, *parts: str, prefix: str = "") -> str:
+    """``[<prefix>-]<as_of>-<sha256(parts)[:8]>``: retraining on the same data gives the same
+    version; the prefix names a non-LightGBM champion (``baseline-rfm_logistic``)."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode())
-    return f"{as_of:%Y%m%d}-{digest.hexdigest()[:8]}"
+    return (f"{prefix}-" if prefix else "") + f"{as_of:%Y%m%d}-{digest.hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)
@@ -196,14 +197,17 @@ def promote(
     contest: Contest,
     metadata: Callable[[str, dict], dict],
     write_model: Callable[[Path], None],
+    prefix: str = "",
 ) -> tuple[str, dict]:
     """Version, decide, register, point the champion: the one promotion step of both models.
 
     ``model_parts`` (the model's text, …) make the version id; ``metadata(version,
     decision)`` gives ``metadata.json``; ``write_model(folder)`` writes the model files.
     The folder is complete before ``champion.json`` points at it. Returns (version, decision).
+    A classical baseline that the model did not beat is promoted the same way (``prefix``
+    ``baseline-<name>`` in its version; :mod:`ml.churn.baseline_model`).
     """
-    version = version_id(as_of, *model_parts)
+    version = version_id(as_of, *model_parts, prefix=prefix)
     decision = decide(model_dir, version, gates_ok, score, champion_score, contest)
     meta = metadata(version, decision)
     folder = model_dir / version

@@ -17,7 +17,7 @@ from ml.common.evaluate import average_precision_at_k, recommendation_metrics
 from ml.recs import baselines as rec_baselines
 from ml.recs import rank
 from ml.recs.candidates import blend
-from ml.recs.rules import apply_rules
+from ml.recs.rules import apply_rules, category_cap
 from ml.recs.weeks import Week
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ def evaluate(booster: lgb.Booster | None, valid: Week, ev: Week, cfg: RecConfig)
     base = {b: results[b]["map_at_k"] for b in BASELINES if b in results}
     best = max(base, key=base.get) if base else None
     out = {"offline": results, "ours": ours, "notes": notes}
+    out["rules"] = rules_cost(results, ev, cfg)
+    out["coverage"] = coverage(lists[ours], ev, cfg)
     if best:
         out["best_baseline"] = best
         out["map_gap_to_best_baseline_ci95"] = _bootstrap_gap(
@@ -125,6 +127,35 @@ def evaluate(booster: lgb.Booster | None, valid: Week, ev: Week, cfg: RecConfig)
             f"  cand.recall {m['candidate_recall']:.3f}" if "candidate_recall" in m else "",
         )
     return out
+
+
+def rules_cost(results: dict, ev: Week, cfg: RecConfig) -> dict:
+    """The business rules in force and what they cost: MAP@k of the ranker with and without
+    them on the evaluation week (same customers, same truth)."""
+    cap, why = category_cap(ev.snap.data, cfg)
+    out = {
+        "category_cap": cap,
+        "category_cap_note": why,
+        "exclude_just_bought": cfg.exclude_just_bought,
+    }
+    if "ranker" in results and "ranker_without_rules" in results:
+        with_, without = (results[k]["map_at_k"] for k in ("ranker", "ranker_without_rules"))
+        out |= {"map_with_rules": with_, "map_without_rules": without, "map_cost": without - with_}
+    return out
+
+
+def coverage(lists: dict, ev: Week, cfg: RecConfig) -> dict:
+    """Of the evaluated customers: share with a full list of k; share of the recommendable
+    catalogue that appears in some list."""
+    custs = sorted(ev.truth)
+    full = sum(1 for c in custs if len(lists.get(c, [])) >= cfg.k)
+    shown = {i for c in custs for i in lists.get(c, [])}
+    allowed = int(ev.snap.data.allowed.sum())
+    return {
+        "customers": len(custs),
+        "full_list_share": full / len(custs) if custs else float("nan"),
+        "catalogue_share": len(shown) / allowed if allowed else float("nan"),
+    }
 
 
 def gates(evaluation: dict) -> tuple[bool, list[str]]:

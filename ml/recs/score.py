@@ -68,6 +68,47 @@ def score(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig, booster) -> 
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def _coverage(
+    d: rec_data.RecData,
+    out: pd.DataFrame,
+    recs: pd.DataFrame,
+    as_of: dt.date,
+    version: str,
+    cfg: RecConfig,
+) -> dict:
+    """Share of active customers with a full list of k, share of the catalogue recommended,
+    and three example lists; kept beside the date's report (re-rendered if it exists)."""
+    from ml.recs import report
+
+    sizes = out.groupby("customer_key").size()
+    n_active = int(sizes.size)
+    allowed = int(d.allowed.sum())
+    examples = []
+    for key in sizes[sizes == sizes.max()].index[:3] if n_active else []:
+        rows = out[out["customer_key"] == key].sort_values("rank")
+        items = recs.loc[rows.index, "item"].to_numpy()
+        examples.append(
+            {
+                "customer_key": str(key),
+                "items": [
+                    {"rank": int(r), "product": str(d.names[i]), "reason": str(why)}
+                    for r, i, why in zip(rows["rank"], items, rows["reason"], strict=True)
+                ],
+            }
+        )
+    cov = {
+        "as_of": as_of.isoformat(),
+        "model_version": version,
+        "k": cfg.k,
+        "active_customers": n_active,
+        "full_list_share": float((sizes >= cfg.k).mean()) if n_active else None,
+        "catalogue_share": float(out["product_id"].nunique() / allowed) if allowed else None,
+        "examples": examples,
+    }
+    report.add_scoring(as_of.isoformat(), cov, cfg.reports_dir)
+    return {k: v for k, v in cov.items() if k != "examples"}
+
+
 def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
     """Score every active customer into ``ml.product_recommendations`` for ``as_of``
     (idempotent per date) with the champion ranker; never trains (that is
@@ -94,6 +135,7 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
         }
     )
     written = outputs.write(out, RECS_TABLE, as_of)
+    summary["coverage"] = _coverage(d, out, recs, as_of, version, cfg)
     summary |= {
         "model_version": version,
         "model_status": status,

@@ -118,6 +118,7 @@ def _train(d: rec_data.RecData, as_of_ts: pd.Timestamp, cfg: RecConfig) -> dict:
     from ml.recs import report
 
     run = train_and_register(d, as_of_ts, cfg)
+    run |= {"k": cfg.k, "champion": registry.champion_version(cfg.model_dir)}
     path = report.write_recommendation_report(as_of_ts.date().isoformat(), run, cfg.reports_dir)
     summary: dict = {
         "offline": {
@@ -136,7 +137,15 @@ def _train(d: rec_data.RecData, as_of_ts: pd.Timestamp, cfg: RecConfig) -> dict:
         }
     summary |= {
         k: run[k]
-        for k in ("gates_passed", "promoted", "decision", "map_gap_to_best_baseline_ci95")
+        for k in (
+            "gates_passed",
+            "promoted",
+            "decision",
+            "map_gap_to_best_baseline_ci95",
+            "rules",
+            "coverage",
+            "champion",
+        )
         if k in run
     }
     return summary | {"trained_version": run["version"], "report": str(path)}

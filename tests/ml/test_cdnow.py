@@ -132,3 +132,48 @@ def test_cdnow_steps_without_products_or_a_crm_database_say_why(
     )
     assert "- recommendations: 0 for 0 customers (blend)\n" in text
     assert "- CRM writeback: skipped, the CRM is a folder of file exports" in text
+
+
+def test_cdnow_scores_come_from_a_champion_that_beats_or_equals_every_baseline(
+    cdnow: dict,
+) -> None:
+    """LightGBM ties RFM logistic on CDNOW: the best baseline is then the honest champion,
+    the scores name it, and the report says why (the paired bootstrap interval)."""
+    import duckdb
+
+    summary = cdnow["train"]
+    champion = summary["champion"]
+    assert champion, summary
+    baselines = summary["baselines_roc_auc"]
+    vs = summary["vs_baselines"]
+    assert set(vs) == set(baselines)
+    for v in vs.values():
+        assert v["ci95"][0] <= v["difference"] <= v["ci95"][1]
+    local = cdnow["local"]
+    meta = json.loads((local / "models" / "churn" / champion / "metadata.json").read_text())
+    champion_auc = meta["metrics"]["roc_auc"]
+    for name, auc in baselines.items():
+        assert champion_auc >= auc - 1e-9, f"champion {champion_auc:.4f} below {name} {auc:.4f}"
+    best = summary["best_baseline"]
+    if vs[best]["ci95"][0] <= 0:  # LightGBM does not beat the best baseline
+        assert champion.startswith(f"baseline-{best}-")
+        assert summary["champion_kind"] == "baseline"
+    print(f"CDNOW champion {champion} (ROC-AUC {champion_auc:.4f}); model vs baselines {vs}")
+
+    scored = json.loads(_run(["-m", "ml", "churn", "score", "--as-of", AS_OF], cdnow["env"]))
+    assert scored["model_version"] == champion and scored["model_status"] == "champion"
+    con = duckdb.connect(str(local / "warehouse.duckdb"), read_only=True)
+    rows = con.sql(
+        "select model_version, churn_probability, risk_band, top_reasons from ml.churn_predictions"
+    ).df()
+    con.close()
+    assert len(rows) == scored["rows"] > 0
+    assert set(rows["model_version"]) == {champion}
+    assert rows["churn_probability"].between(0, 1).all()
+    assert set(rows["risk_band"]) <= {"low", "medium", "high"}
+    if champion.startswith("baseline-"):
+        assert rows["top_reasons"].str.startswith("no order for ").all()
+
+    report = (local / "reports" / "churn" / summary["version"] / "report.html").read_text()
+    assert "Champion after this run" in report and champion in report
+    assert "95 % CI" in report
