@@ -10,6 +10,12 @@ Each snapshot carries its own manifest, ``meta.publish_manifest``: the publish i
 per table, the row count and a fingerprint of every row. ``check_snapshot`` compares a
 snapshot with its manifest, so a reader (or a test) can prove it saw one whole version.
 
+The snapshot never goes back in time: each publish records the date it was made for
+(``as_of_date`` in the manifest), and a run for an older date than the one published —
+a re-run of a past date after a later one — does not publish (nor write back to the
+CRM): readers keep the newest day, whose scores and 720° view share one as-of date. The
+re-run still rebuilds the warehouse's history tables for its date.
+
 Optionally the same tables are exported as Parquet into ``<dir>/<publish id>/`` and the
 symlink ``<dir>/current`` is swapped to it atomically (the previous version is kept for
 readers still on it).
@@ -23,7 +29,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -46,13 +52,46 @@ def fingerprint_sql(relation: str, columns: list[str] | None = None) -> str:
     return f"select count(*), cast(sum(cast(hash({row}) as hugeint)) as varchar) from {relation} t"
 
 
-def publish(settings: Settings | None = None, parquet_dir: Path | None = None) -> dict:
-    """Write the published snapshot; return its path, publish id and table row counts."""
+def published_as_of(settings: Settings | None = None) -> date | None:
+    """The date the current snapshot was published for (None: none yet, or no date kept)."""
+    settings = settings or get_settings()
+    if settings.warehouse_is_postgres or not settings.published.exists():
+        return None
+    with duckdb.connect(str(settings.published), read_only=True) as con:
+        try:
+            row = con.execute(
+                f"select max(as_of_date) from {MANIFEST_SCHEMA}.{MANIFEST_TABLE}"
+            ).fetchone()
+        except (duckdb.BinderException, duckdb.CatalogException):
+            return None  # published by a version that kept no date
+    return row[0] if row else None
+
+
+def older_than_published(as_of: date, settings: Settings | None = None) -> str | None:
+    """Why a run for ``as_of`` must not publish (a newer date is published), else None."""
+    newest = published_as_of(settings)
+    if newest is not None and as_of < newest:
+        return (
+            f"{as_of} is older than the published {newest}: a re-run of a past date updates "
+            "the warehouse's history, readers keep the newest day"
+        )
+    return None
+
+
+def publish(
+    settings: Settings | None = None, parquet_dir: Path | None = None, as_of: date | None = None
+) -> dict:
+    """Write the published snapshot; return its path, publish id and table row counts.
+
+    With ``as_of`` (the run's date) nothing is published when a newer date already is."""
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
         # Postgres serves readers itself (MVCC, the read-only bi_reader role): nothing to copy.
         return {"published": settings.warehouse, "tables": {}}
     target = settings.published
+    if as_of is not None and (reason := older_than_published(as_of, settings)):
+        log.warning("not published: %s", reason)
+        return {"published": str(target), "skipped_reason": reason, "tables": {}}
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -75,16 +114,17 @@ def publish(settings: Settings | None = None, parquet_dir: Path | None = None) -
                     ).fetchone()
                     counts[f"{schema}.{table}"] = rows
                     manifest.append(
-                        (publish_id, published_at, schema, table, rows, fingerprint or "0")
+                        (publish_id, published_at, as_of, schema, table, rows, fingerprint or "0")
                     )
             con.execute(f"create schema pub.{MANIFEST_SCHEMA}")
             con.execute(
                 f"""create table pub.{MANIFEST_SCHEMA}.{MANIFEST_TABLE} (
-                    publish_id varchar, published_at timestamp, table_schema varchar,
-                    table_name varchar, row_count bigint, fingerprint varchar)"""
+                    publish_id varchar, published_at timestamp, as_of_date date,
+                    table_schema varchar, table_name varchar, row_count bigint,
+                    fingerprint varchar)"""
             )
             con.executemany(
-                f"insert into pub.{MANIFEST_SCHEMA}.{MANIFEST_TABLE} values (?, ?, ?, ?, ?, ?)",
+                f"insert into pub.{MANIFEST_SCHEMA}.{MANIFEST_TABLE} values (?, ?, ?, ?, ?, ?, ?)",
                 manifest,
             )
         finally:

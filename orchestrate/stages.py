@@ -138,7 +138,7 @@ def _quality_scores(as_of: date) -> dict:
 def _publish(as_of: date) -> dict:
     from activate.publish import publish
 
-    return publish()
+    return publish(as_of=as_of)
 
 
 def sync_as_dict(result: Any) -> dict[str, Any]:

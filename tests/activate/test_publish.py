@@ -93,3 +93,27 @@ def test_parquet_export_swaps_a_current_link(local_dir: Path, tmp_path: Path) ->
     assert rows == [(4,)]
     # The previous version stays for readers still on it; older ones go.
     assert sorted(p.name for p in out.iterdir() if not p.is_symlink()) == sorted(ids[1:])
+
+
+def test_a_rerun_of_an_older_date_never_makes_the_snapshot_older(cli_env: Path) -> None:
+    """D+1 published, then D re-run: readers keep D+1 whole; the same date again publishes."""
+    from datetime import date
+
+    from activate.publish import published_as_of
+
+    day, next_day = date(2024, 6, 29), date(2024, 6, 30)
+    _marts(3, revision="d+1")
+    first = publish(as_of=next_day)
+    _marts(3, revision="d")  # the warehouse rebuilt for the older date
+    skipped = publish(as_of=day)
+    assert "older than the published 2024-06-30" in skipped["skipped_reason"]
+    check = check_snapshot(get_settings().published)
+    assert check.ok and check.publish_id == first["publish_id"]
+    assert published_as_of() == next_day
+    with duckdb.connect(str(get_settings().published), read_only=True) as con:
+        assert con.execute("select distinct persona from marts.dim_customer_720").fetchall() == [
+            ("d+1",)
+        ]
+    _marts(3, revision="d+1 again")
+    assert publish(as_of=next_day)["publish_id"] != first["publish_id"]
+    assert published_as_of() == next_day
