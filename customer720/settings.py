@@ -380,7 +380,7 @@ def get_settings() -> Settings:
     )
 
 
-def test_postgres_url() -> str:
+def postgres_test_url() -> str:
     """The server Postgres tests create their own databases on."""
     return env("C720_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 

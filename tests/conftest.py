@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from customer720.settings import test_postgres_url
+from customer720.settings import postgres_test_url
 
-PG_ADMIN_URL = test_postgres_url()
+PG_ADMIN_URL = postgres_test_url()
 
 
 @pytest.fixture

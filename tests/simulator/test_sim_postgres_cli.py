@@ -9,10 +9,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from customer720.settings import test_postgres_url
+from customer720.settings import postgres_test_url
 from simulator import SimulationConfig, generate
 
-PG_ADMIN = test_postgres_url()
+PG_ADMIN = postgres_test_url()
 
 
 @pytest.fixture
