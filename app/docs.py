@@ -14,6 +14,7 @@ writes the DuckDB file (``make run`` holds it for the whole chain).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -22,8 +23,8 @@ from html import escape
 from pathlib import Path
 
 from app.registry import REPORT_KINDS
-from customer720.dbt import run_dbt
-from customer720.settings import Settings, get_settings
+from customer720.dbt import DbtError
+from customer720.settings import Settings, apply_tool_env, get_settings
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -34,8 +35,26 @@ EXTERNAL = re.compile(
 
 
 def _dbt_docs(settings: Settings, out: Path) -> Path:
+    """``dbt docs generate --static`` (a two-word command, which ``run_dbt`` does not take)."""
+    from dbt.cli.main import dbtRunner
+
+    apply_tool_env()
     target = settings.local_dir / "dbt" / "docs_target"
-    run_dbt("docs", args=["generate", "--static", "--target-path", str(target)], settings=settings)
+    variables = {
+        "cutoff_step_days": settings.cutoff_step_days,
+        "cutoff_count": settings.cutoff_count,
+    }
+    cli = ["docs", "generate", "--static", "--target-path", str(target)]
+    cli += ["--project-dir", str(settings.dbt_project_dir), "--profiles-dir"]
+    cli += [str(settings.dbt_project_dir), "--target", settings.dbt_target]
+    cli += ["--vars", json.dumps(variables)]
+    log.info("dbt %s", " ".join(cli))
+    result = dbtRunner().invoke(cli)
+    if not result.success:
+        raise DbtError(
+            f"dbt docs generate failed: {result.exception or 'see the dbt log'}\n"
+            f"Log: {settings.local_dir / 'dbt' / 'logs'}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
     shutil.copyfile(target / "static_index.html", page)

@@ -159,10 +159,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+# Risk bands and journey stages in their natural order; anything else alphabetically after.
+NATURAL_ORDER = {
+    name: i
+    for i, name in enumerate(
+        ["high", "medium", "low", "not scored"]
+        + ["anonymous", "lead", "first_purchase", "repeat", "at_risk", "lapsed"]
+    )
+}
+
+
+def _order(name: str) -> tuple[int, str]:
+    return (NATURAL_ORDER.get(name, len(NATURAL_ORDER)), name)
+
+
 def _matrix(rows: list[dict], row_key: str, col_key: str, value_key: str) -> dict:
     """Rows and columns (sorted) and the cell values of a long table, for a cross-tab."""
-    row_names = sorted({r[row_key] for r in rows})
-    col_names = sorted({r[col_key] for r in rows})
+    row_names = sorted({r[row_key] for r in rows}, key=_order)
+    col_names = sorted({r[col_key] for r in rows}, key=_order)
     cells = {(r[row_key], r[col_key]): r[value_key] for r in rows}
     peak = max((v for v in cells.values() if v), default=1)
     return {"rows": row_names, "cols": col_names, "cells": cells, "peak": peak}

@@ -1,6 +1,6 @@
 """The app and the docs site in headless Chromium, on a small simulated company.
 
-A module fixture simulates 300 customers × 120 days, runs the real chain
+A module fixture simulates 300 customers × 210 days, runs the real chain
 (`python -m orchestrate run`), builds `make docs`' site with no network (a network
 namespace of its own when the machine allows it) and starts `python -m app serve`. The
 browser then searches a simulated person by a CRM contact id and reads what an account
@@ -37,7 +37,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-CUSTOMERS, DAYS, SEED = 300, 120, 3
+# 210 days: the churn model needs two labelled cutoffs (cutoff + 90-day horizon <= as_of,
+# cutoffs 30 days apart); 120 days gives one and training stops the chain.
+CUSTOMERS, DAYS, SEED = 300, 210, 3
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="no /usr/bin/chromium: `make chromium` installs it"
