@@ -47,17 +47,28 @@ def model_summary(model_dir: Path, kind: str) -> dict:
     versions = []
     for meta_path in folder.glob("*/metadata.json") if folder.is_dir() else []:
         meta = _json(meta_path)
+        gates = meta.get("gates") or {}
         versions.append(
             {
                 "version": meta.get("version", meta_path.parent.name),
                 "registered_at": meta.get("registered_at") or meta.get("trained_at"),
                 "is_champion": meta_path.parent.name == champion.get("version"),
+                # churn: holdout metrics; recommender: offline MAP@k etc. per method
                 "metrics": _scalars(meta.get("metrics", {})),
+                "methods": {
+                    name: _scalars(figures)
+                    for name, figures in (meta.get("offline") or {}).items()
+                    if isinstance(figures, dict)
+                },
+                "gates_passed": gates.get("passed"),
+                "gate_failures": gates.get("failures") or [],
+                "decision": (meta.get("champion_decision") or {}).get("reason"),
                 "meta": meta,
             }
         )
     versions.sort(key=lambda v: str(v["registered_at"] or v["version"]), reverse=True)
-    return {"kind": kind, "champion": champion, "versions": versions}
+    shown = next((v for v in versions if v["is_champion"]), versions[0] if versions else None)
+    return {"kind": kind, "champion": champion, "versions": versions, "shown": shown}
 
 
 def reports(reports_dir: Path) -> dict[str, list[dict]]:
