@@ -202,12 +202,14 @@ _PERSON_COLUMNS = """customer_key, primary_contact_id, owner, journey_stage, per
 
 
 def at_risk_active(r: Reader, limit: int = LIST_LIMIT) -> tuple[int, list[dict]]:
-    """High churn risk and not lapsed: still worth a retention call."""
-    where = "churn_risk_band = 'high' and journey_stage <> 'lapsed'"
+    """High churn risk, or journey stage at_risk (no order for 90+ days), and not lapsed:
+    still worth a retention call."""
+    where = "(churn_risk_band = 'high' or journey_stage = 'at_risk') and journey_stage <> 'lapsed'"
     count = r.value(f"select count(*) from marts.dim_customer_720 where {where}")
     rows = r.rows(
         f"""select {_PERSON_COLUMNS} from marts.dim_customer_720 where {where}
-             order by churn_probability desc, total_revenue desc nulls last limit ?""",
+             order by churn_probability desc nulls last, total_revenue desc nulls last
+             limit ?""",
         [limit],
     )
     return count, rows

@@ -187,6 +187,13 @@ def test_account_team_finds_a_person_and_sees_their_720_view(page, company: dict
     assert text("[data-testid=customer-key]") == person["customer_key"]
     assert int(text("[data-testid=contact-count]")) == person["contacts"]
     assert str(person["contact_id"]) in text("[data-testid=contact-ids]")
+    # anonymous ids: only those that ever logged in can be stitched, so at most the truth's
+    # count, and every one listed is the person's own
+    anonymous = pd.read_parquet(company["truth"] / "anonymous_persons.parquet")
+    theirs = set(anonymous.loc[anonymous["person_id"] == person["person_id"], "anonymous_id"])
+    assert 0 < int(text("[data-testid=anonymous-count]")) <= len(theirs)
+    listed = page.locator("[data-testid=anonymous-ids] code").all_inner_texts()
+    assert listed and set(listed) <= theirs
     assert int(text("[data-testid=order-count]")) == person["order_count"]
     assert page.locator("[data-testid=orders] tr").count() == min(person["order_count"], 10) + 1
     assert text("[data-testid=session-count]").startswith(str(person["session_count"]))
