@@ -57,10 +57,26 @@ def _dbt_docs(settings: Settings, out: Path) -> Path:
         )
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
-    shutil.copyfile(target / "static_index.html", page)
+    page.write_text(_fix_dbt_page((target / "static_index.html").read_text()))
     for name in ("manifest.json", "catalog.json"):  # for tools that read them beside the page
         shutil.copyfile(target / name, out / name)
     return page
+
+
+# dbt-docs' own page requests two URLs that exist nowhere: the menu's SVG icons as a
+# literal "{{ getIcon(...) }}" (xlink:href is set before Angular interpolates it) and a
+# webpack placeholder for the favicon. Angular's ng-attr- sets the icon only once it is
+# known; the favicon link goes (the page has no icon file to point at).
+DBT_PAGE_FIXES = (
+    ('<use xlink:href="{{ getIcon(', '<use ng-attr-xlink:href="{{ getIcon('),
+    ("""<link rel="shortcut icon" href="${require('./assets/favicons/favicon.ico')}"/>""", ""),
+)
+
+
+def _fix_dbt_page(html: str) -> str:
+    for old, new in DBT_PAGE_FIXES:
+        html = html.replace(old, new)
+    return html
 
 
 def _data_docs(settings: Settings, out: Path) -> list[tuple[str, str]]:
