@@ -1,13 +1,17 @@
 """Read-only access to the published snapshot, following each publish.
 
-``activate publish`` swaps a new file in with one ``rename``. DuckDB shares one open
-database per file *path* and process, so ``duckdb.connect(path)`` after a swap could hand
-back the old version while any connection to it is open. We therefore open each version
-as its own in-memory instance with the file ``ATTACH``ed read-only, keyed by the file's
-identity (device, inode, mtime): the first request after a swap opens the new version,
-requests still running on the old one finish on it (their cursor keeps it alive), and
-nobody ever sees a mix. A read-only attach takes a shared lock only: a publish never waits
-for the app, and the app never waits for a run.
+``activate publish`` swaps a new file in with one ``rename``. Each version the app sees is
+loaded once into an in-memory DuckDB: the tables the pages read (``APP_TABLES``), sorted
+by ``customer_key`` so a customer's rows sit in a few blocks (a lookup reads ~1 ms instead
+of scanning the whole table, ~50 ms at 10k customers), then the file is detached. So the
+app holds no lock on the file between loads, a publish never waits for it, and it never
+waits for a run. The version is keyed by the file's identity (device, inode, mtime): the
+first request after a publish loads the new version (a few seconds at 10k customers),
+requests still running on the old one finish on it (their cursor keeps it alive), nobody
+sees a mix. (``duckdb.connect(path)`` would not do: DuckDB shares one open database per
+path and process, so it could hand back the old version after a swap.)
+
+Memory: the app's tables of one version (about 60 MB at 10k customers × 365 days).
 """
 
 from __future__ import annotations
@@ -16,13 +20,28 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-CATALOG = "pub"
+SOURCE = "pub"
+CATALOG = "memory"
+# The tables the pages read; everything else in the snapshot is left on disk.
+APP_TABLES = {
+    "marts": (
+        "dim_customer_720",
+        "dim_products",
+        "fct_orders",
+        "fct_sessions",
+        "fct_touchpoints",
+        "fct_moments_of_impact",
+        "customer_churn_score_history",
+        "customer_recommendations",
+    ),
+    "meta": ("publish_manifest",),
+}
 
 
 class SnapshotMissing(RuntimeError):
@@ -37,6 +56,8 @@ class Version:
     con: duckdb.DuckDBPyConnection
     publish_id: str | None
     published_at: Any
+    # Pages that read no request input, computed once per version (a version never changes).
+    pages: dict[str, Any] = field(default_factory=dict)
 
 
 def _identity(path: Path) -> tuple[int, int, int]:
@@ -51,7 +72,32 @@ def _identity(path: Path) -> tuple[int, int, int]:
 
 def _open(path: Path, identity: tuple[int, int, int]) -> Version:
     con = duckdb.connect(":memory:", config={"threads": 2})
-    con.execute(f"attach '{path}' as {CATALOG} (read_only)")
+    con.execute(f"attach '{path}' as {SOURCE} (read_only)")
+    present = set(
+        con.execute(
+            "select table_schema, table_name from information_schema.tables where table_catalog = ?",
+            [SOURCE],
+        ).fetchall()
+    )
+    for schema, tables in APP_TABLES.items():
+        con.execute(f"create schema if not exists {CATALOG}.{schema}")
+        for table in tables:
+            if (schema, table) not in present:
+                continue
+            columns = {
+                c
+                for (c,) in con.execute(
+                    "select column_name from information_schema.columns"
+                    " where table_catalog = ? and table_schema = ? and table_name = ?",
+                    [SOURCE, schema, table],
+                ).fetchall()
+            }
+            order = " order by customer_key" if "customer_key" in columns else ""
+            con.execute(
+                f'create table {CATALOG}.{schema}."{table}" as'
+                f' select * from {SOURCE}.{schema}."{table}"{order}'
+            )
+    con.execute(f"detach {SOURCE}")
     con.execute(f"use {CATALOG}")
     try:
         publish_id, published_at = con.execute(

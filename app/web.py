@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import charts, queries, registry
-from app.snapshot import Snapshot, SnapshotMissing
+from app.snapshot import Reader, Snapshot, SnapshotMissing
 from customer720.settings import Settings, get_settings
 
 HERE = Path(__file__).resolve().parent
@@ -72,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
         with snapshot.cursor() as r:
-            overview = queries.snapshot_overview(r)
+            overview = r.version.pages.get("home") or queries.snapshot_overview(r)
+            r.version.pages["home"] = overview
         return page(request, "home.html", overview=overview)
 
     @app.get("/healthz")
@@ -119,25 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/segments", response_class=HTMLResponse)
     def segments(request: Request) -> HTMLResponse:
         with snapshot.cursor() as r:
-            risk_value = queries.risk_by_value(r)
-            persona_stage = queries.persona_by_stage(r)
-            at_risk_count, at_risk = queries.at_risk_active(r)
-            lapsed_count, lapsed = queries.lapsed_win_back(r)
-            moment_counts = queries.moment_counts(r)
-            moments = queries.moments(r)
-        return page(
-            request,
-            "segments.html",
-            risk_value=_matrix(risk_value, "risk_band", "value_tier", "persons"),
-            risk_revenue=_matrix(risk_value, "risk_band", "value_tier", "revenue"),
-            persona_stage=_matrix(persona_stage, "persona", "journey_stage", "persons"),
-            at_risk=at_risk,
-            at_risk_count=at_risk_count,
-            lapsed=lapsed,
-            lapsed_count=lapsed_count,
-            moment_counts=moment_counts,
-            moments=moments,
-        )
+            if "segments" not in r.version.pages:
+                r.version.pages["segments"] = _segments(r)
+            context = r.version.pages["segments"]
+        return page(request, "segments.html", publish_id=r.version.publish_id, **context)
 
     @app.get("/models", response_class=HTMLResponse)
     def models(request: Request) -> HTMLResponse:
@@ -180,3 +166,23 @@ def _matrix(rows: list[dict], row_key: str, col_key: str, value_key: str) -> dic
     cells = {(r[row_key], r[col_key]): r[value_key] for r in rows}
     peak = max((v for v in cells.values() if v), default=1)
     return {"rows": row_names, "cols": col_names, "cells": cells, "peak": peak}
+
+
+def _segments(r: Reader) -> dict:
+    """The segments page's figures (one version's, so computed once per publish)."""
+    risk_value = queries.risk_by_value(r)
+    at_risk_count, at_risk = queries.at_risk_active(r)
+    lapsed_count, lapsed = queries.lapsed_win_back(r)
+    return {
+        "risk_value": _matrix(risk_value, "risk_band", "value_tier", "persons"),
+        "risk_revenue": _matrix(risk_value, "risk_band", "value_tier", "revenue"),
+        "persona_stage": _matrix(
+            queries.persona_by_stage(r), "persona", "journey_stage", "persons"
+        ),
+        "at_risk": at_risk,
+        "at_risk_count": at_risk_count,
+        "lapsed": lapsed,
+        "lapsed_count": lapsed_count,
+        "moment_counts": queries.moment_counts(r),
+        "moments": queries.moments(r),
+    }
