@@ -23,7 +23,7 @@ export GX_ANALYTICS_ENABLED=False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 export SCARF_ANALYTICS=false
 
-.PHONY: help install run train backfill test lint bench airflow airflow-stop clean lock
+.PHONY: help install run train backfill test lint bench airflow airflow-stop app docs chromium clean lock
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,7 +51,7 @@ backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	$(PY) -m orchestrate backfill --start $(START) --end $(END)
 
-test: $(STAMP) lint ## lint, then the test suite (unit, integration, end-to-end)
+test: $(STAMP) chromium lint ## lint, then the test suite (unit, integration, end-to-end, browser)
 	@# one worker per core, a test file per worker: module fixtures (a simulated company,
 	@# an Airflow home) are built once; the slowest tests are listed at the end
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15
@@ -66,6 +66,18 @@ lint: $(STAMP) ## ruff, and a dbt parse of the project
 
 airflow: $(STAMP) ## open the Airflow UI on http://localhost:8080 (Ctrl-C stops it)
 	$(PY) -m orchestrate ui
+
+app: $(STAMP) ## the analysts' app on the published snapshot: http://localhost:8501 (C720_APP_PORT)
+	$(PY) -m app serve
+
+docs: $(STAMP) ## dbt docs, data docs and model reports as one offline site: .local/docs/index.html
+	$(PY) -m app docs
+
+# The browser tests drive Debian's chromium (Playwright's own browser download is not used);
+# installed once, only when missing (needs root and the Debian mirror, ~1-2 min).
+chromium: ## install headless Chromium for the browser tests, if missing
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+	  || echo "make chromium: could not install it (root and apt needed); the browser tests will be skipped"
 
 airflow-stop: ## stop an Airflow UI started with `make airflow`
 	@test -x $(PY) && $(PY) -m orchestrate stop || true

@@ -151,6 +151,12 @@ VARIABLES: tuple[Variable, ...] = (
         "C720_ALERT_WEBHOOK", "–", "Slack-compatible webhook for task failures (logged always)"
     ),
     Variable("C720_AIRFLOW_PORT", "`8080`", "port of the Airflow UI (`make airflow`)"),
+    # the analysts' app
+    Variable(
+        "C720_APP_PORT",
+        "`8501`",
+        "port of the analysts' app (`make app`, on the published snapshot)",
+    ),
     # tests only
     Variable(
         "C720_TEST_PG_URL",
@@ -269,6 +275,7 @@ class Settings:
     task_retries: int
     alert_webhook: str | None
     airflow_port: int
+    app_port: int
     crm_url_is_set: bool  # C720_CRM_URL given explicitly (the simulator writes there then)
 
     @property
@@ -377,6 +384,7 @@ def get_settings() -> Settings:
         task_retries=_int("C720_TASK_RETRIES", 2),
         alert_webhook=env("C720_ALERT_WEBHOOK"),
         airflow_port=_int("C720_AIRFLOW_PORT", 8080),
+        app_port=_int("C720_APP_PORT", 8501),
     )
 
 
