@@ -31,3 +31,35 @@
 {% macro removed_row_marker() -%}
     '<removed>'
 {%- endmacro %}
+
+
+{#- The ids (contact_id or anonymous_id, id_column) whose customer_key stored in {{ this }}
+    differs from the current one in current_keys (a relation or CTE with id_column and
+    customer_key): the rows a new identity link re-keyed. `is distinct from` also catches
+    an id that lost or gained a person. Reads two narrow columns of {{ this }}. -#}
+{% macro rekeyed_ids(id_column, current_keys) -%}
+    select existing.{{ id_column }}
+    from (
+        select distinct {{ id_column }}, customer_key
+        from {{ this }}
+        where {{ id_column }} is not null
+    ) as existing
+    left join {{ current_keys }} as current_keys
+        on existing.{{ id_column }} = current_keys.{{ id_column }}
+    where existing.customer_key is distinct from current_keys.customer_key
+{%- endmacro %}
+
+
+{#- The devices an incremental run of a web fact rebuilds: those with a session in
+    `sessions` (int_sessions_aggregated or fct_sessions: a last_loaded_at column) loaded
+    since the watermark, and those re-keyed against current_keys (see rekeyed_ids). -#}
+{% macro touched_anonymous_ids(sessions, current_keys, watermark) -%}
+    select anonymous_id
+    from {{ sessions }}
+    where {{ loaded_since('last_loaded_at', watermark) }}
+
+    union
+
+    -- re-keyed: the device now belongs to another person
+    {{ rekeyed_ids('anonymous_id', current_keys) }}
+{%- endmacro %}

@@ -60,11 +60,9 @@ changed_orders as (
     union
 
     -- re-keyed: the contact now belongs to another person (or to none)
-    select existing.order_id
-    from {{ this }} as existing
-    left join contact_keys
-        on existing.contact_id = contact_keys.contact_id
-    where existing.customer_key is distinct from contact_keys.customer_key
+    select order_id
+    from orders
+    where contact_id in ({{ rekeyed_ids('contact_id', 'contact_keys') }})
 
 ),
 

@@ -52,23 +52,9 @@ order_items as (
 {% if watermark is not none %}
 changed_anonymous_ids as (
 
-    select anonymous_id
-    from sessions
-    where {{ loaded_since('last_loaded_at', watermark) }}
-
-    union
-
-    select existing.anonymous_id
-    from (
-        select distinct anonymous_id, customer_key
-        from {{ this }}
-        where anonymous_id is not null
-    ) as existing
-    left join (
-        select distinct anonymous_id, customer_key from sessions
-    ) as current_keys
-        on existing.anonymous_id = current_keys.anonymous_id
-    where existing.customer_key is distinct from current_keys.customer_key
+    {{ touched_anonymous_ids(
+        'sessions', '(select distinct anonymous_id, customer_key from sessions)', watermark
+    ) }}
 
 ),
 

@@ -45,20 +45,7 @@ anonymous_keys as (
 {% if watermark is not none %}
 changed_anonymous_ids as (
 
-    select anonymous_id
-    from sessions
-    where {{ loaded_since('last_loaded_at', watermark) }}
-
-    union
-
-    -- re-keyed: the device now belongs to another person
-    select existing.anonymous_id
-    from (
-        select distinct anonymous_id, customer_key from {{ this }}
-    ) as existing
-    left join anonymous_keys
-        on existing.anonymous_id = anonymous_keys.anonymous_id
-    where existing.customer_key is distinct from anonymous_keys.customer_key
+    {{ touched_anonymous_ids('sessions', 'anonymous_keys', watermark) }}
 
 ),
 

@@ -86,31 +86,13 @@ anonymous_keys as (
 
 rekeyed_contacts as (
 
-    select existing.contact_id
-    from (
-        select distinct contact_id, customer_key from {{ this }} where contact_id is not null
-    ) as existing
-    left join contact_keys
-        on existing.contact_id = contact_keys.contact_id
-    where existing.customer_key is distinct from contact_keys.customer_key
+    {{ rekeyed_ids('contact_id', 'contact_keys') }}
 
 ),
 
 touched_anonymous_ids as (
 
-    select anonymous_id
-    from sessions
-    where {{ loaded_since('last_loaded_at', watermark) }}
-
-    union
-
-    select existing.anonymous_id
-    from (
-        select distinct anonymous_id, customer_key from {{ this }} where anonymous_id is not null
-    ) as existing
-    left join anonymous_keys
-        on existing.anonymous_id = anonymous_keys.anonymous_id
-    where existing.customer_key is distinct from anonymous_keys.customer_key
+    {{ touched_anonymous_ids('sessions', 'anonymous_keys', watermark) }}
 
 ),
 
