@@ -1,7 +1,7 @@
 {#-
     One row per CRM order. Incremental (delete+insert on order_id), see README "Incremental
     builds": a run rebuilds only the orders
-      - loaded (the header or any of its lines) since the latest load_at already here
+      - loaded (the header or any of its lines) since the latest loaded_at already here
         (watermark read first, inlined as a literal), and
       - whose stored customer_key differs from the one int_identity_nodes_resolved gives
         their contact now (a new identity link merged two persons: exactly the re-keyed

@@ -3,7 +3,7 @@
     two sessions of a device, so a device's sessions are replaced together, as in
     int_sessions_aggregated), see README "Incremental builds". A run rebuilds only the
     devices
-      - with a session in int_sessions_aggregated whose last_loaded_at is at or after the
+      - with a session in int_sessions_aggregated whose last_loaded_at is after the
         latest one already here (watermark read first, inlined as a literal; the devices
         int_sessions_aggregated rebuilt for new loads), and
       - whose stored customer_key differs from the one int_identity_nodes_resolved gives the
