@@ -452,3 +452,37 @@ def test_postgres_facts_incremental_equal_full_refresh(postgres_url: str, tmp_pa
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+
+
+# --- the contract: a negative total only as a credit note ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "total", "quarantined"),
+    [
+        ("delivered", 10.0, False),
+        ("returned", -10.0, False),
+        ("delivered", -10.0, True),
+        ("cancelled", -1.0, True),
+        (None, -1.0, True),
+    ],
+)
+def test_contract_allows_negative_total_only_as_credit_note(
+    status: str | None, total: float, quarantined: bool
+) -> None:
+    import duckdb
+
+    from ingest.contract import crm_tables
+    from ingest.raw_store import _value_rules
+
+    orders = next(t for t in crm_tables() if t.name == "orders")
+    column = next(c for c in orders.columns if c.name == "total_amount")
+    rules = _value_rules(column, "total_amount", dt.datetime(2026, 1, 1), {"status": "status"})
+    broken = " or ".join(f"coalesce({cond}, false)" for cond, _ in rules)
+    con = duckdb.connect()
+    got = con.execute(
+        f"select {broken} from (select cast(? as varchar) as status, "
+        "cast(? as double) as total_amount)",
+        (status, total),
+    ).fetchone()[0]
+    assert got is quarantined
