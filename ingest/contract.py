@@ -32,6 +32,7 @@ class Column:
     on_invalid: str = "quarantine"  # or "warn" (load as sent), "false" (BOOLEAN: load false)
     max_days_after_load: float | None = None
     range_by: dict | None = None  # {"column": ..., "ranges": {value: [lo, hi]}}
+    min_unless: dict | None = None  # {"column": ..., "values": [...]}: min waived for those
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def _spec(name: str, raw_table: str, body: dict) -> TableSpec:
             on_invalid=meta.get("on_invalid", "quarantine"),
             max_days_after_load=meta.get("max_days_after_load"),
             range_by=meta.get("range_by"),
+            min_unless=meta.get("min_unless"),
         )
         for col, meta in body["columns"].items()
     )

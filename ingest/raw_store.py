@@ -155,7 +155,19 @@ def _value_rules(
         out.append(
             (f"{value} not in ({allowed})", f"{col.name} is not one of the contract's values")
         )
-    if col.min is not None:
+    if col.min is not None and col.min_unless:
+        # a sign rule with an exception (orders: a negative total is a credit note, allowed
+        # only with status 'returned')
+        other = value_of[col.min_unless["column"]]
+        waived = ", ".join(map(_quote, col.min_unless["values"]))
+        out.append(
+            (
+                f"{value} < {col.min} and not coalesce({other} in ({waived}), false)",
+                f"{col.name} is below its minimum {col.min:g} (allowed only when "
+                f"{col.min_unless['column']} is {' or '.join(col.min_unless['values'])})",
+            )
+        )
+    elif col.min is not None:
         out.append((f"{value} < {col.min}", f"{col.name} is below its minimum {col.min:g}"))
     if col.format == "iso_country":
         codes = ", ".join(map(_quote, r["formats"]["iso_country"]))

@@ -33,7 +33,8 @@ def order_history(
 ) -> pd.DataFrame:
     """Per (customer, cutoff): what the orders say up to the cutoff and in the horizon after.
 
-    Only non-cancelled orders count. History = ordered_at <= cutoff_at; the horizon is
+    Only purchases count (``fct_orders.is_purchase``: not cancelled, not returned, no
+    credit note - macros/purchases.sql). History = ordered_at <= cutoff_at; the horizon is
     (cutoff_at, cutoff_at + horizon_days]. Columns: customer_key, cutoff_date, n_orders,
     monetary, first_order_date, last_order_date, frequency (repeat purchase days, BG/NBD),
     recency_span_days (last − first purchase day), age_days (cutoff − first purchase day),
@@ -57,7 +58,7 @@ def order_history(
     orders as (
         select customer_key, ordered_at, cast(ordered_at as date) as order_day, total_amount
         from marts.fct_orders
-        where not coalesce(is_cancelled, false) and customer_key is not null
+        where coalesce(is_purchase, false) and customer_key is not null
     ),
     history as (
         select c.cutoff_date, o.customer_key,

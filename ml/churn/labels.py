@@ -1,11 +1,11 @@
 """Churn labels and eligibility, computed from orders only (never from the features).
 
-- churn = 1 when the customer has **no non-cancelled order in (cutoff, cutoff + H]**; an
-  order exactly on cutoff + H counts as a purchase, one a day later does not. With
+- churn = 1 when the customer has **no purchase in (cutoff, cutoff + H]**
+  (``fct_orders.is_purchase``: not cancelled, not returned, no credit note); an order exactly on cutoff + H counts as a purchase, one a day later does not. With
   ``C720_CHURN_LABEL=no_purchase_no_engagement`` churn also needs **no engagement** in that
   window: no web session and no email open or click (``marts.fct_touchpoints``) — a
   customer who still reads the emails or visits the site is not counted as churned.
-- eligible at a cutoff = at least one non-cancelled order on or before the cutoff and the
+- eligible at a cutoff = at least one purchase on or before the cutoff and the
   last one no more than ``inactivity_days`` before it (long-lapsed customers are not
   "churning", they are gone).
 - a cutoff is labelled (usable for training) only when cutoff + H <= as_of.

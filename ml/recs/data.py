@@ -72,14 +72,17 @@ class RecData:
 
 
 def load_order_items(until: dt.date) -> pd.DataFrame:
-    """Non-cancelled order lines known at ``until`` 00:00 (ordered_at <= that instant)."""
+    """Purchase order lines known at ``until`` 00:00 (ordered_at <= that instant).
+
+    ``is_purchase`` (macros/purchases.sql): not cancelled, not returned, no credit note.
+    """
     require_table("marts", "fct_order_items")
     sql = f"""
     select customer_key, order_id, product_id, category, quantity, line_amount, ordered_at,
            cast(ordered_at as date) as order_date
     from marts.fct_order_items
     where customer_key is not null and product_id is not null
-      and coalesce(lower(status), '') <> 'cancelled'
+      and coalesce(is_purchase, false)
       and ordered_at <= {ts(until)}
     order by customer_key, ordered_at, order_id, product_id, quantity, line_amount
     """

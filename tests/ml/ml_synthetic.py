@@ -92,6 +92,7 @@ def simulate(n_customers: int = 500, as_of: dt.date = AS_OF, seed: int = 0) -> d
                         "line_amount": price,
                         "ordered_at": t,
                         "status": "cancelled" if cancelled else "delivered",
+                        "is_purchase": not cancelled,
                     }
                 )
                 item_id += 1
@@ -109,6 +110,8 @@ def simulate(n_customers: int = 500, as_of: dt.date = AS_OF, seed: int = 0) -> d
                     "item_count": len(basket),
                     "is_cancelled": cancelled,
                     "is_returned": False,
+                    "is_purchase": not cancelled,
+                    "net_amount": 0.0 if cancelled else total,
                     "is_late_delivery": False,
                 }
             )

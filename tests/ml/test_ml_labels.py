@@ -24,6 +24,7 @@ def _orders(rows: list[tuple[str, int, str, bool]]) -> pd.DataFrame:
     df["order_date"] = df["ordered_at"].dt.date
     df["order_id"] = range(1, len(df) + 1)
     df["total_amount"] = 10.0
+    df["is_purchase"] = ~df["is_cancelled"]  # the fact's purchase flag (macros/purchases.sql)
     return df.drop(columns=["days", "time"])
 
 

@@ -1,4 +1,29 @@
--- One timeline across every channel: orders, tickets, emails, surveys and web sessions.
+{#-
+    One timeline across every channel: orders, tickets, emails, surveys and web sessions.
+
+    Incremental (delete+insert on touchpoint_id), see README "Incremental builds". A run
+    rebuilds only the touchpoints
+      - whose source row was loaded since the latest loaded_at here (order: fct_orders'
+        loaded_at; ticket, email event, survey answer: their raw load; web session: the
+        devices fct_sessions holds a session of loaded since then), and
+      - of the contacts / anonymous ids whose stored customer_key differs from the one
+        int_identity_nodes_resolved gives them now (re-keyed by a new identity link).
+    A web session that no longer exists (a late event merged it into another) comes as a
+    marker row (channel = removed_row_marker()) that replaces it and that the post-hook
+    deletes. A changed sentiment lexicon needs a --full-refresh.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='touchpoint_id',
+        on_schema_change='fail',
+        post_hook=["delete from {{ this }} where channel = " ~ removed_row_marker()],
+    )
+}}
+
+{%- set watermark = incremental_watermark('loaded_at') %}
+
 with
 
 orders as (
@@ -9,7 +34,12 @@ orders as (
 
 tickets as (
 
-    select * from {{ ref('int_tickets_scored') }}
+    select
+        int_tickets_scored.*,
+        stg_tickets.loaded_at
+    from {{ ref('int_tickets_scored') }} as int_tickets_scored
+    inner join {{ ref('stg_crm__tickets') }} as stg_tickets
+        on int_tickets_scored.ticket_id = stg_tickets.ticket_id
 
 ),
 
@@ -45,6 +75,42 @@ contact_keys as (
 
 ),
 
+{% if watermark is not none %}
+anonymous_keys as (
+
+    select anonymous_id, customer_key
+    from identity_nodes
+    where node_type = 'anon'
+
+),
+
+rekeyed_contacts as (
+
+    {{ rekeyed_ids('contact_id', 'contact_keys') }}
+
+),
+
+touched_anonymous_ids as (
+
+    {{ touched_anonymous_ids('sessions', 'anonymous_keys', watermark) }}
+
+),
+
+removed_sessions as (
+
+    -- sessions of touched devices that a late event merged away
+    select existing.*
+    from {{ this }} as existing
+    where existing.touchpoint_type = 'web_session'
+      and existing.anonymous_id in (select anonymous_id from touched_anonymous_ids)
+      and existing.source_id not in (
+          select session_id from sessions
+          where anonymous_id in (select anonymous_id from touched_anonymous_ids)
+      )
+
+),
+{% endif %}
+
 order_touchpoints as (
 
     select
@@ -54,8 +120,15 @@ order_touchpoints as (
         'order' as touchpoint_type,
         total_amount as touchpoint_value,
         cast(null as double precision) as sentiment,
-        cast(order_id as {{ dbt.type_string() }}) as source_id
+        cast(order_id as {{ dbt.type_string() }}) as source_id,
+        contact_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        loaded_at
     from orders
+    {%- if watermark is not none %}
+    where {{ loaded_since('loaded_at', watermark) }}
+       or contact_id in (select contact_id from rekeyed_contacts)
+    {%- endif %}
 
 ),
 
@@ -68,10 +141,17 @@ ticket_touchpoints as (
         'ticket' as touchpoint_type,
         tickets.resolution_hours as touchpoint_value,
         tickets.sentiment_score as sentiment,
-        cast(tickets.ticket_id as {{ dbt.type_string() }}) as source_id
+        cast(tickets.ticket_id as {{ dbt.type_string() }}) as source_id,
+        tickets.contact_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        tickets.loaded_at
     from tickets
     left join contact_keys
         on tickets.contact_id = contact_keys.contact_id
+    {%- if watermark is not none %}
+    where {{ loaded_since('tickets.loaded_at', watermark) }}
+       or tickets.contact_id in (select contact_id from rekeyed_contacts)
+    {%- endif %}
 
 ),
 
@@ -84,10 +164,17 @@ email_touchpoints as (
         'email_' || email_events.event_type as touchpoint_type,
         cast(null as double precision) as touchpoint_value,
         cast(null as double precision) as sentiment,
-        cast(email_events.email_event_id as {{ dbt.type_string() }}) as source_id
+        cast(email_events.email_event_id as {{ dbt.type_string() }}) as source_id,
+        email_events.contact_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        email_events.loaded_at
     from email_events
     left join contact_keys
         on email_events.contact_id = contact_keys.contact_id
+    {%- if watermark is not none %}
+    where {{ loaded_since('email_events.loaded_at', watermark) }}
+       or email_events.contact_id in (select contact_id from rekeyed_contacts)
+    {%- endif %}
 
 ),
 
@@ -100,10 +187,17 @@ survey_touchpoints as (
         survey_responses.survey_type as touchpoint_type,
         cast(survey_responses.score as double precision) as touchpoint_value,
         cast(null as double precision) as sentiment,
-        cast(survey_responses.survey_response_id as {{ dbt.type_string() }}) as source_id
+        cast(survey_responses.survey_response_id as {{ dbt.type_string() }}) as source_id,
+        survey_responses.contact_id,
+        cast(null as {{ dbt.type_string() }}) as anonymous_id,
+        survey_responses.loaded_at
     from survey_responses
     left join contact_keys
         on survey_responses.contact_id = contact_keys.contact_id
+    {%- if watermark is not none %}
+    where {{ loaded_since('survey_responses.loaded_at', watermark) }}
+       or survey_responses.contact_id in (select contact_id from rekeyed_contacts)
+    {%- endif %}
 
 ),
 
@@ -116,8 +210,14 @@ session_touchpoints as (
         'web_session' as touchpoint_type,
         cast(page_views + product_views as double precision) as touchpoint_value,
         cast(null as double precision) as sentiment,
-        session_id as source_id
+        session_id as source_id,
+        cast(null as bigint) as contact_id,
+        anonymous_id,
+        last_loaded_at as loaded_at
     from sessions
+    {%- if watermark is not none %}
+    where anonymous_id in (select anonymous_id from touched_anonymous_ids)
+    {%- endif %}
 
 ),
 
@@ -145,9 +245,30 @@ final as (
         touchpoint_type,
         cast(touchpoint_value as double precision) as value,
         sentiment,
-        source_id
+        source_id,
+        contact_id,
+        anonymous_id,
+        cast(loaded_at as timestamp) as loaded_at
     from unioned
 
 )
 
 select * from final
+{%- if watermark is not none %}
+
+union all
+
+select
+    touchpoint_id,
+    customer_key,
+    occurred_at,
+    {{ removed_row_marker() }} as channel,
+    touchpoint_type,
+    value,
+    sentiment,
+    source_id,
+    contact_id,
+    anonymous_id,
+    loaded_at
+from removed_sessions
+{%- endif %}

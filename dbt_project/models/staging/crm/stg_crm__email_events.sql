@@ -32,7 +32,8 @@ renamed as (
 
         -- timestamps
         cast(occurred_at as timestamp) as occurred_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        cast(_loaded_at as timestamp) as loaded_at
 
     from deduplicated
     where version_rank = 1

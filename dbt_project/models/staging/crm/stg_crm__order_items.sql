@@ -33,7 +33,8 @@ renamed as (
         cast(coalesce(quantity, 1) * coalesce(unit_price, 0) as double precision) as line_amount,
 
         -- timestamps
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        cast(_loaded_at as timestamp) as loaded_at
 
     from deduplicated
     where version_rank = 1

@@ -34,7 +34,7 @@ renamed as (
         cast(coalesce(total_amount, 0) as double precision) as total_amount,
 
         -- booleans
-        coalesce(lower(trim(status)) = 'cancelled', false) as is_cancelled,
+        {{ order_is_cancelled('status') }} as is_cancelled,
         coalesce(lower(trim(status)) = 'returned', false) as is_returned,
         coalesce(delivered_at > promised_at, false) as is_late_delivery,
 
@@ -42,7 +42,8 @@ renamed as (
         cast(ordered_at as timestamp) as ordered_at,
         cast(delivered_at as timestamp) as delivered_at,
         cast(promised_at as timestamp) as promised_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        cast(_loaded_at as timestamp) as loaded_at
 
     from deduplicated
     where version_rank = 1

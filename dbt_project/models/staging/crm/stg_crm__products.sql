@@ -38,7 +38,8 @@ renamed as (
 
         -- timestamps
         cast(created_at as timestamp) as created_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        cast(_loaded_at as timestamp) as loaded_at
 
     from deduplicated
     where version_rank = 1

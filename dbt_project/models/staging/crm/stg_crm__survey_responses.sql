@@ -37,7 +37,8 @@ renamed as (
 
         -- timestamps
         cast(responded_at as timestamp) as responded_at,
-        cast(updated_at as timestamp) as updated_at
+        cast(updated_at as timestamp) as updated_at,
+        cast(_loaded_at as timestamp) as loaded_at
 
     from deduplicated
     where version_rank = 1
