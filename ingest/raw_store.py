@@ -125,11 +125,19 @@ def _literal(value: object) -> str:
     return _quote(str(value))
 
 
+# Whitespace as Python's str.isspace() sees it: ASCII and Unicode spaces (no-break, em,
+# ideographic space, ...), in RE2 syntax. An id of only these is as blank as ''.
+_BLANK_RE = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\p{Z}]*"
+
+
 def _blank_is_null(text: str) -> str:
-    """Text id: empty or whitespace-only is missing (the value itself is kept as sent)."""
+    """Text id: empty or whitespace-only is missing (the value itself is kept as sent).
+
+    The regex runs only for a value starting with a control or non-ASCII character (never
+    a normal id), so loads of ordinary ids pay one ``ascii()`` per value."""
     return (
-        f"case when {text} = '' or (ascii({text}) in (9, 10, 13, 32) "
-        f"and trim({text}, ' \t\r\n') = '') then null else {text} end"
+        f"case when {text} = '' or ((ascii({text}) <= 32 or ascii({text}) >= 127) "
+        f"and regexp_full_match({text}, '{_BLANK_RE}')) then null else {text} end"
     )
 
 

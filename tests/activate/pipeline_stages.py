@@ -1,10 +1,11 @@
 """The daily pipeline's writing stages in one process, without Airflow and the gates.
 
-For the activate tests: the registry's writing stages (orchestrate.stages, what the DAG
-tasks call: ingest, dbt, the ML steps, publish, CRM sync), in run order, in a child process of its own so the test process never
-holds the warehouse file. dbt builds without its tests (they only read).
+For the activate and fault tests: the registry's writing stages (orchestrate.stages, what
+the DAG tasks call: ingest, dbt, the ML steps, publish, CRM sync), in run order, in a child
+process of its own so the test process never holds the warehouse file. dbt builds without
+its tests (they only read).
 
-    python tests/activate/pipeline_stages.py --date 2024-05-29 [--no-ml]
+    python tests/activate/pipeline_stages.py --date 2024-05-29 [--no-ml] [--until marts]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--date", type=date.fromisoformat, required=True)
     parser.add_argument("--no-ml", action="store_true", help="keep the existing ML outputs")
+    parser.add_argument("--until", help="stop after this stage (e.g. marts: ingest + build)")
     args = parser.parse_args(argv)
 
     from orchestrate.stages import run_stage, stages
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     for stage in stages(gates=False, ml=not args.no_ml, skip=("train_recommender",)):
         kwargs = {"args": NO_TESTS} if stage.name in ("marts", "score_marts") else {}
         out[KEYS.get(stage.name, stage.name)] = run_stage(stage.name, args.date, **kwargs).summary
+        if stage.name == args.until:
+            break
     print(json.dumps(out, default=str))
     return 0
 
