@@ -395,6 +395,33 @@ def test_duckdb_facts_incremental_equal_full_refresh(company: Path) -> None:
         truth._clean_env(company),
     )
     assert key not in history, "a fully refunded customer is in the churn order history"
+    # ... nor in the features (no row at any cutoff), the recommender's order lines, and the
+    # 720 view counts no purchase for them: they are still a lead
+    run(
+        "build",
+        "--select",
+        "customer_features",
+        "dim_customer_720",
+        "--exclude-resource-type",
+        "test",
+    )
+    assert wh.rows("select count(*) from ml.customer_features where customer_key = ?", (key,)) == [
+        (0,)
+    ]
+    assert wh.rows(
+        "select journey_stage, total_revenue from marts.dim_customer_720 where customer_key = ?",
+        (key,),
+    ) == [("lead", 0.0)]
+    lines = truth._run(
+        [
+            sys.executable,
+            "-c",
+            "import datetime as dt; from ml.recs.data import load_order_items\n"
+            "print(sorted(load_order_items(dt.date(2100, 1, 1))['customer_key'].astype(str)))",
+        ],
+        truth._clean_env(company),
+    )
+    assert key not in lines, "a fully refunded customer's order lines reach the recommender"
     # (d) a new identity link merges two persons
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")

@@ -143,15 +143,19 @@ order_summary as (
     select
         customer_key,
         count(*) filter (where not is_cancelled) as order_count,
+        -- purchases (macros/purchases.sql): not cancelled, not returned, no credit note; a
+        -- customer whose only order was refunded has none and stays a lead
+        count(*) filter (where is_purchase) as purchase_count,
         count(*) filter (where is_cancelled) as cancelled_order_count,
         count(*) filter (where is_returned) as returned_order_count,
         count(*) filter (where is_late_delivery) as late_delivery_count,
         count(*) filter (where not is_cancelled and channel in ('web', 'app')) as digital_order_count,
         -- float sums/averages rounded (stable_double): the engine adds in parallel, in no fixed
         -- order, and a rebuild on the same data must give the same bytes
-        {{ stable_double('sum(case when not is_cancelled and not is_returned then total_amount else 0 end)') }} as total_revenue,
-        min(case when not is_cancelled then ordered_at end) as first_order_at,
-        max(case when not is_cancelled then ordered_at end) as last_order_at
+        -- net: returns count 0, credit notes subtract (net_amount, macros/purchases.sql)
+        {{ stable_double('sum(net_amount)') }} as total_revenue,
+        min(case when is_purchase then ordered_at end) as first_order_at,
+        max(case when is_purchase then ordered_at end) as last_order_at
     from orders
     where customer_key is not null
     group by 1
@@ -165,7 +169,7 @@ category_revenue as (
         category,
         {{ stable_double('sum(line_amount)') }} as category_amount
     from order_items
-    where status <> 'cancelled' or status is null
+    where is_purchase
     group by 1, 2
 
 ),
@@ -402,6 +406,7 @@ joined as (
         coalesce(crm_profile.is_deleted, false) as is_deleted,
 
         coalesce(order_summary.order_count, 0) as order_count,
+        coalesce(order_summary.purchase_count, 0) as purchase_count,
         coalesce(order_summary.total_revenue, 0) as total_revenue,
         order_summary.first_order_at,
         order_summary.last_order_at,
@@ -482,14 +487,14 @@ classified as (
         *,
         -- journey stage (first matching rule wins):
         --   anonymous      no CRM contact, web identity only
-        --   lead           CRM contact(s), no non-cancelled order
+        --   lead           CRM contact(s), no purchase (a fully refunded order is none)
         --   lapsed         last order more than var('lapsed_days') days before as_of_date
         --   at_risk        last order more than var('at_risk_days') days ago, or churn risk band 'high'
         --   repeat         two or more orders
         --   first_purchase exactly one order
         case
             when contact_id_count = 0 then 'anonymous'
-            when order_count = 0 then 'lead'
+            when purchase_count = 0 then 'lead'
             when recency_days > {{ var('lapsed_days') }} then 'lapsed'
             when recency_days > {{ var('at_risk_days') }} or churn_risk_band = 'high' then 'at_risk'
             when order_count >= 2 then 'repeat'

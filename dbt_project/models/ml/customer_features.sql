@@ -2,8 +2,8 @@
     Point-in-time customer features for the churn model and the recommender.
 
     Rows: (customer_key, cutoff_date) for cutoff_date = as_of - k * var('cutoff_step_days'),
-    k = 0..var('cutoff_count'), for every customer with at least one non-cancelled order
-    on or before the cutoff.
+    k = 0..var('cutoff_count'), for every customer with at least one purchase (not cancelled,
+    not returned, no credit note; macros/purchases.sql) on or before the cutoff.
 
     Point in time: a row for cutoff_date uses only data known at cutoff_at
     (= cutoff_date 00:00:00, timestamps <= cutoff_at). Mutable CRM state is used only when
@@ -158,6 +158,12 @@ orders_known as (
         orders.total_amount,
         orders.is_cancelled and orders.updated_at <= cutoffs.cutoff_at as is_cancelled_known,
         orders.is_returned and orders.updated_at <= cutoffs.cutoff_at as is_returned_known,
+        -- a purchase as known at the cutoff (macros/purchases.sql, point in time): not a
+        -- credit note, and not cancelled or returned by then
+        coalesce(orders.total_amount, 0) >= 0
+            and not (orders.is_cancelled and orders.updated_at <= cutoffs.cutoff_at)
+            and not (orders.is_returned and orders.updated_at <= cutoffs.cutoff_at)
+            as is_purchase_known,
         (orders.delivered_at <= cutoffs.cutoff_at and orders.delivered_at > orders.promised_at)
             or (
                 orders.promised_at < cutoffs.cutoff_at
@@ -178,33 +184,34 @@ order_features as (
         cutoff_date,
         min(cutoff_at) as cutoff_at,
         count(*) as all_order_count,
-        count(*) filter (where not is_cancelled_known) as order_count,
+        count(*) filter (where not is_cancelled_known and coalesce(total_amount, 0) >= 0) as order_count,
         count(*) filter (where is_cancelled_known) as cancelled_order_count,
         count(*) filter (where is_returned_known) as returned_order_count,
         count(*) filter (where coalesce(is_late_known, false)) as late_delivery_count,
-        sum(case when not is_cancelled_known and not is_returned_known then total_amount else 0 end) as monetary,
-        sum(case when not is_cancelled_known then total_amount else 0 end) as gross_revenue,
-        min(case when not is_cancelled_known then ordered_at end) as first_order_at,
-        max(case when not is_cancelled_known then ordered_at end) as last_order_at,
+        -- net: returned orders count 0, credit notes subtract
+        sum(case when is_purchase_known or total_amount < 0 then total_amount else 0 end) as monetary,
+        sum(case when not is_cancelled_known and coalesce(total_amount, 0) >= 0 then total_amount else 0 end) as gross_revenue,
+        min(case when is_purchase_known then ordered_at end) as first_order_at,
+        max(case when is_purchase_known then ordered_at end) as last_order_at,
         count(*) filter (
-            where not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+            where is_purchase_known and ordered_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
         ) as orders_last_30d,
         count(*) filter (
-            where not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -90, 'cutoff_at') }}
+            where is_purchase_known and ordered_at > {{ dbt.dateadd('day', -90, 'cutoff_at') }}
         ) as orders_last_90d,
         count(*) filter (
-            where not is_cancelled_known
+            where is_purchase_known
               and ordered_at > {{ dbt.dateadd('day', -180, 'cutoff_at') }}
               and ordered_at <= {{ dbt.dateadd('day', -90, 'cutoff_at') }}
         ) as orders_prior_90d,
         sum(case
-            when not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+            when is_purchase_known and ordered_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
                 then total_amount else 0 end) as revenue_last_30d,
         sum(case
-            when not is_cancelled_known and ordered_at > {{ dbt.dateadd('day', -90, 'cutoff_at') }}
+            when is_purchase_known and ordered_at > {{ dbt.dateadd('day', -90, 'cutoff_at') }}
                 then total_amount else 0 end) as revenue_last_90d,
         sum(case
-            when not is_cancelled_known
+            when is_purchase_known
               and ordered_at > {{ dbt.dateadd('day', -180, 'cutoff_at') }}
               and ordered_at <= {{ dbt.dateadd('day', -90, 'cutoff_at') }}
                 then total_amount else 0 end) as revenue_prior_90d
@@ -215,7 +222,8 @@ order_features as (
 
 eligible as (
 
-    select * from order_features where order_count > 0
+    -- a customer is a buyer with a purchase by the cutoff (a fully refunded order is none)
+    select * from order_features where last_order_at is not null
 
 ),
 
@@ -229,7 +237,7 @@ category_amounts as (
     from orders_known
     inner join order_items
         on orders_known.order_id = order_items.order_id
-    where not orders_known.is_cancelled_known
+    where orders_known.is_purchase_known
     group by 1, 2, 3
 
 ),
