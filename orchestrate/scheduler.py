@@ -188,6 +188,8 @@ class AirflowApi:
                 return self._request(method, path, body)
             detail = exc.read().decode(errors="replace")[:500]
             raise AirflowError(f"{method} {path}: HTTP {exc.code} {detail}") from None
+        except OSError as exc:  # the API server went away (`make airflow-stop`, a crash)
+            raise AirflowError(f"Airflow's API at {self.base_url} is unreachable: {exc}") from None
 
     def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         if params:
