@@ -46,6 +46,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     env.update(settings.tool_env())
     # `airflow standalone` starts its components as `airflow ...` from PATH: use ours.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # airflow_local_settings: the scheduler preloads dbt for the task processes it forks.
+    preload = str(Path(__file__).with_name("airflow_settings"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (preload, env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -301,7 +304,8 @@ def airflow_for_run(
     for orphan in fail_unfinished_runs(settings):
         console.print(
             f"Marked failed: {orphan['dag_id']} run {orphan['run_id']}, left {orphan['state']} "
-            "by a stopped run."
+            "by a stopped run.",
+            soft_wrap=True,
         )
     port = free_port()
     env = standalone_env(settings, port)
