@@ -206,10 +206,13 @@ class ChainRunner:
                 except AirflowError as exc:
                     text = f"(its log could not be read: {exc})"
                 self.console.print(f"--- {dag}.{ti['task_id']} failed:", highlight=False)
-                self.console.print(failure_reason(text), markup=False, highlight=False)
+                self.console.print(
+                    failure_reason(text), markup=False, highlight=False, soft_wrap=True
+                )
         self.console.print(
             f"[red]{dag} failed[/red] after {took:.0f} s (run {run_id}; task logs in the UI)",
             highlight=False,
+            soft_wrap=True,
         )
         return run
 
