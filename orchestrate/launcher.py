@@ -15,6 +15,7 @@ The run summary is printed at the end.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -26,7 +27,14 @@ from rich.console import Console
 from customer720.settings import WAREHOUSE_POOL, Settings
 from orchestrate import runlock, stages
 from orchestrate.preflight import PreflightError, Sources, check_date, check_sources
-from orchestrate.scheduler import POLL_S, AirflowApi, AirflowError, airflow_env, airflow_for_run
+from orchestrate.scheduler import (
+    POLL_S,
+    AirflowApi,
+    AirflowError,
+    airflow_env,
+    airflow_for_run,
+    unpaused_file,
+)
 from orchestrate.stages import chain, dag_id
 
 log = logging.getLogger(__name__)
@@ -226,10 +234,14 @@ def needs_training(settings: Settings) -> bool:
 
 
 @contextlib.contextmanager
-def unpaused(api: AirflowApi, dag_ids: list[str]) -> Iterator[None]:
+def unpaused(api: AirflowApi, settings: Settings, dag_ids: list[str]) -> Iterator[None]:
     """The DAGs as paused as they were, afterwards (runs of a paused DAG never start, and
-    an unpaused one would run on its own schedule in a later `make airflow`)."""
+    an unpaused one would run on its own schedule in a later `make airflow`). Their names
+    are kept in a file meanwhile: if this process is killed, the next ``make airflow`` or
+    run pauses them again (orchestrate/orphans.py)."""
     before = {dag: api.dag(dag)["is_paused"] for dag in dag_ids}
+    left = unpaused_file(settings)
+    left.write_text(json.dumps([dag for dag, paused in before.items() if paused]))
     try:
         yield
     finally:
@@ -237,6 +249,7 @@ def unpaused(api: AirflowApi, dag_ids: list[str]) -> Iterator[None]:
             if paused:
                 with contextlib.suppress(AirflowError, OSError):
                     api.set_paused(dag, True)
+        left.unlink(missing_ok=True)
 
 
 def run_chain(
@@ -279,7 +292,10 @@ def run(run_date: date | None, settings: Settings, train: bool | None = None) ->
         record(_iso([run_date]))
         prepare_airflow(settings)
         started = time.monotonic()
-        with airflow_for_run(settings, console, list(DAG_IDS)) as api, unpaused(api, DAG_IDS):
+        with (
+            airflow_for_run(settings, console, list(DAG_IDS)) as api,
+            unpaused(api, settings, DAG_IDS),
+        ):
             if not run_chain(run_date, api, settings, console, train):
                 return 1
     elapsed = time.monotonic() - started
@@ -303,7 +319,10 @@ def train(run_date: date | None, settings: Settings) -> int:
         (run_date,), _ = preflight(settings, [run_date] if run_date else None, console)
         record(_iso([run_date]))
         prepare_airflow(settings)
-        with airflow_for_run(settings, console, list(DAG_IDS)) as api, unpaused(api, [TRAIN]):
+        with (
+            airflow_for_run(settings, console, list(DAG_IDS)) as api,
+            unpaused(api, settings, [TRAIN]),
+        ):
             api.set_paused(TRAIN, False)
             runner = ChainRunner(api, console)
             done = runner.follow(TRAIN, runner.trigger(TRAIN, run_date))
@@ -322,7 +341,10 @@ def backfill(start: date, end: date, settings: Settings) -> int:
         prepare_airflow(settings)
         results: dict[date, bool] = {}
         started = time.monotonic()
-        with airflow_for_run(settings, console, list(DAG_IDS)) as api, unpaused(api, DAG_IDS):
+        with (
+            airflow_for_run(settings, console, list(DAG_IDS)) as api,
+            unpaused(api, settings, DAG_IDS),
+        ):
             for day in days:
                 results[day] = run_chain(day, api, settings, console)
                 if not results[day]:

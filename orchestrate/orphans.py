@@ -8,7 +8,11 @@ DAG). ``python -m orchestrate ui`` and a ``run`` starting its own scheduler run 
 first — in Airflow's environment, while no scheduler serves this Airflow home and no other
 run holds the chain lock — to mark them failed, so the UI shows what happened.
 
-    python -m orchestrate.orphans           # prints the failed runs as JSON
+It also pauses again the DAGs such a run had unpaused for itself (named as arguments;
+the run writes them to ``<airflow home>/unpaused_by_run.json``): left unpaused, the next
+scheduler would start their daily / weekly runs of its own.
+
+    python -m orchestrate.orphans [DAG_ID ...]   # prints the failed runs as JSON
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import json
 import sys
 
 
-def fail_orphaned_runs() -> list[dict[str, str]]:
+def fail_orphaned_runs(pause: list[str]) -> list[dict[str, str]]:
+    from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, State, TaskInstanceState
@@ -25,6 +30,8 @@ def fail_orphaned_runs() -> list[dict[str, str]]:
 
     failed = []
     with create_session() as session:
+        for dag in session.scalars(select(DagModel).where(DagModel.dag_id.in_(pause))):
+            dag.is_paused = True
         runs = session.scalars(
             select(DagRun).where(DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]))
         ).all()
@@ -39,4 +46,4 @@ def fail_orphaned_runs() -> list[dict[str, str]]:
 
 
 if __name__ == "__main__":
-    json.dump(fail_orphaned_runs(), sys.stdout)
+    json.dump(fail_orphaned_runs(sys.argv[1:]), sys.stdout)

@@ -274,8 +274,10 @@ def _running_ui(settings: Settings) -> str | None:
 
 def fail_unfinished_runs(settings: Settings) -> list[dict[str, str]]:
     """orchestrate.orphans in Airflow's environment: fail runs no scheduler works on."""
+    left = unpaused_file(settings)
+    pause = json.loads(left.read_text()) if left.exists() else []
     done = subprocess.run(
-        [sys.executable, "-m", "orchestrate.orphans"],
+        [sys.executable, "-m", "orchestrate.orphans", *pause],
         env=airflow_env(settings),
         capture_output=True,
         text=True,
@@ -283,7 +285,13 @@ def fail_unfinished_runs(settings: Settings) -> list[dict[str, str]]:
     )
     if done.returncode != 0:
         raise AirflowError(f"could not check for orphaned DAG runs: {done.stderr[-2000:]}")
+    left.unlink(missing_ok=True)
     return json.loads(done.stdout or "[]")
+
+
+def unpaused_file(settings: Settings) -> Path:
+    """The DAGs a run unpaused for itself, while it runs (orchestrate.launcher.unpaused)."""
+    return settings.airflow_home / "unpaused_by_run.json"
 
 
 @contextlib.contextmanager
