@@ -151,6 +151,12 @@ VARIABLES: tuple[Variable, ...] = (
         "C720_ALERT_WEBHOOK", "–", "Slack-compatible webhook for task failures (logged always)"
     ),
     Variable("C720_AIRFLOW_PORT", "`8080`", "port of the Airflow UI (`make airflow`)"),
+    Variable(
+        "C720_TIME_SCHEDULES",
+        "`1`",
+        "`0`: the ingest (@daily) and train (@weekly) DAGs start only when triggered; "
+        "the scheduler `make run` starts itself sets it",
+    ),
     # the analysts' app
     Variable(
         "C720_APP_PORT",
@@ -275,6 +281,7 @@ class Settings:
     task_retries: int
     alert_webhook: str | None
     airflow_port: int
+    time_schedules: bool  # False: ingest/train DAGs without their cron (triggered runs only)
     app_port: int
     crm_url_is_set: bool  # C720_CRM_URL given explicitly (the simulator writes there then)
 
@@ -384,6 +391,7 @@ def get_settings() -> Settings:
         task_retries=_int("C720_TASK_RETRIES", 2),
         alert_webhook=env("C720_ALERT_WEBHOOK"),
         airflow_port=_int("C720_AIRFLOW_PORT", 8080),
+        time_schedules=_bool("C720_TIME_SCHEDULES", True),
         app_port=_int("C720_APP_PORT", 8501),
     )
 

@@ -25,12 +25,18 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from orchestrate.dag_support import RAW_CHECKED, default_args, run_date, run_task
+from orchestrate.dag_support import (
+    RAW_CHECKED,
+    default_args,
+    run_date,
+    run_task,
+    time_schedule,
+)
 
 
 @dag(
     dag_id="customer720_ingest",
-    schedule="@daily",
+    schedule=time_schedule("@daily"),
     # Airflow creates no task for a logical date before start_date: keep it early, so any
     # past date runs (real data is often old: the CDNOW example is 1997-98).
     start_date=pendulum.datetime(1970, 1, 1, tz="UTC"),

@@ -24,13 +24,14 @@ from orchestrate.dag_support import (
     RECOMMENDER_MODEL,
     default_args,
     run_task,
+    time_schedule,
     training_date,
 )
 
 
 @dag(
     dag_id="customer720_train",
-    schedule="@weekly",
+    schedule=time_schedule("@weekly"),
     start_date=pendulum.datetime(1970, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -19,6 +19,7 @@ from customer720.settings import get_settings
 from orchestrate.launcher import backfill, prepare_airflow, run, train
 from orchestrate.preflight import PreflightError
 from orchestrate.runlock import ChainBusy
+from orchestrate.scheduler import AirflowError
 from orchestrate.ui import stop, ui
 
 
@@ -28,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Run the customer720 DAG chain through Airflow (one date, a range), or its UI.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run_p = sub.add_parser("run", help="run the DAG chain for one date (airflow dags test)")
+    run_p = sub.add_parser(
+        "run", help="run the DAG chain for one date through an Airflow scheduler"
+    )
     run_p.add_argument(
         "--date",
         type=date.fromisoformat,
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         # Another run holds the chain, or the sources are not fit to run: nothing started.
         print(f"python -m orchestrate {args.command}: {exc}", file=sys.stderr)
         return 2
+    except AirflowError as exc:
+        # Airflow did not come up, or lost the run: the date did not complete.
+        print(f"python -m orchestrate {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

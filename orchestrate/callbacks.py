@@ -16,11 +16,22 @@ from customer720.settings import get_settings
 log = logging.getLogger("customer720.alerts")
 
 
+def _run_date(context: dict) -> str:
+    """The date the run works on (conf, asset event, logical date): a triggered or
+    asset-started run has no logical date, so ``ds`` would say None."""
+    from orchestrate.dag_support import run_date  # it imports this module
+
+    try:
+        return run_date(context).isoformat()
+    except Exception:  # a callback never fails over its message
+        return str(context.get("ds"))
+
+
 def log_failure(context: dict) -> None:
     ti = context.get("task_instance")
     message = (
         f"customer720 task failed: {getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')} "
-        f"for {context.get('ds')}: {context.get('exception')}"
+        f"for {_run_date(context)}: {context.get('exception')}"
     )
     log.error(message)
     webhook = get_settings().alert_webhook

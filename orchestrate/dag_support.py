@@ -14,6 +14,7 @@ module imports nothing heavy: the scheduler parses the DAG files that import it 
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 from typing import Any
@@ -48,6 +49,12 @@ def default_args() -> dict[str, Any]:
     }
 
 
+def time_schedule(cron: str) -> str | None:
+    """A time-scheduled DAG's cron, or None (triggered runs only) with C720_TIME_SCHEDULES=0:
+    the scheduler ``make run`` starts for its own dates must not add the day's own run."""
+    return cron if get_settings().time_schedules else None
+
+
 def data_errors() -> tuple[type[Exception], ...]:
     """Errors no retry can fix: a failed quality gate, bad or missing input, a preflight
     failure, a run without a date. (Imported when needed: the DAG files stay cheap.)"""
@@ -68,13 +75,23 @@ def run_task(name: str, as_of: date, **kwargs: Any) -> dict[str, Any]:
     expectations); anything else (a lock, a network blip) keeps the task's retries.
     """
     try:
-        return run_stage(name, as_of, **kwargs).save()
+        result = run_stage(name, as_of, **kwargs)
     except Exception as exc:
         if not isinstance(exc, data_errors()):
             raise
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    # What the task did, in its log (the UI and `make run` read it there).
+    summary = json.dumps(result.summary, default=str)
+    log.info(
+        "stage %s for %s done in %.1f s: %s",
+        name,
+        result.as_of,
+        result.seconds,
+        summary if len(summary) <= 600 else summary[:600] + " ...",
+    )
+    return result.save()
 
 
 class NoRunDateError(ValueError):

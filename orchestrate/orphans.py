@@ -1,13 +1,18 @@
-"""Fail the DAG runs that a killed ``airflow dags test`` left "running".
+"""Fail the DAG runs that a stopped run left "running" or "queued".
 
-``make run`` runs each DAG with ``airflow dags test``; Ctrl-C there kills the process but
-leaves its run, and the task it was in, "running" in Airflow's metadata DB. Nothing will
-ever finish them, and with ``max_active_runs`` they hold back that DAG's next runs in the
-UI. ``python -m orchestrate ui`` runs this (in Airflow's environment, before the scheduler
-starts, and only when no ``python -m orchestrate run`` holds the chain lock) to mark them
-failed, so the UI shows what happened and schedules normally.
+``make run`` runs the chain through an Airflow scheduler it starts (or ``make airflow``'s).
+Ctrl-C there (or a killed terminal) stops that scheduler but leaves its runs, and their
+tasks, "running" or "queued" in Airflow's metadata DB. A scheduler started later would
+adopt them and run them again (an old date, in front of the new run: one active run per
+DAG). ``python -m orchestrate ui`` and a ``run`` starting its own scheduler run this
+first — in Airflow's environment, while no scheduler serves this Airflow home and no other
+run holds the chain lock — to mark them failed, so the UI shows what happened.
 
-    python -m orchestrate.orphans           # prints the failed runs as JSON
+It also pauses again the DAGs such a run had unpaused for itself (named as arguments;
+the run writes them to ``<airflow home>/unpaused_by_run.json``): left unpaused, the next
+scheduler would start their daily / weekly runs of its own.
+
+    python -m orchestrate.orphans [DAG_ID ...]   # prints the failed runs as JSON
 """
 
 from __future__ import annotations
@@ -16,29 +21,29 @@ import json
 import sys
 
 
-def fail_orphaned_test_runs() -> list[dict[str, str]]:
+def fail_orphaned_runs(pause: list[str]) -> list[dict[str, str]]:
+    from airflow.models.dag import DagModel
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState, State, TaskInstanceState
-    from airflow.utils.types import DagRunTriggeredByType
     from sqlalchemy import select
 
     failed = []
     with create_session() as session:
+        for dag in session.scalars(select(DagModel).where(DagModel.dag_id.in_(pause))):
+            dag.is_paused = True
         runs = session.scalars(
-            select(DagRun).where(
-                DagRun.state == DagRunState.RUNNING,
-                DagRun.triggered_by == DagRunTriggeredByType.TEST,
-            )
+            select(DagRun).where(DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]))
         ).all()
         for run in runs:
+            state = str(run.state.value if hasattr(run.state, "value") else run.state)
             for ti in run.get_task_instances(session=session):
                 if ti.state not in State.finished:
                     ti.state = TaskInstanceState.FAILED
             run.set_state(DagRunState.FAILED)
-            failed.append({"dag_id": run.dag_id, "run_id": run.run_id})
+            failed.append({"dag_id": run.dag_id, "run_id": run.run_id, "state": state})
     return failed
 
 
 if __name__ == "__main__":
-    json.dump(fail_orphaned_test_runs(), sys.stdout)
+    json.dump(fail_orphaned_runs(sys.argv[1:]), sys.stdout)

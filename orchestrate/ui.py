@@ -8,62 +8,48 @@ its own until Ctrl-C; ``stop`` ends every process of that session.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import psutil
 from rich.console import Console
 
 from customer720.settings import Settings, get_settings
 from orchestrate import runlock
-from orchestrate.launcher import DAG_IDS, airflow_env, prepare_airflow
+from orchestrate.launcher import DAG_IDS, prepare_airflow
+from orchestrate.scheduler import (
+    AirflowError,
+    fail_unfinished_runs,
+    run_pgid_file,
+    session_alive,
+    standalone_env,
+    stop_session,
+    ui_files,
+    wait_healthy,
+)
 
 log = logging.getLogger(__name__)
 
 
 def fail_orphaned_runs(settings: Settings) -> list[dict[str, str]]:
-    """Mark failed the runs a killed ``make run`` left "running" (orchestrate.orphans);
-    nothing when an ``run`` is working right now."""
+    """Mark failed the runs a stopped ``make run`` left "running" (orchestrate.orphans);
+    nothing when a ``run`` is working right now."""
     with runlock.idle(settings.airflow_home) as idle:
         if not idle:
             log.info("a pipeline run is in progress: its running DAG runs are left alone")
             return []
-        done = subprocess.run(
-            [sys.executable, "-m", "orchestrate.orphans"],
-            env=airflow_env(settings),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        log.warning("could not check for orphaned DAG runs: %s", done.stderr[-2000:])
-        return []
-    return json.loads(done.stdout or "[]")
+        try:
+            return fail_unfinished_runs(settings)
+        except AirflowError as exc:
+            log.warning("%s", exc)
+            return []
 
 
 def _pgid_file(settings: Settings) -> Path:
-    return settings.airflow_home / "standalone.pgid"
-
-
-def _ui_up(timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{get_settings().airflow_port}/api/v2/monitor/health", timeout=2
-            ):
-                return True
-        except OSError:
-            time.sleep(2)
-    return False
+    return ui_files(settings)[0]
 
 
 def _stop_on_signal(signum: int, frame: object) -> None:
@@ -78,27 +64,29 @@ def ui(settings: Settings) -> int:
     # runner's worker) inherits that, and Ctrl-C would leave Airflow running.
     signal.signal(signal.SIGINT, _stop_on_signal)
     signal.signal(signal.SIGTERM, _stop_on_signal)
+    with runlock.idle(settings.airflow_home) as idle:
+        if idle:  # a run's scheduler whose run is gone: its guard is ending it; finish that
+            stop_session(run_pgid_file(settings))
+    if session_alive(run_pgid_file(settings)):
+        console.print(
+            "[red]A `make run` is using its own Airflow scheduler for this Airflow home[/red]; "
+            "start `make airflow` when it has finished (a run then uses this one)."
+        )
+        return 2
     if _pgid_file(settings).exists():
         stop(settings)
     prepare_airflow(settings)
     for orphan in fail_orphaned_runs(settings):
         console.print(
-            f"Marked failed: {orphan['dag_id']} run {orphan['run_id']}, left running by a "
-            "stopped `make run`."
+            f"Marked failed: {orphan['dag_id']} run {orphan['run_id']}, left "
+            f"{orphan['state']} by a stopped `make run`."
         )
-    env = airflow_env(settings)
-    env["AIRFLOW__API__PORT"] = str(get_settings().airflow_port)
-    # Task processes report to the API server's execution API: same port, or they fail.
-    env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = (
-        f"http://localhost:{get_settings().airflow_port}/execution/"
-    )
-    # One API-server worker on a busy laptop can take longer than the default 5 s to answer.
-    env.setdefault("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60")
-    env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = "admin:admin"
+    port = get_settings().airflow_port
+    env = standalone_env(settings, port)
     log_file = settings.local_dir / "logs" / "airflow_standalone.log"
     exe = str(Path(sys.executable).with_name("airflow"))
     with log_file.open("w") as out:
-        # Its own session, so one signal to the group reaches every worker it forks.
+        # Its own session, so one signal to the session reaches every worker it forks.
         proc = subprocess.Popen(
             [exe, "standalone"],
             env=env,
@@ -106,9 +94,11 @@ def ui(settings: Settings) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    _pgid_file(settings).write_text(str(os.getpgid(proc.pid)))
+    pgid_file, port_file = ui_files(settings)
+    pgid_file.write_text(str(proc.pid))
+    port_file.write_text(str(port))  # `make run` finds it here and uses it
     console.print(f"Starting Airflow (log: {log_file}) ...")
-    if not _ui_up(180):
+    if not wait_healthy(f"http://127.0.0.1:{port}", 180, proc):
         console.print("[red]Airflow did not come up within 3 minutes[/red]; see the log.")
         stop(settings)
         return 1
@@ -131,36 +121,9 @@ def ui(settings: Settings) -> int:
     return 0
 
 
-def _session_members(sid: int) -> list[int]:
-    """Live processes in session ``sid``. Airflow puts each task runner in its own process
-    group (so it can signal the task's children), but none leaves the session that
-    ``ui`` started, so the session, not the group, is what reaches every process."""
-    members = []
-    for pid in psutil.pids():
-        try:
-            if os.getsid(pid) == sid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                members.append(pid)
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return members
-
-
 def stop(settings: Settings) -> int:
     """Stop every process ``ui`` started: TERM to its session, KILL what is still alive."""
-    pgid_file = _pgid_file(settings)
-    if not pgid_file.exists():
-        return 0
-    sid = int(pgid_file.read_text())  # started with start_new_session: sid == pgid == pid
-    for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
-        members = _session_members(sid)
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while members and time.monotonic() < deadline:
-            time.sleep(0.5)
-            members = _session_members(sid)
-        if not members:
-            break
-    pgid_file.unlink(missing_ok=True)
+    pgid_file, port_file = ui_files(settings)
+    stop_session(pgid_file)
+    port_file.unlink(missing_ok=True)
     return 0

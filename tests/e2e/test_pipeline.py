@@ -1,4 +1,4 @@
-"""End to end: a tiny demo company through the real Airflow DAG chain (`airflow dags test`).
+"""End to end: a tiny demo company through the real Airflow DAG chain, run by a scheduler.
 
 Asserts what a user relies on after `make run`: every simulated person with CRM data is
 one row of dim_customer_720, every eligible customer has a churn probability in [0, 1],
@@ -6,16 +6,25 @@ recommendations exist, the CRM received the scores, a second run changes nothing
 DAG of the chain updated its asset for the date, and a date whose data fails the raw
 gate (a day with no events; then the same day delivered with the simulator's dirty modes
 at high rates) stops before publishing and leaves the snapshot as it was.
+
+The first run starts its own scheduler; then `make airflow` comes up and the second run and
+the dirty day use its scheduler; every run is then read back through the REST API: each
+DAG's runs, their durations, and every task's log.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
-from datetime import date, timedelta
+import time
+import urllib.parse
+import urllib.request
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -41,6 +50,95 @@ def _run_failing_date(day: str, env: dict[str, str]) -> subprocess.CompletedProc
     """The chain for a date expected to fail: its output is what the test looks at."""
     cmd = [sys.executable, "-m", "orchestrate", "run", "--date", day]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Api:
+    """Airflow's REST API as `make airflow` serves it (admin, its generated password)."""
+
+    def __init__(self, port: int, home: Path):
+        self.base = f"http://127.0.0.1:{port}"
+        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
+        body = {"username": "admin", "password": password["admin"]}
+        self.token = self._call("POST", "/auth/token", body)["access_token"]
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"}
+            | ({"Authorization": f"Bearer {self.token}"} if getattr(self, "token", "") else {}),
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"{}")
+
+    def get(self, path: str) -> dict:
+        return self._call("GET", "/api/v2" + path)
+
+
+def _q(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
+def _log_text(content: list) -> str:
+    lines = []
+    for record in content:
+        if isinstance(record, dict):
+            lines.append(str(record.get("event", "")))
+            lines += [str(e.get("exc_value", "")) for e in record.get("error_detail") or []]
+        else:
+            lines.append(str(record))
+    return "\n".join(lines)
+
+
+def _airflow_history(api: _Api) -> dict:
+    """Every run of the chain's DAGs, and every task's first-try log, through the REST API."""
+    dags = ("customer720_ingest", "customer720_transform", "customer720_train", "customer720_score")
+    return {dag: _dag_history(api, dag) for dag in dags}
+
+
+def _dag_history(api: _Api, dag: str) -> list[dict]:
+    runs = api.get(f"/dags/{dag}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
+    for run in runs:
+        base = f"/dags/{dag}/dagRuns/{_q(run['dag_run_id'])}/taskInstances"
+        run["tasks"] = {}
+        for ti in api.get(f"{base}?limit=100")["task_instances"]:
+            if not ti.get("try_number"):
+                continue  # never ran (upstream failed)
+            log = api.get(f"{base}/{_q(ti['task_id'])}/logs/1?full_content=true")
+            run["tasks"][ti["task_id"]] = (ti["state"], _log_text(log.get("content") or []))
+    return runs
+
+
+def _start_ui(env: dict[str, str], log: Path) -> subprocess.Popen:
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "orchestrate", "ui"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 480
+    while "Airflow UI:" not in log.read_text():
+        if ui.poll() is not None or time.monotonic() > deadline:
+            _stop_ui(ui)
+            pytest.fail(f"make airflow did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(2)
+    return ui
+
+
+def _stop_ui(ui: subprocess.Popen) -> None:
+    ui.send_signal(signal.SIGINT)
+    try:
+        ui.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(ui.pid, signal.SIGKILL)
 
 
 def _published_counts(path: Path) -> dict[str, int]:
@@ -99,26 +197,39 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         contacts = pd.read_sql_query(
             sa.text("select contact_id, marketing_consent, is_deleted from contacts"), con
         )
-    _run([sys.executable, "-m", "orchestrate", "run"], env, logs / "run2.log")
-    with crm.connect() as con:
-        audit = pd.read_sql_query(sa.text("select * from c720_sync_audit order by synced_at"), con)
-    crm.dispose()
-    published = local / "published.duckdb"
-    before_bad_day = (published.read_bytes(), _publish_id(published))
-    # The day after the demo ends is outside the data: preflight refuses it, naming the range.
-    bad_day = (date.fromisoformat(meta["end"]) + timedelta(days=1)).isoformat()
-    bad = _run_failing_date(bad_day, env)
-    after_empty_day = (published.read_bytes(), _publish_id(published))
-    # Then that day arrives, but dirty: a third of its event lines broken, ids missing,
-    # clocks skewed. The load rejects the file and the raw gate stops the date again.
-    _run(
-        [sys.executable, "-m", "simulator", "--append-days", "1", "--out", str(local / "sources")]
-        + ["--dirty", DIRTY_DAY, "-q"],
-        env,
-        logs / "simulate_dirty_day.log",
-    )
-    # With retries on: a dirty delivery is a data error, failed at once, never retried.
-    dirty = _run_failing_date(bad_day, {**env, "C720_TASK_RETRIES": "2"})
+    # `make airflow` for the rest (with retries on): the second run and the dirty day use
+    # its scheduler, and its API server reads every run's task logs afterwards.
+    port = _free_port()
+    ui_env = {**env, "C720_AIRFLOW_PORT": str(port), "C720_TASK_RETRIES": "2"}
+    ui_env["C720_TIME_SCHEDULES"] = "0"  # no daily run of the ingest DAG for today
+    ui = _start_ui(ui_env, logs / "ui.log")
+    try:
+        _run([sys.executable, "-m", "orchestrate", "run"], env, logs / "run2.log")
+        with crm.connect() as con:
+            audit = pd.read_sql_query(
+                sa.text("select * from c720_sync_audit order by synced_at"), con
+            )
+        crm.dispose()
+        published = local / "published.duckdb"
+        before_bad_day = (published.read_bytes(), _publish_id(published))
+        # The day after the demo ends is outside the data: preflight refuses it, naming the range.
+        bad_day = (date.fromisoformat(meta["end"]) + timedelta(days=1)).isoformat()
+        bad = _run_failing_date(bad_day, env)
+        after_empty_day = (published.read_bytes(), _publish_id(published))
+        # Then that day arrives, but dirty: a third of its event lines broken, ids missing,
+        # clocks skewed. The load rejects the file and the raw gate stops the date again.
+        _run(
+            [sys.executable, "-m", "simulator", "--append-days", "1"]
+            + ["--out", str(local / "sources"), "--dirty", DIRTY_DAY, "-q"],
+            env,
+            logs / "simulate_dirty_day.log",
+        )
+        # With retries on (the UI's scheduler has 2): a dirty delivery is a data error,
+        # failed at once, never retried.
+        dirty = _run_failing_date(bad_day, env)
+        history = _airflow_history(_Api(port, local / "airflow"))
+    finally:
+        _stop_ui(ui)
     airflow_db = sqlite3.connect(local / "airflow" / "airflow.db")
     dirty_tasks = airflow_db.execute(
         "select task_id, state, try_number from task_instance where run_id = ("
@@ -150,6 +261,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "dirty_tasks": {task: (state, tries) for task, state, tries in dirty_tasks},
         "published_after_dirty_day": (published.read_bytes(), _publish_id(published)),
         "asset_events": [(name, json.loads(extra or "{}")) for name, extra in asset_events],
+        "history": history,
     }
 
 
@@ -220,10 +332,9 @@ def test_a_dirty_day_stops_at_the_raw_gate_with_its_reasons(pipeline: dict) -> N
     assert not any(e.get("as_of") == day for _, e in pipeline["asset_events"])
     # The gate names the rejected file and why, in the output, the task log and the docs.
     source = f"date={day}/part-00000.json.gz"
-    for text in (
-        dirty.stdout,
-        (pipeline["local"] / "logs" / f"airflow_customer720_ingest_{day}.log").read_text(),
-    ):
+    ingest = pipeline["history"]["customer720_ingest"][-1]
+    assert ingest["state"] == "failed" and ingest["conf"] == {"as_of": day}, ingest
+    for text in (dirty.stdout, ingest["tasks"]["check_raw"][1]):
         assert "quality gate 'raw' failed" in text
         assert f"{source}: not loaded" in text and "malformed record" in text
     # Data errors fail once, without retry, though the run allowed two.
@@ -234,3 +345,53 @@ def test_a_dirty_day_stops_at_the_raw_gate_with_its_reasons(pipeline: dict) -> N
     assert list(docs.rglob("validations/raw_web_events_day/**/*.html")), docs
     pages = [p.read_text() for p in docs.rglob("validations/raw_loads/**/*.html")]
     assert any(source in page and "malformed record" in page for page in pages), docs
+
+
+def test_every_run_is_a_real_airflow_run_with_its_task_logs(pipeline: dict) -> None:
+    """Two `make run`s: two runs of each daily DAG in Airflow's history (not replaced), each
+    with its true duration, a meaningful trigger, and every task's log in the UI naming
+    what the task did."""
+    history = pipeline["history"]
+    for dag in ("customer720_ingest", "customer720_transform", "customer720_score"):
+        done = [r for r in history[dag] if r["state"] == "success"]
+        assert len(done) >= 2, (dag, [(r["dag_run_id"], r["state"]) for r in history[dag]])
+    assert [r["state"] for r in history["customer720_train"]] == ["success"]
+    assert {r["run_type"] for r in history["customer720_ingest"]} == {"manual"}
+    assert "asset_triggered" in {r["run_type"] for r in history["customer720_transform"]}
+    for dag, runs in history.items():
+        for run in runs:
+            took = datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(
+                run["start_date"]
+            )
+            assert timedelta(0) < took < timedelta(hours=1), (dag, run["dag_run_id"], took)
+            if run["state"] != "success":
+                continue
+            assert run["tasks"], (dag, run["dag_run_id"])
+            for task, (state, log) in run["tasks"].items():
+                assert state == "success" and log.strip(), (dag, task, log[-500:])
+                assert _what_it_did(task) in log, (dag, task, log[-2000:])
+
+
+def _what_it_did(task_id: str) -> str:
+    """What a task's log must name: its stage, or its dbt model / seed / test."""
+    stages = {
+        "extract_crm": "stage ingest_crm for",
+        "load_events": "stage ingest_events for",
+        "check_raw": "stage quality_raw for",
+        "check_marts": "stage quality_marts for",
+        "train_churn": "stage train_churn for",
+        "train_recommender": "stage train_recommender for",
+        "score_churn": "stage score_churn for",
+        "recommend": "stage recommend for",
+        "check_scores": "stage quality_scores for",
+        "publish": "stage publish for",
+        "sync_crm": "stage crm_writeback for",
+        "summarize": "summary.md",
+        "run_date": "Returned value",
+    }
+    if task_id in stages:
+        return stages[task_id]
+    node = task_id.split(".", 1)[1]  # dbt_marts.<node>_<kind>
+    for suffix in ("_model_build", "_seed_build", "_snapshot_build", "_test", "_build"):
+        node = node.removesuffix(suffix)
+    return node
