@@ -405,7 +405,13 @@ def apply_tool_env() -> Settings:
     """Export the settings (and telemetry-off flags) into this process's environment."""
     settings = get_settings()
     for key, value in settings.tool_env().items():
-        os.environ.setdefault(key, value)
+        if key.startswith(("C720_", "DBT_")):
+            # Derived from the settings: always theirs. A DBT_TARGET_PATH left in the
+            # environment by an earlier run for another C720_LOCAL_DIR would send dbt's
+            # manifest to that folder (and Cosmos would find none here).
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
     return settings
 
 
