@@ -159,6 +159,10 @@ class ChainRunner:
             for run in self.api.dag_runs_after(dag, upstream_run["start_date"]):
                 if run["dag_run_id"] in checked:
                     continue
+                if not run.get("start_date"):
+                    # Still queued: Airflow 3.3 answers upstreamAssetEvents with HTTP 500
+                    # for a run it created that has not started. Look again next poll.
+                    continue
                 checked.add(run["dag_run_id"])
                 events = self.api.upstream_events(dag, run["dag_run_id"])
                 if any(

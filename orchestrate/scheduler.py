@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -36,6 +37,8 @@ import psutil
 from rich.console import Console
 
 from customer720.settings import Settings
+
+log = logging.getLogger(__name__)
 
 POLL_S = 2.0  # how often `run` asks the API about its runs: cheap (a few ms a call)
 START_TIMEOUT_S = 300
@@ -155,6 +158,10 @@ class AirflowError(RuntimeError):
     """Airflow did not start, or its API answered with an error."""
 
 
+class _ServerBusy(Exception):
+    """An HTTP 5xx answer: Airflow's API failed this time, perhaps not the next."""
+
+
 class AirflowApi:
     """The few calls of Airflow's REST API (``/api/v2``) the launcher makes."""
 
@@ -170,7 +177,26 @@ class AirflowApi:
         body = {"username": "admin", "password": password}
         return self._request("POST", "/auth/token", body, auth=False)["access_token"]
 
+    # Some HTTP 500s of Airflow 3.3's API pass: its SQLite metadata DB when busy ("database
+    # is locked"), and `upstreamAssetEvents` while a run it created is still queued (the
+    # run's start_date is null and the response fails validation) — seen in CI. Reads and
+    # idempotent writes are tried again for up to a minute; a POST (a trigger) is not: a
+    # retry could start a second run.
+    RETRIED_METHODS = ("GET", "PATCH")
+    RETRY_WAITS_S = (1, 2, 4, 8, 15, 30)
+
     def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        for wait in (*self.RETRY_WAITS_S, None):
+            try:
+                return self._request_once(method, path, body, auth)
+            except _ServerBusy as exc:
+                if wait is None or method not in self.RETRIED_METHODS:
+                    raise AirflowError(str(exc)) from None
+                log.info("%s; trying again in %d s", exc, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _request_once(self, method: str, path: str, body: Any, auth: bool) -> Any:
         if auth and not self._token:
             self._token = self._login()
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -190,6 +216,8 @@ class AirflowApi:
                 self._token = ""
                 return self._request(method, path, body)
             detail = exc.read().decode(errors="replace")[:500]
+            if exc.code >= 500:
+                raise _ServerBusy(f"{method} {path}: HTTP {exc.code} {detail}") from None
             raise AirflowError(f"{method} {path}: HTTP {exc.code} {detail}") from None
         except OSError as exc:  # the API server went away (`make airflow-stop`, a crash)
             raise AirflowError(f"Airflow's API at {self.base_url} is unreachable: {exc}") from None
