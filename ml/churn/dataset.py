@@ -78,9 +78,16 @@ def _fallback_split(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     if "calibration" in names:
         frame.loc[frame["split"] == "calibration", "split"] = "valid+calibration"
         return frame
-    keys = frame.loc[frame["split"] == "train", "customer_key"].unique()
+    # A fifth of the train customers, drawn within churners and within the others: a
+    # random fifth of a small company can hold no churner, and calibration then has
+    # one class to learn from.
+    train = frame[frame["split"] == "train"]
+    churner = train.groupby("customer_key")["churned"].max().astype(bool)
     rng = np.random.default_rng(seed)
-    held = set(rng.choice(keys, size=max(1, len(keys) // 5), replace=False))
+    held: set = set()
+    for keys in (churner.index[churner].to_numpy(), churner.index[~churner].to_numpy()):
+        if len(keys):
+            held |= set(rng.choice(keys, size=max(1, len(keys) // 5), replace=False))
     mask = (frame["split"] == "train") & frame["customer_key"].isin(held)
     frame.loc[mask, "split"] = "valid+calibration"
     log.warning(
