@@ -119,7 +119,7 @@ def test_only_new_rows_and_files_load(sources: Path) -> None:
         "orders": 1,
     }
     assert events.files_loaded == 2 and events.rows_loaded == 8
-    assert _query("select is_deleted from raw.crm_contacts where contact_id = 2") == [(True,)]
+    assert _query("select is_deleted from raw.crm_contacts where contact_id = '2'") == [(True,)]
     assert _query("select count(*) from raw.web_events") == [(58,)]
 
 
@@ -384,7 +384,7 @@ def test_postgres_warehouse_loads_twice_unchanged_then_incrementally(
     }
     assert load_events().rows_loaded == 5
     assert _pg_rows(
-        postgres_url, "select is_deleted from raw.crm_contacts where contact_id = 2"
+        postgres_url, "select is_deleted from raw.crm_contacts where contact_id = '2'"
     ) == [(True,)]
     assert _pg_rows(postgres_url, "select count(*) from raw.web_events") == [(95,)]
     assert _pg_rows(postgres_url, "select count(*) from raw.load_manifest") == [(3,)]
