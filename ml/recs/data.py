@@ -187,6 +187,11 @@ def encode(
     products: pd.DataFrame, lines: pd.DataFrame, web: pd.DataFrame, sessions: pd.DataFrame
 ) -> RecData:
     """Code the frames (see :func:`load` for their columns). Public for tests."""
+    # Product ids are text (ingest/contract.json); integer ids become their decimal text.
+    products = products.astype({"product_id": str})
+    lines = lines.astype({"product_id": str})
+    if len(web):
+        web = web.astype({"product_id": str})
     ids = np.unique(
         np.concatenate(
             [
