@@ -8,7 +8,8 @@ warehouse, because an opt-out must take effect even if the warehouse is a day ol
 contacts without marketing consent or soft-deleted receive nothing, and values written
 earlier for them are cleared. A row that fails to write is counted with its reason and,
 since its hash was not stored, is retried on the next run. Every run appends to
-``c720_sync_audit``.
+``c720_sync_audit``. Contacts are keyed by their id as text, as the CRM shows it (a
+table from a release that keyed them by integer is widened in place on the next sync).
 """
 
 from __future__ import annotations

@@ -252,7 +252,8 @@ def test_dry_run_prints_what_would_change(
     assert "update" in out and "0.35" in out
     # Nothing was written by either dry run.
     assert (
-        _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id").loc["2", "churn_probability"] == 0.1
+        _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id").loc["2", "churn_probability"]
+        == 0.1
     )
 
 

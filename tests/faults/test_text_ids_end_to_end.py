@@ -136,9 +136,10 @@ def test_text_ids_load_unchanged_into_raw_and_the_marts(company: dict) -> None:
     assert raw and raw <= contacts
     assert len(raw) >= 0.9 * len(contacts)  # a few are the simulator's deliberate dirt
     assert _values(company, "select contact_id from marts.fct_orders") <= contacts
-    assert _values(company, "select primary_contact_id from marts.dim_customer_720") - {
-        None
-    } <= contacts
+    assert (
+        _values(company, "select primary_contact_id from marts.dim_customer_720") - {None}
+        <= contacts
+    )
     item_products = _values(company, "select product_id from marts.fct_order_items")
     assert item_products and item_products <= products
     # nothing that looks like a leftover integer id
@@ -157,11 +158,14 @@ def test_web_behaviour_joins_the_crm_person_by_text_ids(company: dict) -> None:
     )
     assert [e[0] for e in edges] == ["login", "order_match"]
     assert all(n > 0 for _, n, _ in edges)
-    assert _values(
-        company,
-        "select contact_id from intermediate.int_identity_edges_collected "
-        "where edge_type in ('login', 'order_match', 'email_click')",
-    ) <= company["contacts"]
+    assert (
+        _values(
+            company,
+            "select contact_id from intermediate.int_identity_edges_collected "
+            "where edge_type in ('login', 'order_match', 'email_click')",
+        )
+        <= company["contacts"]
+    )
     # persons seen on the web and in the CRM at once: one row, web and orders together
     both = _warehouse(
         company,
