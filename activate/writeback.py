@@ -8,7 +8,8 @@ warehouse, because an opt-out must take effect even if the warehouse is a day ol
 contacts without marketing consent or soft-deleted receive nothing, and values written
 earlier for them are cleared. A row that fails to write is counted with its reason and,
 since its hash was not stored, is retried on the next run. Every run appends to
-``c720_sync_audit``.
+``c720_sync_audit``. Contacts are keyed by their id as text, as the CRM shows it (a
+table from a release that keyed them by integer is widened in place on the next sync).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ _metadata = sa.MetaData()
 scores_table = sa.Table(
     SCORES_TABLE,
     _metadata,
-    sa.Column("contact_id", sa.BigInteger, primary_key=True),
+    # Text, as every id (ingest/contract.json): a CRM keyed by integers gets "123".
+    sa.Column("contact_id", sa.String(255), primary_key=True),
     sa.Column("churn_probability", sa.Float),
     sa.Column("churn_risk_band", sa.String(16)),
     sa.Column("churn_top_reasons", sa.Text),
@@ -139,7 +141,33 @@ def desired_values(as_of: date, settings: Settings) -> pd.DataFrame:
 
 
 def _ensure_tables(engine: sa.Engine) -> None:
+    _widen_integer_key(engine)
     _metadata.create_all(engine, tables=[scores_table, audit_table])
+
+
+def _widen_integer_key(engine: sa.Engine) -> None:
+    """Rebuild a scores table made when contact ids were integers with a text key (its
+    rows kept, ids as their decimal text), so text ids such as Salesforce's can be written."""
+    with engine.begin() as con:
+        inspector = sa.inspect(con)
+        if not inspector.has_table(SCORES_TABLE):
+            return
+        key = next(c for c in inspector.get_columns(SCORES_TABLE) if c["name"] == "contact_id")
+        if not isinstance(key["type"], sa.Integer):
+            return
+        old = f"{SCORES_TABLE}_integer_ids"
+        con.exec_driver_sql(f"alter table {SCORES_TABLE} rename to {old}")
+        if con.dialect.name == "postgresql":
+            # the primary key's index keeps its name through a rename; free it for the new one
+            con.exec_driver_sql(f"alter index if exists {SCORES_TABLE}_pkey rename to {old}_pkey")
+        scores_table.create(con)
+        names = ", ".join(c.name for c in scores_table.columns if c.name != "contact_id")
+        con.exec_driver_sql(
+            f"insert into {SCORES_TABLE} (contact_id, {names}) "
+            f"select cast(contact_id as varchar(255)), {names} from {old}"
+        )
+        con.exec_driver_sql(f"drop table {old}")
+    log.info("CRM table %s: contact ids widened from integer to text", SCORES_TABLE)
 
 
 def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = None) -> SyncResult:
@@ -182,12 +210,12 @@ def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = 
         allowed, to_clear = _apply_consent(desired, contacts, current, result)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         known_hash = dict(
-            zip(current["contact_id"].astype("int64"), current["values_hash"], strict=True)
+            zip(current["contact_id"].astype(str), current["values_hash"], strict=True)
         )
         inserts, updates = [], []
         for row in allowed.to_dict("records"):
             row = {k: (None if pd.isna(v) else v) for k, v in row.items()}
-            row["contact_id"] = int(row["contact_id"])
+            row["contact_id"] = str(row["contact_id"])
             row["values_hash"] = _values_hash(row)
             row["synced_at"] = now
             previous = known_hash.get(row["contact_id"])
@@ -204,7 +232,7 @@ def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = 
                 {"action": action, "contact_id": row["contact_id"], **{k: row[k] for k in PAYLOAD}}
                 for action, rows in (("insert", inserts), ("update", updates))
                 for row in rows
-            ] + [{"action": "clear", "contact_id": int(c)} for c in to_clear]
+            ] + [{"action": "clear", "contact_id": c} for c in to_clear]
             return result
         if to_clear:
             with engine.begin() as con:
@@ -236,7 +264,7 @@ def sync_scores(as_of: date, dry_run: bool = False, settings: Settings | None = 
 
 def _apply_consent(
     desired: pd.DataFrame, contacts: pd.DataFrame, current: pd.DataFrame, result: SyncResult
-) -> tuple[pd.DataFrame, list[int]]:
+) -> tuple[pd.DataFrame, list[str]]:
     """Split the desired rows by what the CRM allows now; count the skipped ones.
 
     Returns the rows that may be written and the contacts whose earlier values must be
@@ -247,11 +275,11 @@ def _apply_consent(
     consent = contacts["marketing_consent"].map(contract_boolean)
     deleted = contacts["is_deleted"].map(contract_boolean)
     contacts = contacts.assign(
-        contact_id=contacts["contact_id"].astype("int64"),
+        contact_id=contacts["contact_id"].astype(str),
         consent=consent.eq(True),
         deleted=~(deleted.eq(False) | contacts["is_deleted"].isna()),
     )
-    merged = desired.assign(contact_id=desired["contact_id"].astype("int64")).merge(
+    merged = desired.assign(contact_id=desired["contact_id"].astype(str)).merge(
         contacts[["contact_id", "consent", "deleted"]], on="contact_id", how="left"
     )
     unknown = merged["consent"].isna()
@@ -261,7 +289,7 @@ def _apply_consent(
     result.skipped_deleted = int(deleted.sum())
     result.skipped_no_consent = int(no_consent.sum())
     blocked = set(contacts.loc[contacts["deleted"] | ~contacts["consent"], "contact_id"])
-    to_clear = sorted(blocked & set(current["contact_id"].astype("int64")))
+    to_clear = sorted(blocked & set(current["contact_id"].astype(str)))
     allowed = merged[~unknown & ~deleted & ~no_consent].drop(columns=["consent", "deleted"])
     return allowed, to_clear
 
@@ -304,14 +332,14 @@ def _write(engine: sa.Engine, rows: list[dict], kind: str, result: SyncResult) -
     return written
 
 
-def _failure_contact(failure: str) -> int | None:
+def _failure_contact(failure: str) -> str | None:
     """The contact id a failure note names (``contact <id>: <error>``)."""
-    head = failure.split(":", 1)[0].removeprefix("contact ").strip()
-    return int(head) if head.isdigit() else None
+    head, sep, _ = failure.partition(": ")
+    return head.removeprefix("contact ") if sep and head.startswith("contact ") else None
 
 
 def forget_contacts(
-    contact_ids: Iterable[int], settings: Settings | None = None, dry_run: bool = False
+    contact_ids: Iterable[str], settings: Settings | None = None, dry_run: bool = False
 ) -> dict[str, int]:
     """Remove erased contacts from the writeback tables; return rows removed per table.
 
@@ -319,7 +347,7 @@ def forget_contacts(
     ids are cut from the failure notes of the sync audit. ``dry_run`` only counts.
     """
     settings = settings or get_settings()
-    ids = sorted({int(i) for i in contact_ids})
+    ids = sorted({str(i) for i in contact_ids})
     if not ids:
         return {}
     if "://" not in settings.crm_url:
@@ -330,6 +358,8 @@ def forget_contacts(
     removed: dict[str, int] = {}
     engine = sa.create_engine(url)
     try:
+        if not dry_run:
+            _widen_integer_key(engine)
         with engine.begin() as con:
             inspector = sa.inspect(con)
             if con.dialect.name == "sqlite" and not dry_run:

@@ -20,21 +20,24 @@ CUSTOMER_KEY = re.compile(r"^[0-9a-f]{32}$")
 def find_customers(r: Reader, query: str) -> list[dict]:
     """Persons matching a CRM contact id (any contact stitched to them that the marts name)
     or a customer key (whole, or a prefix of at least 6 characters)."""
-    q = query.strip().lower()
+    raw = query.strip()
+    q = raw.lower()
     if not q:
         return []
-    if q.isdigit():
-        # primary_contact_id is the person's lowest contact; other contacts of a person
-        # appear in the marts only through their orders (fct_orders.contact_id).
-        return r.rows(
-            """select distinct d.customer_key, d.primary_contact_id, d.journey_stage, d.persona,
-                      d.order_count, d.total_revenue
-                 from marts.dim_customer_720 d
-                where d.primary_contact_id = ?
-                   or d.customer_key in (select customer_key from marts.fct_orders where contact_id = ?)
-                order by d.customer_key""",
-            [int(q), int(q)],
-        )
+    # A contact id exactly as the CRM shows it (text: '0035g00000AbCdEAAZ', 'cus_…', '123').
+    # primary_contact_id is the person's lowest contact; other contacts of a person
+    # appear in the marts only through their orders (fct_orders.contact_id).
+    by_contact = r.rows(
+        """select distinct d.customer_key, d.primary_contact_id, d.journey_stage, d.persona,
+                  d.order_count, d.total_revenue
+             from marts.dim_customer_720 d
+            where d.primary_contact_id = ?
+               or d.customer_key in (select customer_key from marts.fct_orders where contact_id = ?)
+            order by d.customer_key""",
+        [raw, raw],
+    )
+    if by_contact or q.isdigit():
+        return by_contact
     if len(q) >= 6 and all(c in "0123456789abcdef" for c in q):
         return r.rows(
             """select customer_key, primary_contact_id, journey_stage, persona, order_count,

@@ -140,7 +140,7 @@ events as (
     qualify row_number() over (partition by event_id order by _loaded_at) = 1
 ),
 cookies as (  -- a cookie seen logged in belongs to that contact
-    select anonymous_id, min(try_cast(user_id as bigint)) as contact_id
+    select anonymous_id, min(user_id) as contact_id  -- ids are text
     from events where user_id is not null group by 1
 ),
 sessionised as (

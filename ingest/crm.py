@@ -124,6 +124,19 @@ def _relation_from_files(
     return None
 
 
+def _as_text(column: str, source_type: str) -> str:
+    """The incoming value as text. Ids are text: an integral id that a file stored as a
+    float (a pandas-written Parquet column with gaps holds 123.0) is its integer's text."""
+    value = f'i."{column}"'
+    kind = source_type.upper()
+    if column.endswith("_id") and (kind in ("FLOAT", "DOUBLE") or kind.startswith("DECIMAL")):
+        return (
+            f"case when {value} = trunc({value}) "
+            f"then cast(cast({value} as hugeint) as varchar) else cast({value} as varchar) end"
+        )
+    return f"cast({value} as varchar)"
+
+
 def _validate(
     con: duckdb.DuckDBPyConnection,
     spec: TableSpec,
@@ -133,8 +146,11 @@ def _validate(
 ) -> CrmTableResult:
     """Type and check ``_incoming`` into temp table ``_typed`` (``_reason`` set on bad rows)."""
     result = CrmTableResult(spec.name)
-    present = {r[0] for r in con.execute("select column_name from (describe _incoming)").fetchall()}
-    expr = {c: f'cast(i."{c}" as varchar)' for c in spec.column_names if c in present}
+    described = dict(
+        con.execute("select column_name, column_type from (describe _incoming)").fetchall()
+    )
+    present = set(described)
+    expr = {c: _as_text(c, described[c]) for c in spec.column_names if c in present}
     extra_cols = sorted(present - set(spec.column_names))
     extra = (
         "to_json({" + ", ".join(f'{raw_store._quote(c)}: i."{c}"' for c in extra_cols) + "})"
@@ -281,7 +297,7 @@ def _parents(dest: Destination, spec: TableSpec, present: set[str]) -> dict[str,
             continue
         keys = [r[0] for r in dest.fetchall(f'select distinct "{key}" from {raw}')]
         if table in present or keys:
-            dest.work.register(f"_keys_{table}", pa.table({key: pa.array(keys, pa.int64())}))
+            dest.work.register(f"_keys_{table}", pa.table({key: pa.array(keys, pa.string())}))
             out[table] = f"_keys_{table}"
     return out
 

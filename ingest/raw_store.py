@@ -109,7 +109,31 @@ def ensure_raw_layer(dest: Destination) -> None:
             f'create table if not exists {SCHEMA}."{table}" '
             f"({cols}{_TABLE_CONSTRAINTS.get(table, '')})"
         )
+    _widen_integer_ids(dest)
     dest.commit()
+
+
+def _widen_integer_ids(dest: Destination) -> None:
+    """Turn id columns a warehouse made before ids were text (BIGINT) into text.
+
+    Ids are text end to end (contract.json), so a source may start sending
+    'cus_9s6XKzkNRiz8i3' where it sent 123; the stored 123 becomes '123', which is how an
+    integer id arrives as text, so old and new rows keep joining."""
+    wanted = {
+        (spec.raw_table, c.name)
+        for spec in all_raw_tables()
+        for c in spec.columns
+        if c.name.endswith("_id") and c.type.upper() == "VARCHAR"
+    }
+    found = dest.fetchall(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = ? and lower(data_type) in ('bigint', 'integer', 'smallint')",
+        [SCHEMA],
+    )
+    for table, column in sorted(set(found) & wanted):
+        text = dest.sql_type("VARCHAR")
+        using = f' using "{column}"::{text}' if dest.engine == "postgres" else ""
+        dest.execute(f'alter table {SCHEMA}."{table}" alter column "{column}" type {text}{using}')
 
 
 def _quote(value: str) -> str:

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     who = erase.add_mutually_exclusive_group(required=True)
     who.add_argument("--email", help="the person's email (any CRM record with it)")
-    who.add_argument("--contact-id", type=int, help="a CRM contact id of the person")
+    who.add_argument("--contact-id", help="a CRM contact id of the person (as the CRM shows it)")
     erase.add_argument(
         "--dry-run", action="store_true", help="show what would be removed, change nothing"
     )

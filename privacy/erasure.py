@@ -83,12 +83,12 @@ def _md5(text: str) -> str:
 class Identity:
     """Every id of one person, in clear (held in memory only)."""
 
-    contact_ids: set[int] = field(default_factory=set)
+    contact_ids: set[str] = field(default_factory=set)  # ids are text (contract.json)
     emails: set[str] = field(default_factory=set)
     email_hashes: set[str] = field(default_factory=set)
     anonymous_ids: set[str] = field(default_factory=set)
     customer_keys: set[str] = field(default_factory=set)
-    order_ids: set[int] = field(default_factory=set)
+    order_ids: set[str] = field(default_factory=set)
 
     def size(self) -> tuple[int, ...]:
         return tuple(len(v) for v in self.__dict__.values())
@@ -215,14 +215,14 @@ def _row_predicate(columns: list[str], ident: Identity) -> tuple[str, list[str]]
 
 
 def resolve_identity(
-    fetch: Fetch, email: str | None = None, contact_id: int | None = None
+    fetch: Fetch, email: str | None = None, contact_id: str | None = None
 ) -> Identity:
     """Every id the warehouse ties to the person named by an email or a CRM contact id."""
     ident = Identity()
     if email is not None:
         ident.emails.add(normalise_email(email))
     if contact_id is not None:
-        ident.contact_ids.add(int(contact_id))
+        ident.contact_ids.add(str(contact_id))
     contact_tables = [
         f"{s}.{t}"
         for s, t in (("raw", "crm_contacts"), ("staging", "snap_crm__contacts"))
@@ -238,7 +238,7 @@ def resolve_identity(
             rows = _select_in(
                 fetch, f"select contact_id from {table}", email_sql("email"), ident.emails
             )
-            ident.contact_ids |= {int(r[0]) for r in rows}
+            ident.contact_ids |= {str(r[0]) for r in rows}
             rows = _select_in(
                 fetch,
                 f"select {email_sql('email')} from {table}",
@@ -265,7 +265,7 @@ def resolve_identity(
                 "cast(contact_id as varchar)",
                 ident.contact_ids,
             )
-            ident.order_ids |= {int(r[0]) for r in rows}
+            ident.order_ids |= {str(r[0]) for r in rows}
         if has_events and ident.contact_ids:
             _new_cookies(fetch, ident, has_graph)
         if ident.size() == before:
@@ -301,7 +301,7 @@ def _graph_round(fetch: Fetch, ident: Identity) -> None:
     )
     for _, contact, email_hash, anonymous_id in rows:
         if contact is not None:
-            ident.contact_ids.add(int(contact))
+            ident.contact_ids.add(str(contact))
         if email_hash:
             ident.email_hashes.add(email_hash)
         if anonymous_id:
@@ -389,7 +389,7 @@ def _delete(dest: Destination, ident: Identity) -> dict[str, int]:
 
 def erase(
     email: str | None = None,
-    contact_id: int | None = None,
+    contact_id: str | int | None = None,
     dry_run: bool = False,
     compact: bool = True,
     verify: bool = True,

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from pandas.api.types import is_numeric_dtype
 
 from customer720.warehouse import sqlalchemy_url
 from ingest.contract import contract
@@ -311,7 +312,7 @@ def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) ->
             cur = raw.cursor()
             for table in TABLES:
                 cols = list(spec[table]["columns"])
-                df = views[table][cols]
+                df = _text_ids(views[table][cols], spec[table])
                 cur.execute(f'DROP TABLE IF EXISTS "{table}"')
                 cur.execute(_ddl(table, spec[table], dialect, with_pk=table not in keyless))
                 if dialect == "sqlite":
@@ -323,6 +324,17 @@ def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) ->
             raw.close()
     finally:
         engine.dispose()
+
+
+def _text_ids(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Id columns as the contract types them, text: the simulator's integer ids as their
+    decimal text ('123', never '123.0' from a column with gaps)."""
+    out = df.copy()
+    for name, col in spec["columns"].items():
+        if name.endswith("_id") and col["type"] == "VARCHAR" and is_numeric_dtype(df[name]):
+            text = df[name].astype("Int64").astype("string")
+            out[name] = text.astype(object).where(text.notna(), None)
+    return out
 
 
 def _python_rows(df: pd.DataFrame, spec: dict) -> list[tuple]:

@@ -38,7 +38,7 @@ def truth_dir() -> Path | None:
 def person_of_customer(truth: Path) -> pd.DataFrame:
     """customer_key → person_id (lowest contact_id wins), with the number of persons per key."""
     nodes = warehouse.query_df(
-        "select cast(contact_id as bigint) as contact_id, customer_key "
+        "select contact_id, customer_key "
         "from intermediate.int_identity_nodes_resolved "
         "where node_type = 'contact' and contact_id is not null"
     )
@@ -46,9 +46,14 @@ def person_of_customer(truth: Path) -> pd.DataFrame:
         truth / "contact_persons.parquet", columns=["contact_id", "person_id"]
     )
     nodes["customer_key"] = nodes["customer_key"].astype(str)
-    nodes["contact_id"] = pd.to_numeric(nodes["contact_id"]).astype("int64")
-    joined = nodes.merge(persons, on="contact_id", how="inner").sort_values(
-        ["customer_key", "contact_id"], kind="mergesort"
+    # The warehouse keys contacts by text ids; the simulator's truth by its integers.
+    nodes["contact_id"] = nodes["contact_id"].astype(str)
+    persons["contact_id"] = persons["contact_id"].astype(str)
+    # lowest contact first, integer ids by number (the truth's ids are integers)
+    joined = (
+        nodes.merge(persons, on="contact_id", how="inner")
+        .assign(_digits=lambda f: f["contact_id"].str.len())
+        .sort_values(["customer_key", "_digits", "contact_id"], kind="mergesort")
     )
     n_persons = joined.groupby("customer_key")["person_id"].nunique().rename("n_persons")
     first = joined.drop_duplicates("customer_key")[["customer_key", "person_id"]]

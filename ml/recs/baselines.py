@@ -133,9 +133,10 @@ def oracle(snap: Snapshot, custs: np.ndarray, k: int) -> tuple[Lists, dict] | No
         log.warning("oracle not computed: %s", exc)
         return None
     aff = pd.read_parquet(truth / "item_affinities.parquet")
-    pos = np.searchsorted(d.product_ids, aff["product_id"].to_numpy())
+    truth_ids = aff["product_id"].astype(str).to_numpy(str)  # the warehouse's ids are text
+    pos = np.searchsorted(d.product_ids, truth_ids)
     pos = np.minimum(pos, d.n_items - 1)
-    known = d.product_ids[pos] == aff["product_id"].to_numpy()
+    known = d.product_ids[pos] == truth_ids
     aff = aff[known].assign(item=pos[known])
     aff = aff[d.allowed[aff["item"].to_numpy()]]
     aff = aff.sort_values(["person_id", "affinity", "item"], ascending=[True, False, True])

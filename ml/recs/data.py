@@ -38,7 +38,7 @@ class RecData:
     channel (code into ``channels``)."""
 
     customers: np.ndarray  # cust code -> customer_key (str)
-    product_ids: np.ndarray  # item code -> product_id (int64), sorted
+    product_ids: np.ndarray  # item code -> product_id (text), sorted
     category: np.ndarray  # item code -> category code
     categories: np.ndarray  # category code -> name
     price: np.ndarray  # item code -> catalogue price (NaN if unknown)
@@ -90,7 +90,7 @@ def load_order_items(until: dt.date) -> pd.DataFrame:
     # and a warehouse rebuild returns rows in another order, which changed recommendations.
     df = warehouse.query_df(sql)
     df["customer_key"] = df["customer_key"].astype(str)
-    df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
+    df["product_id"] = df["product_id"].astype(str)  # ids are text (ingest/contract.json)
     df["ordered_at"] = pd.to_datetime(df["ordered_at"])
     return dates(df, "order_date")
 
@@ -117,7 +117,7 @@ def load_products() -> pd.DataFrame:
             "select product_id, name, category, brand, price, is_discontinued "
             "from marts.dim_products order by product_id"
         )
-    df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
+    df["product_id"] = df["product_id"].astype(str)  # ids are text (ingest/contract.json)
     df["is_discontinued"] = df["is_discontinued"].fillna(False).astype(bool)
     return df
 
@@ -146,7 +146,7 @@ def load_interactions(until: dt.date) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=cols)
     df["customer_key"] = df["customer_key"].astype("string").astype(object)
-    df["product_id"] = pd.to_numeric(df["product_id"]).astype("int64")
+    df["product_id"] = df["product_id"].astype(str)  # ids are text (ingest/contract.json)
     df["occurred_at"] = pd.to_datetime(df["occurred_at"])
     return dates(df, "occurred_date")
 
@@ -187,12 +187,17 @@ def encode(
     products: pd.DataFrame, lines: pd.DataFrame, web: pd.DataFrame, sessions: pd.DataFrame
 ) -> RecData:
     """Code the frames (see :func:`load` for their columns). Public for tests."""
+    # Product ids are text (ingest/contract.json); integer ids become their decimal text.
+    products = products.astype({"product_id": str})
+    lines = lines.astype({"product_id": str})
+    if len(web):
+        web = web.astype({"product_id": str})
     ids = np.unique(
         np.concatenate(
             [
-                products["product_id"].to_numpy(np.int64),
-                lines["product_id"].to_numpy(np.int64),
-                web["product_id"].to_numpy(np.int64) if len(web) else np.array([], np.int64),
+                products["product_id"].to_numpy(str),
+                lines["product_id"].to_numpy(str),
+                web["product_id"].to_numpy(str) if len(web) else np.array([], str),
             ]
         )
     )
@@ -225,7 +230,7 @@ def encode(
     items = pd.DataFrame(
         {
             "cust": cust_index.get_indexer(lines["customer_key"].astype(str)).astype(np.int32),
-            "item": np.searchsorted(ids, lines["product_id"].to_numpy(np.int64)).astype(np.int32),
+            "item": np.searchsorted(ids, lines["product_id"].to_numpy(str)).astype(np.int32),
             "order_id": lines["order_id"].to_numpy(),
             "ordered_at": pd.to_datetime(lines["ordered_at"]).to_numpy("datetime64[ns]"),
             "unit_price": unit,
@@ -243,7 +248,7 @@ def encode(
             {
                 "cust": cust,
                 "session": pd.factorize(web["session_id"].astype(str))[0].astype(np.int64),
-                "item": np.searchsorted(ids, web["product_id"].to_numpy(np.int64)).astype(np.int32),
+                "item": np.searchsorted(ids, web["product_id"].to_numpy(str)).astype(np.int32),
                 "kind": np.where(web["interaction_type"].to_numpy() == "cart", CART, VIEW).astype(
                     np.int8
                 ),

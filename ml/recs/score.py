@@ -127,7 +127,7 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
             "customer_key": d.customers[recs["cust"].to_numpy()].astype(str),
             "as_of_date": as_of,
             "rank": recs["rank"].astype("int32"),
-            "product_id": d.product_ids[recs["item"].to_numpy()].astype("int64"),
+            "product_id": d.product_ids[recs["item"].to_numpy()].astype(str),
             "score": recs["score"].astype(float),
             "reason": recs["reason"].astype(str),
             "model_version": version,

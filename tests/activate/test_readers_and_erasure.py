@@ -57,9 +57,10 @@ def _choose_person(sources: Path) -> dict:
     orders = pd.read_sql("select contact_id, count(*) as orders from orders group by 1", crm)
     crm.close()
     truth = pd.read_parquet(sources / "truth" / "contact_persons.parquet")
+    truth["contact_id"] = truth["contact_id"].astype(str)  # the CRM keys by text ids
     with duckdb.connect() as con:
         logins = con.execute(
-            f"""select distinct try_cast(user_id as bigint) as contact_id, anonymous_id
+            f"""select distinct user_id as contact_id, anonymous_id
                 from read_json('{sources}/events/*/*.json.gz',
                                columns = {{anonymous_id: 'varchar', user_id: 'varchar'}})
                 where user_id is not null"""
@@ -76,7 +77,7 @@ def _choose_person(sources: Path) -> dict:
         ):
             return {
                 "person_id": int(person_id),
-                "contact_ids": sorted(int(c) for c in rows["contact_id"]),
+                "contact_ids": sorted(str(c) for c in rows["contact_id"]),
                 "emails": sorted(set(rows["email"])),
                 "anonymous_ids": sorted(cookies),
             }
@@ -263,7 +264,7 @@ def test_after_erasure_no_trace_remains_in_any_layer(erased: dict) -> None:
 def _the_source_still_holds_them(company: dict, ident: Identity) -> str:
     """The CRM updates the person's records; new events log them in on an old and a new cookie."""
     sources = company["local"] / "sources"
-    ids = ",".join(str(i) for i in sorted(ident.contact_ids))
+    ids = ",".join(f"'{i}'" for i in sorted(ident.contact_ids))
     later = f"{END + timedelta(days=1)} 09:00:00"
     crm = sqlite3.connect(sources / "crm.sqlite")
     crm.execute(f"update contacts set updated_at = ? where contact_id in ({ids})", [later])

@@ -103,9 +103,9 @@ def test_sync_writes_only_changes_and_honours_consent(crm_url: str) -> None:
     assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
     assert (first.skipped_no_consent, first.skipped_deleted, first.failed) == (1, 1, 0)
     written = _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id")
-    assert sorted(written.index) == [1, 2]
-    assert written.loc[1, "next_best_products"] == "11,12"
-    assert written.loc[1, "churn_risk_band"] == "high"
+    assert sorted(written.index) == ["1", "2"]
+    assert written.loc["1", "next_best_products"] == "11,12"
+    assert written.loc["1", "churn_risk_band"] == "high"
 
     again = sync_scores(AS_OF)
     assert (again.written, again.unchanged) == (0, 2)
@@ -144,7 +144,7 @@ def test_opt_out_after_sync_clears_the_values(crm_url: str) -> None:
     engine.dispose()
     result = sync_scores(AS_OF)
     assert result.cleared == 1
-    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1]
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == ["1"]
 
 
 def test_a_backfilled_older_date_leaves_the_crm_alone(crm_url: str) -> None:
@@ -172,14 +172,14 @@ def _reject_contact_2(url: str) -> None:
         if engine.dialect.name == "sqlite":
             con.exec_driver_sql(
                 f"""create trigger reject_2 before insert on {SCORES_TABLE}
-                    when new.contact_id = 2
+                    when new.contact_id = '2'
                     begin select raise(abort, 'contact 2 is locked'); end"""
             )
         else:
             con.exec_driver_sql(
                 """create function reject_2() returns trigger language plpgsql as $$
                    begin
-                     if new.contact_id = 2 then raise exception 'contact 2 is locked'; end if;
+                     if new.contact_id = '2' then raise exception 'contact 2 is locked'; end if;
                      return new;
                    end $$"""
             )
@@ -207,7 +207,7 @@ def test_a_failed_row_fails_alone_and_is_retried_next_run(crm_url: str) -> None:
     first = sync_scores(AS_OF)
     assert (first.inserted, first.failed) == (1, 1)
     assert first.failures[0].startswith("contact 2:") and "locked" in first.failures[0]
-    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1]
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == ["1"]
     audit = _crm_rows(crm_url, AUDIT_TABLE).iloc[-1]
     assert "contact 2" in audit["failures"]
     # The audit accounts for every scored contact: written, unchanged, skipped or failed.
@@ -224,14 +224,14 @@ def test_a_failed_row_fails_alone_and_is_retried_next_run(crm_url: str) -> None:
     _drop_rule(crm_url)  # the CRM accepts it again: the next run retries the failed row only
     second = sync_scores(AS_OF)
     assert (second.inserted, second.updated, second.unchanged, second.failed) == (1, 0, 1, 0)
-    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1, 2]
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == ["1", "2"]
 
     # Erasing contact 2 removes its scores and the failure note that named it.
     assert forget_contacts([2]) == {
         f"crm:{SCORES_TABLE}": 1,
         f"crm:{AUDIT_TABLE}.failures": 1,
     }
-    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == [1]
+    assert sorted(_crm_rows(crm_url, SCORES_TABLE)["contact_id"]) == ["1"]
     assert "contact 2" not in " ".join(_crm_rows(crm_url, AUDIT_TABLE)["failures"])
 
 
@@ -252,7 +252,8 @@ def test_dry_run_prints_what_would_change(
     assert "update" in out and "0.35" in out
     # Nothing was written by either dry run.
     assert (
-        _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id").loc[2, "churn_probability"] == 0.1
+        _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id").loc["2", "churn_probability"]
+        == 0.1
     )
 
 
@@ -288,5 +289,37 @@ def test_consent_is_never_inferred(local_dir: Path, monkeypatch: pytest.MonkeyPa
     _scores({i: 0.5 for i, _, _ in rows})
     result = sync_scores(AS_OF)
     written = set(_crm_rows(url, SCORES_TABLE)["contact_id"])
-    assert written == {1, 2}
+    assert written == {"1", "2"}
     assert (result.skipped_no_consent, result.skipped_deleted) == (5, 1)
+
+
+def test_a_scores_table_keyed_by_integers_is_widened_to_text_ids(crm_url: str) -> None:
+    """A CRM holding the scores table of a release that keyed contacts by integer: the
+    next sync keeps its rows (ids as their text) and can write text ids beside them."""
+    engine = sa.create_engine(sqlalchemy_url(crm_url))
+    with engine.begin() as con:
+        con.exec_driver_sql(
+            f"create table {SCORES_TABLE} (contact_id bigint primary key, "
+            "churn_probability float, churn_risk_band varchar(16), churn_top_reasons text, "
+            "next_best_products text, model_version varchar(64), scored_at varchar(32), "
+            "values_hash varchar(64), synced_at varchar(32))"
+        )
+        con.exec_driver_sql(
+            f"insert into {SCORES_TABLE} (contact_id, churn_probability, values_hash) "
+            "values (1, 0.3, 'old'), (3, 0.2, 'old')"
+        )
+        con.exec_driver_sql(
+            "insert into contacts values ('0035g00000AbCdEAAZ', true, false)"
+            if engine.dialect.name == "sqlite"
+            else "alter table contacts alter column contact_id type text"
+        )
+        if engine.dialect.name != "sqlite":
+            con.exec_driver_sql("insert into contacts values ('0035g00000AbCdEAAZ', true, false)")
+    engine.dispose()
+    _scores({1: 0.8, "0035g00000AbCdEAAZ": 0.6})
+    result = sync_scores(AS_OF)
+    assert (result.updated, result.inserted, result.cleared, result.failed) == (1, 1, 1, 0)
+    written = _crm_rows(crm_url, SCORES_TABLE).set_index("contact_id")
+    # 3 opted out: its old row is cleared; 1 is updated in place; the text id is new
+    assert sorted(written.index) == ["0035g00000AbCdEAAZ", "1"]
+    assert written.loc["1", "churn_probability"] == 0.8

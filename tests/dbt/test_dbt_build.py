@@ -171,7 +171,7 @@ def test_scores_flow_into_dim(duck, tmp_path: Path) -> None:
     db, env = duck
     create_raw(db)
     dbt(["build", "--exclude", "tag:needs_scores"], env, tmp_path)
-    key = duck_rows(db, "select customer_key from marts.fct_orders where contact_id = 1")[0][0]
+    key = duck_rows(db, "select customer_key from marts.fct_orders where contact_id = '1'")[0][0]
     con = duckdb.connect(str(db))
     try:
         for as_of, prob in (("2026-02-01", 0.2), (AS_OF, 0.8)):
@@ -277,11 +277,11 @@ def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
     try:
         after_cutoff = "timestamp '2026-02-05 10:00:00'"
         con.execute(
-            f"update raw.crm_orders set status = 'returned', updated_at = {after_cutoff} where order_id = 106"
+            f"update raw.crm_orders set status = 'returned', updated_at = {after_cutoff} where order_id = '106'"
         )
         con.execute(
             f"update raw.crm_contacts set country = 'NL', marketing_consent = false, "
-            f"updated_at = {after_cutoff} where contact_id = 1"
+            f"updated_at = {after_cutoff} where contact_id = '1'"
         )
         con.execute(
             "insert into raw.crm_orders (order_id, contact_id, ordered_at, status, channel, total_amount, updated_at) "

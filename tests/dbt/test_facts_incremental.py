@@ -142,8 +142,6 @@ def new_day_by_sql(wh: Warehouse) -> None:
             _batch_id="new-day",
         )
     wh.insert("raw.web_events", events)
-    offset = wh.rows("select max(order_id) from raw.crm_orders")[0][0]
-    item_offset = wh.rows("select max(order_item_id) from raw.crm_order_items")[0][0]
     orders = wh.dicts(
         "select * from raw.crm_orders where ordered_at >= "
         "(select max(ordered_at) from raw.crm_orders) - interval '1 day'"
@@ -153,7 +151,7 @@ def new_day_by_sql(wh: Warehouse) -> None:
     day = dt.timedelta(days=1)
     for o in orders:
         o.update(
-            order_id=o["order_id"] + offset,
+            order_id=f"{o['order_id']}-d2",  # ids are text: a new id
             ordered_at=o["ordered_at"] + day,
             updated_at=max(o["updated_at"], last) + day,
             _loaded_at=loaded,
@@ -161,8 +159,8 @@ def new_day_by_sql(wh: Warehouse) -> None:
         )
     for i in items:
         i.update(
-            order_item_id=i["order_item_id"] + item_offset,
-            order_id=i["order_id"] + offset,
+            order_item_id=f"{i['order_item_id']}-d2",
+            order_id=f"{i['order_id']}-d2",
             _loaded_at=loaded,
             _batch_id="new-day",
         )
@@ -203,7 +201,7 @@ def late_event(wh: Warehouse) -> None:
     wh.insert("raw.web_events", [template])
 
 
-def lead_orders(wh: Warehouse) -> tuple[int, dict[str, Any]]:
+def lead_orders(wh: Warehouse) -> tuple[str, dict[str, Any]]:
     """A lead (a contact without orders) places a first order, delivered. Returns
     (contact id, the raw order row)."""
     loaded = next_load(wh)
@@ -216,14 +214,14 @@ def lead_orders(wh: Warehouse) -> tuple[int, dict[str, Any]]:
     order = wh.dicts("select * from raw.crm_orders order by order_id desc limit 1")[0]
     item = wh.dicts("select * from raw.crm_order_items order by order_item_id desc limit 1")[0]
     order.update(
-        order_id=order["order_id"] + 1,
+        order_id=f"{order['order_id']}-lead",
         contact_id=contact_id,
         status="delivered",
         _loaded_at=loaded,
         _batch_id="lead-order",
     )
     item.update(
-        order_item_id=item["order_item_id"] + 1,
+        order_item_id=f"{item['order_item_id']}-lead",
         order_id=order["order_id"],
         _loaded_at=loaded,
         _batch_id="lead-order",
@@ -304,7 +302,7 @@ def assert_incremental_equals_full(
     assert differ == {}, f"after {label}: incremental differs from --full-refresh in {differ}"
 
 
-def assert_refunded_is_no_buyer(wh: Warehouse, contact_id: int) -> None:
+def assert_refunded_is_no_buyer(wh: Warehouse, contact_id: str) -> None:
     key = wh.rows(
         f"select customer_key from marts.fct_orders where contact_id = {wh.mark}", (contact_id,)
     )[0][0]
@@ -325,7 +323,7 @@ def assert_refunded_is_no_buyer(wh: Warehouse, contact_id: int) -> None:
     ) == [(0,)]
 
 
-def assert_one_person(wh: Warehouse, anonymous_id: str, contact_id: int) -> None:
+def assert_one_person(wh: Warehouse, anonymous_id: str, contact_id: str) -> None:
     keys = wh.rows(
         "select distinct customer_key from intermediate.int_identity_nodes_resolved "
         f"where anonymous_id = {wh.mark} or contact_id = {wh.mark}",

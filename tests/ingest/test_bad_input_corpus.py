@@ -188,7 +188,7 @@ def test_bad_input_corpus_costs_no_good_record(company: Path) -> None:
             assert got[row[id_col]].startswith(reason), (row, got[row[id_col]])
 
     # Consent is never inferred: 'maybe' loads as false, with a warning.
-    assert _query("select marketing_consent from raw.crm_contacts where contact_id = 500") == [
+    assert _query("select marketing_consent from raw.crm_contacts where contact_id = '500'") == [
         (False,)
     ]
     assert _query(
@@ -239,12 +239,12 @@ def test_an_orphan_loads_once_its_parent_arrives(company: Path) -> None:
     con = sqlite3.connect(company / "crm.sqlite")
     con.execute(
         "update contacts set lifecycle_stage = 'lead', updated_at = '2024-03-02 00:00:00' "
-        "where contact_id = 306"
+        "where contact_id = '306'"
     )
     con.commit()
     con.close()
     extract_crm()
-    assert _query("select count(*) from raw.crm_orders where contact_id = 306") == [(1,)]
+    assert _query("select count(*) from raw.crm_orders where contact_id = '306'") == [(1,)]
 
 
 def test_header_only_contacts_csv_is_an_empty_delivery(local_dir: Path, tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ def test_only_new_rows_and_files_load(sources: Path) -> None:
         "orders": 1,
     }
     assert events.files_loaded == 2 and events.rows_loaded == 8
-    assert _query("select is_deleted from raw.crm_contacts where contact_id = 2") == [(True,)]
+    assert _query("select is_deleted from raw.crm_contacts where contact_id = '2'") == [(True,)]
     assert _query("select count(*) from raw.web_events") == [(58,)]
 
 
@@ -225,6 +225,40 @@ def test_extract_from_a_folder_of_csv_exports(local_dir: Path, tmp_path: Path) -
     assert _query("select count(*) from raw.crm_contacts") == [(2,)]
     assert _query("select total_amount from raw.crm_orders") == [(10.5,)]
     assert extract_crm(folder).rows_changed == 0
+
+
+def test_a_raw_layer_with_integer_ids_takes_text_ids(sources: Path) -> None:
+    """A warehouse loaded when ids were BIGINT: its ids become their text and text ids
+    (a CRM migrated to Salesforce-style keys) load and join beside them."""
+    extract_crm()
+    with duckdb.connect(str(get_settings().warehouse_path)) as con:
+        for table, column in (("crm_contacts", "contact_id"), ("crm_orders", "contact_id")):
+            con.execute(f"alter table raw.{table} alter column {column} type bigint")
+    with sqlite3.connect(sources / "crm.sqlite") as crm:  # the CRM now keys by text
+        for table, columns in (
+            ("contacts", "contact_id text primary key, email text, marketing_consent integer, "
+             "created_at text, updated_at text, is_deleted integer"),
+            ("orders", "order_id text primary key, contact_id text, ordered_at text, "
+             "status text, total_amount real, updated_at text"),
+        ):  # fmt: skip
+            crm.execute(f"alter table {table} rename to old_{table}")
+            crm.execute(f"create table {table} ({columns})")
+            crm.execute(f"insert into {table} select * from old_{table}")
+    _crm(
+        sources / "crm.sqlite",
+        [("0035g00000AbCdEAAZ", "c@x.com", 1, "2024-03-01 00:00:00", "2024-03-01 00:00:00", 0)],
+        [(11, "0035g00000AbCdEAAZ", "2024-03-02 10:00:00", "placed", 5.0, "2024-03-02 10:00:00")],
+    )
+    summary = extract_crm()
+    assert sum(t.rows_quarantined for t in summary.tables) == 0
+    assert _query(
+        "select data_type from information_schema.columns "
+        "where table_schema = 'raw' and table_name = 'crm_orders' and column_name = 'contact_id'"
+    ) == [("VARCHAR",)]
+    assert sorted(_query("select order_id, contact_id from raw.crm_orders")) == [
+        ("10", "1"),
+        ("11", "0035g00000AbCdEAAZ"),
+    ]
 
 
 def test_extract_from_postgres_crm(local_dir: Path, postgres_url: str) -> None:
@@ -384,7 +418,7 @@ def test_postgres_warehouse_loads_twice_unchanged_then_incrementally(
     }
     assert load_events().rows_loaded == 5
     assert _pg_rows(
-        postgres_url, "select is_deleted from raw.crm_contacts where contact_id = 2"
+        postgres_url, "select is_deleted from raw.crm_contacts where contact_id = '2'"
     ) == [(True,)]
     assert _pg_rows(postgres_url, "select count(*) from raw.web_events") == [(95,)]
     assert _pg_rows(postgres_url, "select count(*) from raw.load_manifest") == [(3,)]

@@ -207,7 +207,7 @@ def test_every_dirty_crm_record_is_quarantined_or_loaded_as_designed(
         bad_emails
         and dict(
             _query(
-                f"select contact_id, email from raw.crm_contacts where contact_id in (select unnest({_list(bad_emails)})::bigint)"
+                f"select contact_id, email from raw.crm_contacts where contact_id in (select unnest({_list(bad_emails)})::varchar)"
             )
         )
         == expected
@@ -217,7 +217,7 @@ def test_every_dirty_crm_record_is_quarantined_or_loaded_as_designed(
     assert negative
     assert _query(
         "select count(*) from raw.crm_order_items where quantity < 0 and order_item_id in "
-        f"(select unnest({_list(negative)})::bigint)"
+        f"(select unnest({_list(negative)})::varchar)"
     ) == [(len(negative),)]
 
 

@@ -212,14 +212,20 @@ def build_features(sim: dict, cutoffs: list[pd.Timestamp], seed: int = 0) -> pd.
     return out
 
 
+def _text_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Ids as the marts type them: text (ingest/contract.json)."""
+    ids = [c for c in ("order_id", "contact_id", "product_id") if c in frame]
+    return frame.astype({c: str for c in ids}) if len(frame) else frame
+
+
 def write_warehouse(sim: dict, features: pd.DataFrame, web: bool = True) -> None:
-    orders = sim["orders"].copy()
+    orders = _text_ids(sim["orders"])
     orders["order_date"] = orders["order_date"].dt.date
     warehouse.replace_rows(features, "ml", "customer_features")
     warehouse.replace_rows(orders, "marts", "fct_orders")
-    warehouse.replace_rows(sim["items"], "marts", "fct_order_items")
-    warehouse.replace_rows(sim["products"], "marts", "dim_products")
-    inter = sim["interactions"]
+    warehouse.replace_rows(_text_ids(sim["items"]), "marts", "fct_order_items")
+    warehouse.replace_rows(_text_ids(sim["products"]), "marts", "dim_products")
+    inter = _text_ids(sim["interactions"])
     if not web:
         inter = inter.iloc[0:0]
     warehouse.replace_rows(inter, "marts", "fct_product_interactions")

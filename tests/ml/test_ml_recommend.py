@@ -202,7 +202,7 @@ def test_rules_diversity_cap_and_just_bought():
     d = _toy()
     snap = Snapshot(d, pd.Timestamp("2026-01-10"), RecConfig())
     a = list(d.customers).index("a")
-    items = [int(np.searchsorted(d.product_ids, p)) for p in (10, 11, 12, 14)]
+    items = [int(np.searchsorted(d.product_ids, str(p))) for p in (10, 11, 12, 14)]
     scored = pd.DataFrame({"cust": a, "item": items, "score": [4.0, 3.0, 2.0, 1.0]})
     capped = apply_rules(scored, snap, dataclasses.replace(RecConfig(), max_per_category=2))
     assert [int(d.product_ids[i]) for i in capped["item"]] == [10, 11, 14]  # 2 camp at most

@@ -27,8 +27,14 @@ def read_events(out: Path, max_days: int | None = None) -> pd.DataFrame:
 
 
 def crm_table(out: Path, table: str) -> pd.DataFrame:
+    """A CRM table, its ids as the simulator's integers (the CRM stores them as text, the
+    contract's type; the truth files keep the integers)."""
     with sqlite3.connect(out / "crm.sqlite") as con:
-        return pd.read_sql(f"select * from {table}", con)
+        df = pd.read_sql(f"select * from {table}", con)
+    ids = [c for c in df.columns if c.endswith("_id") and c != "campaign_id"]
+    return df.astype({c: "Int64" for c in ids}).astype(
+        {c: "int64" for c in ids if df[c].notna().all()}
+    )
 
 
 def truth(out: Path, name: str) -> pd.DataFrame:

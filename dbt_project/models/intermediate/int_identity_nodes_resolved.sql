@@ -8,7 +8,7 @@
 -- Labels only decrease and stay inside the component, so the fixpoint is the component's
 -- smallest sort key; a chain of n nodes needs O(log n) passes instead of n (a path of
 -- 1,000 nodes in random key order took 6-8 in our trials; real persons converge in 2-3).
--- The sort key ranks contacts first (lowest contact id), then email hashes, then
+-- The sort key ranks contacts first (lowest contact id: macros/text_helpers.sql), then email hashes, then
 -- anonymous ids, so a person's key is the hash of their lowest contact id when they have
 -- one and it does not move when new cookies join.
 -- is_converged = false flags a node whose label one more pass would still change.
@@ -81,7 +81,7 @@ nodes as (
         contact_id,
         cast(null as {{ dbt.type_string() }}) as email_hash,
         cast(null as {{ dbt.type_string() }}) as anonymous_id,
-        '1:' || lpad(cast(contact_id as {{ dbt.type_string() }}), 20, '0') as sort_key
+        '1:' || {{ contact_order_key('contact_id') }} as sort_key
     from contact_ids
     where contact_id is not null
 
@@ -92,7 +92,7 @@ nodes as (
     select distinct
         other_node_id as node_id,
         'email' as node_type,
-        cast(null as bigint) as contact_id,
+        cast(null as {{ dbt.type_string() }}) as contact_id,
         substr(other_node_id, 7) as email_hash,
         cast(null as {{ dbt.type_string() }}) as anonymous_id,
         '2:' || substr(other_node_id, 7) as sort_key
@@ -105,7 +105,7 @@ nodes as (
     select distinct
         'anon:' || anonymous_id as node_id,
         'anon' as node_type,
-        cast(null as bigint) as contact_id,
+        cast(null as {{ dbt.type_string() }}) as contact_id,
         cast(null as {{ dbt.type_string() }}) as email_hash,
         anonymous_id,
         '3:' || anonymous_id as sort_key

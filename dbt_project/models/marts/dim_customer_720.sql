@@ -99,7 +99,7 @@ person_contacts as (
         contacts.*,
         row_number() over (
             partition by identity_nodes.customer_key
-            order by case when contacts.is_deleted then 1 else 0 end, contacts.contact_id
+            order by case when contacts.is_deleted then 1 else 0 end, {{ contact_order_key('contacts.contact_id') }}
         ) as contact_rank
     from identity_nodes
     inner join contacts
@@ -122,7 +122,8 @@ crm_profile as (
 
     select
         customer_key,
-        min(case when not is_deleted then contact_id end) as primary_contact_id,
+        -- contacts rank non-deleted first, lowest id first
+        max(case when contact_rank = 1 and not is_deleted then contact_id end) as primary_contact_id,
         min(created_at) as first_contact_created_at,
         min(case when has_marketing_consent or is_deleted then 1 else 0 end) = 1
             and count(*) filter (where not is_deleted) > 0 as marketing_consent,
@@ -527,7 +528,7 @@ final as (
     select
         -- identity
         cast(customer_key as {{ text }}) as customer_key,
-        cast(primary_contact_id as bigint) as primary_contact_id,
+        cast(primary_contact_id as {{ dbt.type_string() }}) as primary_contact_id,
         cast(contact_id_count as integer) as contact_id_count,
         cast(email_hash as {{ text }}) as email_hash,
         cast(email_hash_count as integer) as email_hash_count,

@@ -211,7 +211,7 @@ session_touchpoints as (
         cast(page_views + product_views as double precision) as touchpoint_value,
         cast(null as double precision) as sentiment,
         session_id as source_id,
-        cast(null as bigint) as contact_id,
+        cast(null as {{ dbt.type_string() }}) as contact_id,
         anonymous_id,
         last_loaded_at as loaded_at
     from sessions

@@ -266,7 +266,7 @@ contacts_known as (
         contacts.created_at,
         row_number() over (
             partition by contact_keys.customer_key, cutoffs.cutoff_date
-            order by contacts.contact_id
+            order by {{ contact_order_key('contacts.contact_id') }}
         ) as contact_rank
     from contacts
     inner join contact_keys
@@ -279,7 +279,7 @@ contacts_known as (
 contact_versions as (
 
     select
-        cast(contact_id as bigint) as contact_id,
+        {{ text_id('contact_id') }} as contact_id,
         upper(trim(country)) as country,
         coalesce(marketing_consent, false) as has_marketing_consent,
         dbt_valid_from,

@@ -21,7 +21,7 @@ final as (
         cast(recommendations.customer_key as {{ dbt.type_string() }}) as customer_key,
         cast(recommendations.as_of_date as date) as as_of_date,
         cast(recommendations.rank as integer) as rank,
-        cast(recommendations.product_id as bigint) as product_id,
+        {{ text_id('recommendations.product_id') }} as product_id,
         cast(recommendations.score as double precision) as score,
         cast(recommendations.reason as {{ dbt.type_string() }}) as reason,
         cast(recommendations.model_version as {{ dbt.type_string() }}) as model_version,

@@ -23,7 +23,7 @@ renamed as (
 
     select
         -- ids
-        cast(contact_id as bigint) as contact_id,
+        {{ text_id('contact_id') }} as contact_id,
 
         -- pii (stays in staging)
         first_name,

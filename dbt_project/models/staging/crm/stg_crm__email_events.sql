@@ -23,8 +23,8 @@ renamed as (
 
     select
         -- ids
-        cast(email_event_id as bigint) as email_event_id,
-        cast(contact_id as bigint) as contact_id,
+        {{ text_id('email_event_id') }} as email_event_id,
+        {{ text_id('contact_id') }} as contact_id,
         campaign_id,
 
         -- dimensions

@@ -23,9 +23,9 @@ renamed as (
 
     select
         -- ids
-        cast(order_item_id as bigint) as order_item_id,
-        cast(order_id as bigint) as order_id,
-        cast(product_id as bigint) as product_id,
+        {{ text_id('order_item_id') }} as order_item_id,
+        {{ text_id('order_id') }} as order_id,
+        {{ text_id('product_id') }} as product_id,
 
         -- numerics
         cast(coalesce(quantity, 1) as integer) as quantity,

@@ -23,8 +23,8 @@ renamed as (
 
     select
         -- ids
-        cast(order_id as bigint) as order_id,
-        cast(contact_id as bigint) as contact_id,
+        {{ text_id('order_id') }} as order_id,
+        {{ text_id('contact_id') }} as contact_id,
 
         -- dimensions
         lower(trim(status)) as status,

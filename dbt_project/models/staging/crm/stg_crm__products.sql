@@ -23,7 +23,7 @@ renamed as (
 
     select
         -- ids
-        cast(product_id as bigint) as product_id,
+        {{ text_id('product_id') }} as product_id,
 
         -- text
         name as product_name,

@@ -23,8 +23,8 @@ renamed as (
 
     select
         -- ids
-        cast(survey_response_id as bigint) as survey_response_id,
-        cast(contact_id as bigint) as contact_id,
+        {{ text_id('survey_response_id') }} as survey_response_id,
+        {{ text_id('contact_id') }} as contact_id,
 
         -- dimensions
         lower(trim(survey_type)) as survey_type,

@@ -23,9 +23,9 @@ renamed as (
 
     select
         -- ids
-        cast(ticket_id as bigint) as ticket_id,
-        cast(contact_id as bigint) as contact_id,
-        cast(order_id as bigint) as order_id,
+        {{ text_id('ticket_id') }} as ticket_id,
+        {{ text_id('contact_id') }} as contact_id,
+        {{ text_id('order_id') }} as order_id,
 
         -- text (free text may hold PII: stays in staging / intermediate)
         subject,

@@ -138,12 +138,11 @@ renamed as (
         event_id,
         anonymous_id,
         nullif(trim(user_id), '') as user_id,
-        case
-            when {{ is_integer_text('user_id') }} then cast(trim(user_id) as bigint)
-        end as user_contact_id,
-        cast(product_id as bigint) as product_id,
-        cast(order_id as bigint) as order_id,
-        cast(email_contact_id as bigint) as email_contact_id,
+        -- user_id is the CRM contact id (text, as the CRM keys its contacts)
+        nullif(trim(user_id), '') as user_contact_id,
+        {{ text_id('product_id') }} as product_id,
+        {{ text_id('order_id') }} as order_id,
+        {{ text_id('email_contact_id') }} as email_contact_id,
 
         -- dimensions
         lower(trim(event_type)) as event_type,
