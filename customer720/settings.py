@@ -80,6 +80,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("C720_REPORTS_DIR", "`.local/reports`", "reports, data docs, run summaries"),
     # ingest and quality
     Variable("C720_QUARANTINE_MAX_RATE", "`0.05`", "share of bad records that fails a source"),
+    Variable(
+        "C720_ORPHAN_WAIT_DAYS",
+        "`7`",
+        "days a CRM row naming an unknown parent (an order of a contact not yet sent) is read again at each load; after that it stays in `raw.quarantine` and no longer holds the table's watermark back",
+    ),
     # churn
     Variable("C720_CHURN_HORIZON_DAYS", "`90`", "churn = no purchase within this many days"),
     Variable(
@@ -263,6 +268,7 @@ class Settings:
     duckdb_memory_limit: str
     duckdb_temp_dir: Path
     quarantine_max_rate: float
+    orphan_wait_days: int
     churn_horizon_days: int
     churn_label: str
     cutoff_step_days: int
@@ -370,6 +376,7 @@ def get_settings() -> Settings:
         duckdb_memory_limit=env("C720_DUCKDB_MEMORY_LIMIT", "4GB"),
         duckdb_temp_dir=_path("C720_DUCKDB_TEMP_DIR", local / "duckdb_tmp"),
         quarantine_max_rate=_float("C720_QUARANTINE_MAX_RATE", 0.05),
+        orphan_wait_days=_int("C720_ORPHAN_WAIT_DAYS", 7),
         churn_horizon_days=_int("C720_CHURN_HORIZON_DAYS", 90),
         churn_label=_choice("C720_CHURN_LABEL", "no_purchase", CHURN_LABELS),
         # The training cutoffs of ml.customer_features: as_of - k * step, k = 0..count

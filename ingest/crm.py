@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -222,8 +223,14 @@ def _apply(
     batch_id: str,
     source: str,
     watermark_key: str,
+    orphans_after: datetime,
 ) -> None:
     """Merge the new or changed good rows of ``_typed`` (in ``dest.work``) on the key.
+
+    An orphan (a row naming an unknown parent) holds the watermark at it, so it is read
+    again until its parent arrives — while it was first quarantined after
+    ``orphans_after``: then it stays in quarantine, so one parent that never comes cannot
+    make every later load re-read everything since.
 
     The good rows are staged in the destination (``_good``), compared there with the raw
     table, and the changed ones replace their old versions (delete + insert, one
@@ -251,11 +258,38 @@ def _apply(
         select {col_list}, ?, ?, ?, _extra from _changed""",
         [batch_id, raw_store.utc_now(), source],
     )
-    newest, orphans_from = dest.work.execute(
-        """select max(updated_at) filter (where _reason is null),
-                  min(updated_at) filter (where _reason like '% names no known %')
-           from _typed"""
-    ).fetchone()
+    # when each orphan was first quarantined (write_quarantine keeps the first copy)
+    seen = dest.fetchall(
+        f"""select raw_record, min(quarantined_at) from {raw_store.SCHEMA}.quarantine
+            where table_name = ? and reason like '% names no known %' group by raw_record""",
+        [spec.raw_table],
+    )
+    dest.work.register(
+        "_orphans_seen",
+        pa.table(
+            {
+                "raw_record": pa.array([r[0] for r in seen], pa.string()),
+                "first_at": pa.array([r[1] for r in seen], pa.timestamp("us")),
+            }
+        ),
+    )
+    newest, orphans_from, given_up = dest.work.execute(
+        """select max(t.updated_at) filter (where t._reason is null),
+                  min(t.updated_at) filter (where t._reason like '% names no known %'
+                                              and (s.first_at is null or s.first_at > ?)),
+                  count(*) filter (where t._reason like '% names no known %'
+                                   and s.first_at <= ?)
+           from _typed t left join _orphans_seen s using (raw_record)""",
+        [orphans_after, orphans_after],
+    ).fetchall()[0]
+    dest.work.unregister("_orphans_seen")
+    if given_up:
+        log.warning(
+            "crm.%s: %d row(s) name a parent still unknown after the orphan wait; they stay "
+            "in raw.quarantine (re-send them, with a new updated_at, once the parent exists)",
+            spec.name,
+            given_up,
+        )
     if orphans_from is not None:
         # A row whose parent is unknown is read again next run: it loads once the parent does.
         newest = orphans_from if newest is None else min(newest, orphans_from)
@@ -313,6 +347,7 @@ def _extract_table(
     max_rate: float,
     present: set[str],
     load_time,
+    orphan_wait: timedelta,
 ) -> CrmTableResult | None:
     """Validate one table in DuckDB and write it to the destination; None when absent."""
     work = dest.work
@@ -357,7 +392,7 @@ def _extract_table(
         raw_store.audit(dest, batch_id, table_source, spec.raw_table, "rejected", result.rows_in)
         result.rejected = True
     else:
-        _apply(dest, spec, result, batch_id, table_source, label)
+        _apply(dest, spec, result, batch_id, table_source, label, load_time - orphan_wait)
     dest.commit()
     work.execute("drop view if exists _incoming")
     if folder is None:
@@ -374,6 +409,7 @@ def _extract_all(
     summary: CrmExtractSummary,
     max_rate: float,
     load_time,
+    orphan_wait: timedelta,
 ) -> None:
     """Extract every contract table in order (parents before the tables naming them)."""
     present: set[str] = set()
@@ -389,6 +425,7 @@ def _extract_all(
             max_rate,
             present,
             load_time,
+            orphan_wait,
         )
         if result is None:
             summary.tables.append(CrmTableResult(spec.name, absent=True))
@@ -441,7 +478,17 @@ def extract_crm(
         with raw_store.open_raw(settings) as dest:
             raw_store.ensure_raw_layer(dest)
             try:
-                _extract_all(dest, folder, engine, label, source, summary, max_rate, started_at)
+                _extract_all(
+                    dest,
+                    folder,
+                    engine,
+                    label,
+                    source,
+                    summary,
+                    max_rate,
+                    started_at,
+                    timedelta(days=settings.orphan_wait_days),
+                )
             except (IngestError, sa.exc.OperationalError):
                 raise
             except Exception as exc:

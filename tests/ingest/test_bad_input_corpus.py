@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -245,6 +246,41 @@ def test_an_orphan_loads_once_its_parent_arrives(company: Path) -> None:
     con.close()
     extract_crm()
     assert _query("select count(*) from raw.crm_orders where contact_id = '306'") == [(1,)]
+
+
+def test_an_orphan_past_the_wait_no_longer_holds_the_watermark(
+    company: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An order whose contact never comes must not make every later load re-read all
+    rows since it: after C720_ORPHAN_WAIT_DAYS it stays in quarantine, named in a warning."""
+    extract_crm()
+    later = _order(900, updated_at="2024-03-05 08:00:00")
+    with sqlite3.connect(company / "crm.sqlite") as con:
+        cols = list(later)
+        con.execute(
+            f"insert into orders ({', '.join(cols)}) values ({', '.join('?' for _ in cols)})",
+            [later[c] for c in cols],
+        )
+    watermark = "select cast(watermark as varchar) from raw.watermarks where table_name = 'orders'"
+    extract_crm()
+    # within the wait the orphans hold the watermark at them: they are read again
+    assert _query(watermark) == [("2024-02-01 10:00:00",)]
+    with duckdb.connect(str(get_settings().warehouse_path)) as con:
+        # as if the orphans had been first quarantined 8 days ago
+        con.execute(
+            "update raw.quarantine set quarantined_at = quarantined_at - interval 8 day "
+            "where reason like '% names no known %'"
+        )
+    orphans = _query("select count(*) from raw.quarantine where reason like '% names no known %'")
+    with caplog.at_level(logging.WARNING, logger="ingest.crm"):
+        extract_crm()
+    assert _query(watermark) == [("2024-03-05 08:00:00",)]
+    assert "still unknown after the orphan wait" in caplog.text
+    # kept in quarantine with their reason, not quarantined again
+    assert (
+        _query("select count(*) from raw.quarantine where reason like '% names no known %'")
+        == orphans
+    )
 
 
 def test_header_only_contacts_csv_is_an_empty_delivery(local_dir: Path, tmp_path: Path) -> None:
