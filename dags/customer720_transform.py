@@ -6,7 +6,10 @@ event carries it; a manual trigger takes `{"as_of": "YYYY-MM-DD"}` as conf).
 
 1. **dbt** staging → intermediate → marts (identity graph, sessions, `dim_customer_720`
    without scores, `ml.customer_features`): the task group `dbt_marts` has one task per
-   model (astronomer-cosmos), each `dbt build --select <model>` — the model and its tests;
+   layer (`staging` with seeds and snapshot, `intermediate`, `marts`, `ml`), each one
+   `dbt build` of the layer's models with their tests; its log lists every node with its
+   status and time, and a failed model or test fails the task naming it and the command
+   that re-runs it;
 2. the **marts quality gate**: features for this date exist and are unique per customer,
    `fct_orders` keys, and no personal-data column in any mart.
 
@@ -45,12 +48,13 @@ def customer720_transform():
 
         as_of = run_date(context)
         dbt_tasks = [t for t in context["dag"].task_ids if t.startswith("dbt_marts.")]
-        save_part(as_of, "dbt", {"nodes": len(dbt_tasks)})
+        built = context["ti"].xcom_pull(task_ids=dbt_tasks) or []
+        save_part(as_of, "dbt", {"nodes": sum(b["nodes"] for b in built if b)})
         result = run_task("quality_marts", as_of)
         outlet_events[MARTS_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 
-    resolve_run_date() >> dbt_task_group("dbt_marts", "marts") >> check_marts()
+    resolve_run_date() >> dbt_task_group("dbt_marts", "marts", layers=True) >> check_marts()
 
 
 customer720_transform()
