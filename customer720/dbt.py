@@ -2,9 +2,7 @@
 
 The pipeline's two builds are named selectors in ``dbt_project/selectors.yml`` (``marts``,
 ``score_marts``); ``selection()`` resolves a name to dbt's ``--select`` / ``--exclude``.
-A build can be cut into the project's layers (``LAYERS``: staging with the seeds and the
-snapshot, intermediate, marts, ml — each only reads the ones before it): the transform DAG
-runs one ``dbt build`` per layer of the ``marts`` selector (``run_dbt(layer=...)``).
+Each is one ``dbt build`` (one Airflow task: ``orchestrate/dbt_tasks.py``).
 
 Every build logs one line per node (status, seconds) and, when it fails, names each failed
 model or test and the commands that re-run it (``DbtNodeFailure``).
@@ -75,34 +73,8 @@ def selection(selector: str) -> tuple[list[str], list[str]]:
     return list(select), list(exclude)
 
 
-# The project's layers in build order, as dbt criteria (a union each). A node of a layer
-# depends only on nodes of its own or earlier layers (tests/test_dags.py checks it on the
-# manifest), so building them one after another builds everything in dependency order.
-LAYERS: dict[str, tuple[str, ...]] = {
-    "staging": ("path:models/staging", "resource_type:seed", "resource_type:snapshot"),
-    "intermediate": ("path:models/intermediate",),
-    "marts": ("path:models/marts",),
-    "ml": ("path:models/ml",),
-}
-# A test of several models runs in the layer of the last of them (its other parents are
-# built by then): ``buildable`` keeps a test only where all its parents are selected or
-# upstream of the selection.
-LAYER_INDIRECT_SELECTION = ["--indirect-selection", "buildable"]
 # Errors a second try can fix: another process holds DuckDB's file, a connection dropped.
 TRANSIENT = ("could not set lock", "conflicting lock", "connection", "timeout", "timed out")
-
-
-def layer_selection(selector: str, layer: str) -> tuple[list[str], list[str]]:
-    """(select, exclude) of the nodes of ``selector`` in ``layer``: each of the selector's
-    criteria intersected (dbt's ``a,b``) with each of the layer's."""
-    select, exclude = selection(selector)
-    try:
-        parts = LAYERS[layer]
-    except KeyError:
-        raise KeyError(f"no dbt layer {layer!r}; layers: {', '.join(LAYERS)}") from None
-    if not select:
-        return list(parts), exclude
-    return [f"{s},{p}" for s in select for p in parts], exclude
 
 
 def rerun_commands(
@@ -167,13 +139,11 @@ def run_dbt(
     extra_vars: dict[str, Any] | None = None,
     args: list[str] | None = None,
     settings: Settings | None = None,
-    layer: str | None = None,
 ) -> list[dict[str, Any]]:
     """Invoke ``dbt <command>`` against the configured warehouse; raise DbtError on failure.
 
-    ``selector`` names a selector of ``dbt_project/selectors.yml`` (see ``selection``),
-    ``layer`` cuts it to one of ``LAYERS`` (see ``layer_selection``); ``select`` /
-    ``exclude`` are dbt's own criteria, for one-off builds.
+    ``selector`` names a selector of ``dbt_project/selectors.yml`` (see ``selection``);
+    ``select`` / ``exclude`` are dbt's own criteria, for one-off builds.
     Logs one line per executed node and returns one small dict per node (name, type,
     status, seconds, message). Failed models or tests raise ``DbtNodeFailure`` (unless
     their errors look transient: a lock, a connection), naming each one and the command
@@ -201,13 +171,7 @@ def run_dbt(
         variables["as_of"] = as_of.isoformat()
     if variables:
         cli += ["--vars", json.dumps(variables)]
-    if layer is not None:
-        if not selector:
-            raise ValueError("a layer is a part of a selector: give selector= too")
-        selects, excludes = layer_selection(selector, layer)
-        cli += LAYER_INDIRECT_SELECTION
-    else:
-        selects, excludes = selection(selector) if selector else ([], [])
+    selects, excludes = selection(selector) if selector else ([], [])
     selects += [select] if select else []
     excludes += [exclude] if exclude else []
     if selects:
@@ -221,9 +185,8 @@ def run_dbt(
     nodes = [_node_result(node) for node in results]
     if nodes:
         log.info(
-            "dbt %s%s: %d nodes, %.1f s of dbt work:\n%s",
+            "dbt %s: %d nodes, %.1f s of dbt work:\n%s",
             command,
-            f" (layer {layer})" if layer else "",
             len(nodes),
             sum(n["seconds"] for n in nodes),
             "\n".join(

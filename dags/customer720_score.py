@@ -24,7 +24,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from orchestrate.dag_support import MARTS_CHECKED, PUBLISHED, default_args, run_date, run_task
-from orchestrate.dbt_groups import dbt_task_group
+from orchestrate.dbt_tasks import dbt_build_task
 
 
 @dag(
@@ -78,7 +78,7 @@ def customer720_score():
         resolve_run_date()
         >> score_churn()
         >> recommend()
-        >> dbt_task_group("dbt_score_marts", "score_marts")
+        >> dbt_build_task("dbt_score_marts", "score_marts")
         >> check_scores()
         >> publish()
         >> sync_crm()

@@ -10,7 +10,7 @@ import pytest
 
 from customer720.settings import PROJECT_ROOT
 
-# Besides the dbt tasks: dbt_marts.<layer> (transform) and dbt_score_marts (score).
+# Besides the dbt tasks: dbt_marts (transform) and dbt_score_marts (score).
 EXPECTED_TASKS = {
     "customer720_ingest": {"extract_crm", "load_events", "check_raw"},
     "customer720_transform": {"run_date", "check_marts"},
@@ -29,7 +29,7 @@ EXPECTED_TASKS = {
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory: pytest.TempPathFactory):
-    # A fresh .local/ and Airflow home; dbt's manifest, for the layers' dependencies.
+    # A fresh .local/ and Airflow home; dbt's manifest (dbt ls reads it).
     local = tmp_path_factory.mktemp("dags") / "local"
     saved = dict(os.environ)
     for name in [k for k in os.environ if k.startswith(("C720_", "AIRFLOW", "DBT_"))]:
@@ -53,7 +53,7 @@ def test_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
 
 
-def _dbt_ls(select: list[str], exclude: list[str], extra: tuple[str, ...] = ()) -> set[str]:
+def _dbt_ls(select: list[str], exclude: list[str]) -> set[str]:
     """The unique ids of the nodes dbt selects (``dbt ls``, the selection a build runs)."""
     from dbt.cli.main import dbtRunner
 
@@ -61,7 +61,7 @@ def _dbt_ls(select: list[str], exclude: list[str], extra: tuple[str, ...] = ()) 
 
     project = str(get_settings().dbt_project_dir)
     cli = ["ls", "--project-dir", project, "--profiles-dir", project, "--quiet"]
-    cli += ["--output", "json", "--output-keys", "unique_id", *extra]
+    cli += ["--output", "json", "--output-keys", "unique_id"]
     cli += ["--select", *select] if select else []
     cli += ["--exclude", *exclude] if exclude else []
     result = dbtRunner().invoke(cli)
@@ -69,78 +69,35 @@ def _dbt_ls(select: list[str], exclude: list[str], extra: tuple[str, ...] = ()) 
     return {json.loads(line)["unique_id"] for line in result.result}
 
 
-@pytest.fixture(scope="module")
-def layers(dagbag) -> dict[str, set[str]]:
-    """Each layer task's nodes (in build order), as ``run_dbt(selector="marts", layer=...)``
-    selects them."""
-    from customer720.dbt import LAYER_INDIRECT_SELECTION, LAYERS, layer_selection
-
-    return {
-        layer: _dbt_ls(*layer_selection("marts", layer), tuple(LAYER_INDIRECT_SELECTION))
-        for layer in LAYERS
-    }
-
-
 def _names(ids: set[str]) -> set[str]:
     return {i.split(".")[-1] for i in ids}
 
 
-def test_the_transform_builds_the_marts_selector_one_dbt_build_per_layer(dagbag, layers) -> None:
-    from customer720.dbt import LAYERS, selection
-
-    transform = dagbag.dags["customer720_transform"]
-    tasks = [f"dbt_marts.{layer}" for layer in LAYERS]
-    assert {t for t in transform.task_ids if t.startswith("dbt_")} == set(tasks)
-    # In build order, each after the one before, all before the marts gate.
-    for before, after in zip(tasks, tasks[1:], strict=False):
-        assert before in transform.get_task(after).upstream_task_ids
-    gate = transform.get_task("check_marts").get_flat_relative_ids(upstream=True)
-    assert set(tasks) <= gate
-    # Every node of the selector is built by exactly one layer, and every layer builds some.
-    everything = _dbt_ls(*selection("marts"))
-    assert all(layers.values()), {k: len(v) for k, v in layers.items()}
-    built = [node for nodes in layers.values() for node in nodes]
-    assert len(built) == len(set(built)), "a node is built by two layers"
-    models = {n for n in everything if n.split(".")[0] in ("model", "seed", "snapshot")}
-    assert models <= set(built), _names(models - set(built))
-    # A test left out touches a model outside the selector (built by the score DAG).
-    left_out = everything - set(built)
-    assert all(n.startswith(("test.", "unit_test.")) for n in left_out), _names(left_out)
-    assert {"stg_crm__contacts", "sentiment_lexicon", "snap_crm__contacts"} <= _names(
-        layers["staging"]
-    )
-    assert "int_identity_nodes_resolved" in _names(layers["intermediate"])
-    assert "fct_orders" in _names(layers["marts"])
-    assert "customer_features" in _names(layers["ml"])
-
-
-def test_no_layer_reads_a_node_of_a_later_layer(dagbag, layers) -> None:
-    from customer720.settings import get_settings
-
-    manifest = json.loads(
-        (get_settings().local_dir / "dbt" / "target" / "manifest.json").read_text()
-    )
-    nodes = {**manifest["nodes"], **manifest["unit_tests"]}
-    position = {node: i for i, ids in enumerate(layers.values()) for node in ids}
-    for node, i in position.items():
-        if node.startswith(("source.", "exposure.")):
-            continue  # the raw tables, and the exposures' docs: a build does nothing for them
-        for parent in nodes[node]["depends_on"].get("nodes", []):  # a seed has none
-            assert position.get(parent, -1) <= i, f"{node} (layer {i}) reads {parent}"
-
-
-def test_score_marts_are_one_dbt_build_after_scoring(dagbag, layers) -> None:
+def test_each_dbt_model_is_built_once_a_day_by_one_dbt_task(dagbag) -> None:
+    """The transform DAG's dbt_marts builds the marts selector before the marts gate, the
+    score DAG's dbt_score_marts the score marts after scoring: together every model, seed
+    and snapshot of the project, none in both."""
     from customer720.dbt import selection
 
-    score = dagbag.dags["customer720_score"]
+    transform, score = dagbag.dags["customer720_transform"], dagbag.dags["customer720_score"]
+    assert {t for t in transform.task_ids if t.startswith("dbt_")} == {"dbt_marts"}
     assert {t for t in score.task_ids if t.startswith("dbt_")} == {"dbt_score_marts"}
+    assert transform.get_task("dbt_marts").upstream_task_ids == {"run_date"}
+    assert transform.get_task("check_marts").upstream_task_ids == {"dbt_marts"}
     build = score.get_task("dbt_score_marts")
     assert {"score_churn", "recommend"} <= build.get_flat_relative_ids(upstream=True)
-    assert "dbt_score_marts" in score.get_task("check_scores").get_flat_relative_ids(upstream=True)
-    scores = _names(_dbt_ls(*selection("score_marts")))
-    assert {"dim_customer_720", "customer_churn_scores", "customer_recommendations"} <= scores
-    marts = _names(set().union(*layers.values()))
-    assert not marts & scores, "a node is built before and after scoring"
+    assert "check_scores" in build.get_flat_relative_ids(upstream=False)
+
+    marts, scores = _dbt_ls(*selection("marts")), _dbt_ls(*selection("score_marts"))
+    built = {"model.", "seed.", "snapshot."}
+    project = {n for n in _dbt_ls([], []) if n.startswith(tuple(built))}
+    assert {n for n in marts | scores if n.startswith(tuple(built))} == project
+    assert not {n for n in marts & scores if n.startswith(tuple(built))}
+    assert {"stg_crm__contacts", "int_identity_nodes_resolved", "fct_orders"} <= _names(marts)
+    assert {"sentiment_lexicon", "snap_crm__contacts", "customer_features"} <= _names(marts)
+    assert {"dim_customer_720", "customer_churn_scores", "customer_recommendations"} <= _names(
+        scores
+    )
 
 
 def test_dbt_tasks_that_write_duckdb_queue_in_the_pool_of_one(dagbag) -> None:

@@ -46,14 +46,14 @@ def test_other_errors_keep_their_retries(monkeypatch: pytest.MonkeyPatch) -> Non
         run_task("boom", date(2024, 1, 30))
 
 
-# The layer task as Airflow runs it, in a process of its own (dbt-duckdb keeps the warehouse
+# The dbt task as Airflow runs it, in a process of its own (dbt-duckdb keeps the warehouse
 # open, and locked, in the process that built, until it ends: as an Airflow task's does).
 LAYER_TASK = """
 import json
 from datetime import date
 from orchestrate.dag_support import run_task
 try:
-    run_task("marts", date(2026, 3, 1), layer="staging")
+    run_task("marts", date(2026, 3, 1))
     print(json.dumps({"type": None}))
 except Exception as exc:
     out = {"type": type(exc).__name__, "cause": type(exc.__cause__).__name__, "message": str(exc)}
@@ -61,13 +61,13 @@ except Exception as exc:
 """
 
 
-def test_a_failed_dbt_model_fails_its_layer_task_at_once_naming_it_and_its_rerun(
+def test_a_failed_dbt_model_fails_its_task_at_once_naming_it_and_its_rerun(
     local_dir: Path,
 ) -> None:
-    """A dbt layer task (the transform DAG's ``dbt_marts.staging``) on a warehouse whose
-    raw tickets table is gone: the model fails, the task fails without retry
-    (AirflowFailException) naming the model and the commands that re-run it, and the
-    printed ``dbt retry`` command line finishes the layer once the table is back."""
+    """The transform DAG's dbt task (``dbt_marts``) on a warehouse whose raw tickets table
+    is gone: the model fails, the task fails without retry (AirflowFailException) naming
+    the model and the commands that re-run it, and the printed ``dbt retry`` command line
+    finishes the build (the failed model and what was skipped) once the table is back."""
     import duckdb
 
     from customer720.settings import get_settings
@@ -99,3 +99,5 @@ def test_a_failed_dbt_model_fails_its_layer_task_at_once_naming_it_and_its_rerun
     assert "stg_crm__tickets" in rerun.stdout
     with duckdb.connect(warehouse, read_only=True) as con:
         assert con.execute("select count(*) from staging.stg_crm__tickets").fetchone()[0] > 0
+        # ... and what the failure had skipped downstream of it
+        assert con.execute("select count(*) from marts.fct_touchpoints").fetchone()[0] > 0
