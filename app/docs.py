@@ -1,7 +1,7 @@
 """``make docs``: one offline site under ``<local>/docs/`` behind ``index.html``.
 
 - ``dbt/index.html``: ``dbt docs generate --static`` (manifest and catalog inside the one
-  file), generated into its own target path so the manifest Cosmos reads is untouched;
+  file), generated into its own target path so the pipeline's target is untouched;
 - ``quality/``: the Great Expectations data docs of every date with their shared
   ``_assets/`` (already offline: ``quality/docs_assets``), copied with their layout so
   their relative links hold;

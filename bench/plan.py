@@ -8,7 +8,8 @@ Three days of pipeline on one simulated company, so every comparison is on the s
 2. **incremental** — one simulated day appended, then the same stages called directly
    (the DAG's task functions, one process each): the daily cost of a warehouse with history.
 3. **airflow** — one more day appended, then the same pipeline through Airflow's public
-   entry point (``python -m orchestrate run --date D``): the orchestration cost.
+   entry point (``python -m orchestrate run --date D``): the orchestration cost; then one
+   plain ``dbt build`` of the same date's marts, against the transform DAG's dbt tasks.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def full_plan() -> list[Step]:
     steps.append(Step("setup", "append_day"))
     steps.append(Step("setup", "airflow_prepare"))  # `orchestrate run` migrates again: a no-op
     steps.append(Step("airflow", "airflow"))
+    steps.append(Step("airflow", "dbt_plain"))  # the same date's marts, one plain dbt build
     return steps
 
 

@@ -140,6 +140,25 @@ def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
         "same task functions called directly (both with one new day of data, no training; "
         "process start-up included on both sides)",
     }
+    # The transform DAG's dbt tasks (first start to last end, as Airflow recorded them in
+    # the airflow step) vs one plain `dbt build` of the same selector, date and warehouse.
+    transform = (airflow or {}).get("summary", {}).get("transform") or {} if ok else {}
+    plain = steps.get("airflow/dbt_plain")
+    plain_ok = plain and not plain.get("error")
+    out["dbt_in_airflow_vs_plain"] = {
+        "value": _ratio(
+            transform.get("dbt_span_seconds"), step_seconds(plain) if plain_ok else None
+        ),
+        "cpu": None,  # Airflow records no CPU time per task
+        "numerator": f"airflow/airflow: the transform DAG's dbt tasks {transform.get('dbt_tasks')} "
+        f"({transform.get('dbt_span_seconds')} s first start to last end, "
+        f"{transform.get('dbt_task_seconds')} s summed)",
+        "denominator": "airflow/dbt_plain: dbt build --selector marts, the same date "
+        f"({step_seconds(plain) if plain_ok else None} s)",
+        "meaning": "dbt inside Airflow (the transform DAG's dbt task, one dbt build) vs one plain "
+        "dbt build of the same models and tests (both re-parse the project: the day's vars "
+        "changed)",
+    }
     return out
 
 

@@ -78,7 +78,33 @@ def airflow(params: Params) -> dict:
     if code:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise RuntimeError(f"{' '.join(cmd[1:])} exited with {code} (log {log}):\n{tail}")
-    return {"log": str(log)}
+    from bench.dbt_overhead import dbt_task_times
+
+    # the transform DAG's dbt tasks (for dbt_in_airflow_vs_plain), from Airflow's own DB
+    return {"log": str(log), "transform": dbt_task_times()}
+
+
+def dbt_plain(params: Params) -> dict:
+    """One plain ``dbt build`` of the ``marts`` selector (the dbt CLI, its own process)
+    for the date the airflow step just built, after a parse with the day before's vars
+    (where a daily run finds dbt's partial-parse state, as the airflow step did): the
+    denominator of dbt_in_airflow_vs_plain. ``core_seconds`` times the build alone."""
+    import resource
+    import time
+
+    from bench.dbt_overhead import as_after_the_day_before, time_plain
+
+    day = _as_of(params)
+    as_after_the_day_before(day)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    time_plain(day)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - kids.ru_utime - kids.ru_stime
+    return {
+        "core_seconds": round(time.perf_counter() - start, 2),
+        "core_cpu_seconds": round(cpu, 2),
+    }
 
 
 def _reference(name: str) -> Stage:
@@ -115,6 +141,7 @@ STAGES: dict[str, Stage] = {
     },
     "airflow_prepare": airflow_prepare,
     "airflow": airflow,
+    "dbt_plain": dbt_plain,
     "ref_read_json": _reference("bare_read_json"),
     "ref_sql_720": _reference("sql_720"),
     "ref_lightgbm": _reference("bare_lightgbm"),

@@ -1,8 +1,11 @@
 """Run dbt in-process with the project's settings (the transform stage's entry point).
 
 The pipeline's two builds are named selectors in ``dbt_project/selectors.yml`` (``marts``,
-``score_marts``); ``selection()`` resolves a name to dbt's ``--select`` / ``--exclude``, for
-``run_dbt(selector=...)`` and the Cosmos task groups alike.
+``score_marts``); ``selection()`` resolves a name to dbt's ``--select`` / ``--exclude``.
+Each is one ``dbt build`` (one Airflow task: ``orchestrate/dbt_tasks.py``).
+
+Every build logs one line per node (status, seconds) and, when it fails, names each failed
+model or test and the commands that re-run it (``DbtNodeFailure``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,15 @@ log = logging.getLogger(__name__)
 
 class DbtError(RuntimeError):
     """dbt failed; the message names the failing models or tests."""
+
+
+class DbtNodeFailure(DbtError):
+    """Models or tests failed on the data or the SQL (not a lock or a lost connection):
+    running the same build again would fail the same way. ``failed`` names them."""
+
+    def __init__(self, message: str, failed: list[dict[str, Any]]):
+        super().__init__(message)
+        self.failed = failed
 
 
 SELECTORS_FILE = PROJECT_ROOT / "dbt_project" / "selectors.yml"
@@ -60,6 +73,62 @@ def selection(selector: str) -> tuple[list[str], list[str]]:
     return list(select), list(exclude)
 
 
+# Errors a second try can fix: another process holds DuckDB's file, a connection dropped.
+TRANSIENT = ("could not set lock", "conflicting lock", "connection", "timeout", "timed out")
+
+
+def rerun_commands(
+    failed: list[dict[str, Any]],
+    variables: dict[str, Any],
+    exclude: list[str],
+    settings: Settings,
+) -> list[str]:
+    """The dbt command lines that re-run what failed, with this build's settings: a build
+    of each failed model (or the model of a failed test) and what depends on it, and
+    ``dbt retry`` (the failed and skipped nodes of this invocation, from its run_results).
+    The warehouse and dbt's target folder are passed as in ``Settings.tool_env``; a
+    Postgres password stays in ``DBT_PG_PASSWORD``, never in a log."""
+    import shlex
+
+    env = {
+        k: v
+        for k, v in settings.tool_env().items()
+        if k.startswith("DBT_") and k not in ("DBT_PG_PASSWORD", "DBT_PROFILES_DIR")
+    }
+    prefix = "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+    dbt = shlex.quote(str(Path(sys.executable).with_name("dbt")))
+    common = [
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target",
+        settings.dbt_target,
+    ]
+    roots = sorted({n.get("model") or n["name"] for n in failed})
+    build = ["build", "--select", *(f"{r}+" for r in roots)]
+    build += ["--exclude", *exclude] if exclude else []
+    build += [*common, "--vars", json.dumps(variables)]
+    return [
+        f"{prefix} {dbt} {shlex.join(build)}",
+        f"{prefix} {dbt} {shlex.join(['retry', *common])}",
+    ]
+
+
+def _node_result(node: Any) -> dict[str, Any]:
+    """One executed node: name, resource type, status, seconds, message, and for a test
+    the model it is attached to."""
+    attached = getattr(node.node, "attached_node", None)
+    return {
+        "name": getattr(node.node, "name", "?"),
+        "type": str(getattr(node.node, "resource_type", "?")),
+        "status": str(node.status),
+        "seconds": round(float(getattr(node, "execution_time", 0.0) or 0.0), 2),
+        "message": node.message,
+        "model": attached.rsplit(".", 1)[-1] if attached else None,
+    }
+
+
 def run_dbt(
     command: str,
     *,
@@ -75,7 +144,10 @@ def run_dbt(
 
     ``selector`` names a selector of ``dbt_project/selectors.yml`` (see ``selection``);
     ``select`` / ``exclude`` are dbt's own criteria, for one-off builds.
-    Returns one small dict per executed node (name, status, seconds) for summaries.
+    Logs one line per executed node and returns one small dict per node (name, type,
+    status, seconds, message). Failed models or tests raise ``DbtNodeFailure`` (unless
+    their errors look transient: a lock, a connection), naming each one and the command
+    lines that re-run them.
     """
     settings = settings or apply_tool_env()
     from dbt.cli.main import dbtRunner
@@ -109,25 +181,44 @@ def run_dbt(
     cli += args or []
     log.info("dbt %s", " ".join(cli))
     result = dbtRunner().invoke(cli)
-    nodes: list[dict[str, Any]] = []
     results = getattr(result.result, "results", None) or []
-    for node in results:
-        nodes.append(
-            {
-                "name": getattr(node.node, "name", "?"),
-                "status": str(node.status),
-                "seconds": round(float(getattr(node, "execution_time", 0.0) or 0.0), 2),
-                "message": node.message,
-            }
+    nodes = [_node_result(node) for node in results]
+    if nodes:
+        log.info(
+            "dbt %s: %d nodes, %.1f s of dbt work:\n%s",
+            command,
+            len(nodes),
+            sum(n["seconds"] for n in nodes),
+            "\n".join(
+                f"  {n['status'].upper():<7} {n['type']:<9} {n['name']}  {n['seconds']:.2f} s"
+                for n in nodes
+            ),
         )
     if not result.success:
-        failed = [
-            f"{n['name']}: {n['status']} {n['message'] or ''}".strip()
-            for n in nodes
-            if n["status"] in ("error", "fail", "runtime error")
-        ]
-        detail = "\n  ".join(failed) if failed else str(result.exception or "see the dbt log")
-        raise DbtError(
-            f"dbt {command} failed:\n  {detail}\nLog: {settings.local_dir / 'dbt' / 'logs'}"
+        failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error")]
+        detail = (
+            "\n  ".join(
+                f"{n['type']} {n['name']}"
+                + (f" (on {n['model']})" if n["model"] else "")
+                + f": {n['status']} {n['message'] or ''}".rstrip()
+                for n in failed
+            )
+            if failed
+            else str(result.exception or "see the dbt log")
         )
+        message = f"dbt {command} failed:\n  {detail}\nLog: {settings.local_dir / 'dbt' / 'logs'}"
+        transient = any(
+            word in str(n["message"] or "").lower() for n in failed for word in TRANSIENT
+        )
+        if failed and not transient:
+            commands = rerun_commands(failed, variables, excludes, settings)
+            message += (
+                "\nRe-run what failed and what depends on it, after fixing the cause:\n  "
+                + commands[0]
+                + "\nor continue this dbt invocation (failed and skipped nodes):\n  "
+                + commands[1]
+                + "\n(or clear the Airflow task: a build is idempotent for its date)"
+            )
+            raise DbtNodeFailure(message, failed)
+        raise DbtError(message)
     return nodes

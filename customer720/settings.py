@@ -415,7 +415,7 @@ def apply_tool_env() -> Settings:
         if key.startswith(("C720_", "DBT_")):
             # Derived from the settings: always theirs. A DBT_TARGET_PATH left in the
             # environment by an earlier run for another C720_LOCAL_DIR would send dbt's
-            # manifest to that folder (and Cosmos would find none here).
+            # manifest and run results to that folder (`dbt retry` would find none here).
             os.environ[key] = value
         else:
             os.environ.setdefault(key, value)

@@ -7,7 +7,8 @@ Started when the marts gate of `customer720_transform` passes, for the same date
    (train one first: `make train` or the `customer720_train` DAG);
 2. **recommendations** for every active customer;
 3. **dbt** of the score marts (`customer_churn_scores`, `customer_recommendations`,
-   `dim_customer_720` with scores): task group `dbt_score_marts`, one task per model;
+   `dim_customer_720` with scores): the task `dbt_score_marts`, one `dbt build` whose
+   log lists every model and test with its status;
 4. the **scores quality gate**: one row per person, this date's scores in [0, 1],
    recommendations well-formed, no personal data;
 5. **publish** `.local/published.duckdb` atomically (updates `customer720_published_marts`);
@@ -23,7 +24,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from orchestrate.dag_support import MARTS_CHECKED, PUBLISHED, default_args, run_date, run_task
-from orchestrate.dbt_groups import dbt_task_group
+from orchestrate.dbt_tasks import dbt_build_task
 
 
 @dag(
@@ -77,7 +78,7 @@ def customer720_score():
         resolve_run_date()
         >> score_churn()
         >> recommend()
-        >> dbt_task_group("dbt_score_marts", "score_marts")
+        >> dbt_build_task("dbt_score_marts", "score_marts")
         >> check_scores()
         >> publish()
         >> sync_crm()

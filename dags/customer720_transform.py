@@ -5,8 +5,10 @@ Started when the raw gate of `customer720_ingest` passes, for the same date (the
 event carries it; a manual trigger takes `{"as_of": "YYYY-MM-DD"}` as conf).
 
 1. **dbt** staging → intermediate → marts (identity graph, sessions, `dim_customer_720`
-   without scores, `ml.customer_features`): the task group `dbt_marts` has one task per
-   model (astronomer-cosmos), each `dbt build --select <model>` — the model and its tests;
+   without scores, `ml.customer_features`): the task `dbt_marts` is one `dbt build
+   --selector marts`, the models with their tests; its log lists every node with its
+   status and time, and a failed model or test fails the task naming it and the commands
+   that re-run it (`dbt build --select <model>+`, `dbt retry`);
 2. the **marts quality gate**: features for this date exist and are unique per customer,
    `fct_orders` keys, and no personal-data column in any mart.
 
@@ -20,7 +22,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from orchestrate.dag_support import MARTS_CHECKED, RAW_CHECKED, default_args, run_date, run_task
-from orchestrate.dbt_groups import dbt_task_group
+from orchestrate.dbt_tasks import dbt_build_task
 
 
 @dag(
@@ -41,16 +43,12 @@ def customer720_transform():
 
     @task(outlets=[MARTS_CHECKED])
     def check_marts(*, outlet_events, **context) -> dict:
-        from customer720.runs import save_part
-
         as_of = run_date(context)
-        dbt_tasks = [t for t in context["dag"].task_ids if t.startswith("dbt_marts.")]
-        save_part(as_of, "dbt", {"nodes": len(dbt_tasks)})
         result = run_task("quality_marts", as_of)
         outlet_events[MARTS_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 
-    resolve_run_date() >> dbt_task_group("dbt_marts", "marts") >> check_marts()
+    resolve_run_date() >> dbt_build_task("dbt_marts", "marts") >> check_marts()
 
 
 customer720_transform()

@@ -4,7 +4,7 @@ or open its UI.
     python -m orchestrate run [--date D] [--train/--no-train]   # make run
     python -m orchestrate backfill --start S --end E            # make backfill
     python -m orchestrate train [--date D]                      # make train
-    python -m orchestrate prepare                                # Airflow DB, pool, dbt manifest
+    python -m orchestrate prepare                                # Airflow DB, pool
     python -m orchestrate ui | stop                              # make airflow / airflow-stop
 """
 

@@ -57,13 +57,22 @@ def time_schedule(cron: str) -> str | None:
 
 def data_errors() -> tuple[type[Exception], ...]:
     """Errors no retry can fix: a failed quality gate, bad or missing input, a preflight
-    failure, a run without a date. (Imported when needed: the DAG files stay cheap.)"""
+    failure, a run without a date, a dbt model or test that failed on the data or its SQL.
+    (Imported when needed: the DAG files stay cheap.)"""
+    from customer720.dbt import DbtNodeFailure
     from ingest.errors import IngestError
     from ml.common.data import MissingInputError
     from orchestrate.preflight import PreflightError
     from quality.gates import QualityGateFailed
 
-    return (QualityGateFailed, IngestError, MissingInputError, PreflightError, NoRunDateError)
+    return (
+        QualityGateFailed,
+        IngestError,
+        MissingInputError,
+        PreflightError,
+        NoRunDateError,
+        DbtNodeFailure,
+    )
 
 
 def run_task(name: str, as_of: date, **kwargs: Any) -> dict[str, Any]:

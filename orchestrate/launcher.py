@@ -64,17 +64,17 @@ def airflow(args: list[str], settings: Settings, log_file: Path | None = None) -
 
 
 def prepare_airflow(settings: Settings) -> None:
-    """Airflow's metadata DB, the pool that serialises DuckDB writers, dbt's manifest."""
+    """Airflow's metadata DB and the pool that serialises DuckDB writers.
+
+    No ``dbt parse`` here (Cosmos needed the manifest to draw the DAG; the dbt tasks do
+    not): a parse without the run's vars only made the first build parse the project again.
+    """
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     logs = settings.local_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if airflow(["db", "migrate"], settings, logs / "airflow_db_migrate.log") != 0:
         raise SystemExit(f"airflow db migrate failed; see {logs / 'airflow_db_migrate.log'}")
     airflow(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writing process"], settings)
-    # Cosmos draws the dbt task groups from dbt's manifest (LoadMode.DBT_MANIFEST).
-    from customer720.dbt import run_dbt
-
-    run_dbt("parse")
 
 
 def preflight(

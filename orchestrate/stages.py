@@ -104,10 +104,18 @@ def _quality_raw(as_of: date, failed_loads: tuple[str, ...] | list[str] = ()) ->
 
 def _dbt(selector: str) -> Callable[..., dict]:
     def build(as_of: date, args: list[str] | None = None) -> dict:
+        """One ``dbt build`` of the selector; its nodes counted by status."""
         from customer720.dbt import run_dbt
 
         nodes = run_dbt("build", as_of=as_of, selector=selector, args=args)
-        return {"nodes": len(nodes), "node_seconds": round(sum(n["seconds"] for n in nodes), 1)}
+        statuses: dict[str, int] = {}
+        for node in nodes:
+            statuses[node["status"]] = statuses.get(node["status"], 0) + 1
+        return {
+            "nodes": len(nodes),
+            "node_seconds": round(sum(n["seconds"] for n in nodes), 1),
+            "statuses": statuses,
+        }
 
     build.__name__ = f"dbt_{selector}"
     return build

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from customer720.settings import PROJECT_ROOT
 
-# Besides one Cosmos task per dbt model in the groups dbt_marts / dbt_score_marts.
+# Besides the dbt tasks: dbt_marts (transform) and dbt_score_marts (score).
 EXPECTED_TASKS = {
     "customer720_ingest": {"extract_crm", "load_events", "check_raw"},
     "customer720_transform": {"run_date", "check_marts"},
@@ -28,7 +29,7 @@ EXPECTED_TASKS = {
 
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory: pytest.TempPathFactory):
-    # A fresh .local/ and Airflow home; the dbt manifest Cosmos draws the dbt groups from.
+    # A fresh .local/ and Airflow home; dbt's manifest (dbt ls reads it).
     local = tmp_path_factory.mktemp("dags") / "local"
     saved = dict(os.environ)
     for name in [k for k in os.environ if k.startswith(("C720_", "AIRFLOW", "DBT_"))]:
@@ -52,37 +53,51 @@ def test_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
 
 
-def _dbt_models(dag, group: str) -> set[str]:
-    """The dbt models with a task of their own in ``group`` (Cosmos: ``<model>_model_build``)."""
-    prefix, suffix = f"{group}.", "_model_build"
-    return {
-        t.removeprefix(prefix).removesuffix(suffix)
-        for t in dag.task_ids
-        if t.startswith(prefix) and t.endswith(suffix)
-    }
+def _dbt_ls(select: list[str], exclude: list[str]) -> set[str]:
+    """The unique ids of the nodes dbt selects (``dbt ls``, the selection a build runs)."""
+    from dbt.cli.main import dbtRunner
+
+    from customer720.settings import get_settings
+
+    project = str(get_settings().dbt_project_dir)
+    cli = ["ls", "--project-dir", project, "--profiles-dir", project, "--quiet"]
+    cli += ["--output", "json", "--output-keys", "unique_id"]
+    cli += ["--select", *select] if select else []
+    cli += ["--exclude", *exclude] if exclude else []
+    result = dbtRunner().invoke(cli)
+    assert result.success, result.exception
+    return {json.loads(line)["unique_id"] for line in result.result}
 
 
-def test_expected_dags_and_tasks(dagbag) -> None:
-    assert set(EXPECTED_TASKS) == set(dagbag.dags)
-    for dag_id, tasks in EXPECTED_TASKS.items():
-        own = {t for t in dagbag.dags[dag_id].task_ids if not t.startswith("dbt_")}
-        assert own == tasks
+def _names(ids: set[str]) -> set[str]:
+    return {i.split(".")[-1] for i in ids}
 
 
-def test_every_dbt_model_is_a_task_in_exactly_one_group(dagbag) -> None:
-    marts = _dbt_models(dagbag.dags["customer720_transform"], "dbt_marts")
-    scores = _dbt_models(dagbag.dags["customer720_score"], "dbt_score_marts")
-    assert {"stg_crm__contacts", "int_identity_nodes_resolved", "fct_orders"} <= marts
-    assert "customer_features" in marts
-    assert {"dim_customer_720", "customer_churn_scores", "customer_recommendations"} <= scores
-    assert not marts & scores
-    # The marts gate waits for every model of the group; scores are built after ML.
-    gate = dagbag.dags["customer720_transform"].get_task("check_marts")
-    group = {t for t in gate.dag.task_ids if t.startswith("dbt_marts.")}
-    assert group <= gate.get_flat_relative_ids(upstream=True)
-    score_dag = dagbag.dags["customer720_score"]
-    first = score_dag.get_task("dbt_score_marts.customer_churn_scores_model_build")
-    assert "score_churn" in first.get_flat_relative_ids(upstream=True)
+def test_each_dbt_model_is_built_once_a_day_by_one_dbt_task(dagbag) -> None:
+    """The transform DAG's dbt_marts builds the marts selector before the marts gate, the
+    score DAG's dbt_score_marts the score marts after scoring: together every model, seed
+    and snapshot of the project, none in both."""
+    from customer720.dbt import selection
+
+    transform, score = dagbag.dags["customer720_transform"], dagbag.dags["customer720_score"]
+    assert {t for t in transform.task_ids if t.startswith("dbt_")} == {"dbt_marts"}
+    assert {t for t in score.task_ids if t.startswith("dbt_")} == {"dbt_score_marts"}
+    assert transform.get_task("dbt_marts").upstream_task_ids == {"run_date"}
+    assert transform.get_task("check_marts").upstream_task_ids == {"dbt_marts"}
+    build = score.get_task("dbt_score_marts")
+    assert {"score_churn", "recommend"} <= build.get_flat_relative_ids(upstream=True)
+    assert "check_scores" in build.get_flat_relative_ids(upstream=False)
+
+    marts, scores = _dbt_ls(*selection("marts")), _dbt_ls(*selection("score_marts"))
+    built = {"model.", "seed.", "snapshot."}
+    project = {n for n in _dbt_ls([], []) if n.startswith(tuple(built))}
+    assert {n for n in marts | scores if n.startswith(tuple(built))} == project
+    assert not {n for n in marts & scores if n.startswith(tuple(built))}
+    assert {"stg_crm__contacts", "int_identity_nodes_resolved", "fct_orders"} <= _names(marts)
+    assert {"sentiment_lexicon", "snap_crm__contacts", "customer_features"} <= _names(marts)
+    assert {"dim_customer_720", "customer_churn_scores", "customer_recommendations"} <= _names(
+        scores
+    )
 
 
 def test_dbt_tasks_that_write_duckdb_queue_in_the_pool_of_one(dagbag) -> None:

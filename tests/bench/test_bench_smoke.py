@@ -57,6 +57,7 @@ def test_report_files_and_ratio_fields(smoke: tuple[Path, dict, str]) -> None:
         "dbt_incremental_vs_full",
         "daily_incremental_vs_full",
         "airflow_vs_direct",
+        "dbt_in_airflow_vs_plain",
     ):
         assert name in report["ratios"], name
     # measured in this run: the ingest of the full history against bare read_json

@@ -9,13 +9,15 @@ at high rates) stops before publishing and leaves the snapshot as it was.
 
 The first run starts its own scheduler; then `make airflow` comes up and the second run and
 the dirty day use its scheduler; every run is then read back through the REST API: each
-DAG's runs, their durations, and every task's log.
+DAG's runs, their durations, and every task's log. While the UI is up, headless Chromium
+(Debian's, `make chromium`) logs in as a user does and opens a dbt task's log page.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -114,6 +116,47 @@ def _dag_history(api: _Api, dag: str) -> list[dict]:
             log = api.get(f"{base}/{_q(ti['task_id'])}/logs/1?full_content=true")
             run["tasks"][ti["task_id"]] = (ti["state"], _log_text(log.get("content") or []))
     return runs
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+CHROMIUM_ARGS += ["--disable-background-networking", "--disable-component-update"]
+# The task whose log page the browser opens, and lines it logs at the end of its log (the
+# log view opens there and renders only the lines in sight): run_dbt's node lines.
+UI_TASK = "dbt_marts"
+UI_LINES = (re.compile(r"dbt build: \d+ nodes"), re.compile(r"SUCCESS\s+model\s+\w+"))
+
+
+def _task_log_page(port: int, home: Path, dag: str, run_id: str, task: str, shot: Path) -> str:
+    """The text of a task instance's page in the Airflow UI (its log is the page's first
+    tab: ``/dags/{dag}/runs/{run}/tasks/{task}``), reached the way a user does: the login
+    form of Airflow's simple auth manager with `make airflow`'s admin password."""
+    from playwright.sync_api import sync_playwright
+
+    password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/dags/{_q(dag)}/runs/{_q(run_id)}/tasks/{_q(task)}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            # Tall: the log view renders only the lines in sight.
+            page = browser.new_page(viewport={"width": 1600, "height": 6000})
+            page.goto(url)
+            page.fill("input[name=username]", "admin")
+            page.fill("input[name=password]", password["admin"])
+            page.click("button[type=submit]")
+            page.wait_for_url(lambda u: "/auth/login" not in u, timeout=120_000)
+            if not page.url.startswith(url):
+                page.goto(url)
+            # Waits for the log to load (not a timing assertion: the test reads the text).
+            try:
+                page.get_by_text(UI_LINES[0]).first.wait_for(timeout=120_000)
+            except Exception:  # the assertion on the text below says what was there
+                pass
+            page.screenshot(path=str(shot), full_page=True)
+            return page.inner_text("body")
+        finally:
+            browser.close()
 
 
 def _start_ui(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -228,6 +271,20 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         # failed at once, never retried.
         dirty = _run_failing_date(bad_day, env)
         history = _airflow_history(_Api(port, local / "airflow"))
+        transform = [r for r in history["customer720_transform"] if r["state"] == "success"]
+        ui_page = None
+        if CHROMIUM.exists() and transform:
+            try:
+                ui_page = _task_log_page(
+                    port,
+                    local / "airflow",
+                    "customer720_transform",
+                    transform[-1]["dag_run_id"],
+                    UI_TASK,
+                    logs / "ui_task_log.png",
+                )
+            except Exception as exc:  # the browser test fails with it, not every test
+                ui_page = f"the browser failed: {exc!r}"
     finally:
         _stop_ui(ui)
     airflow_db = sqlite3.connect(local / "airflow" / "airflow.db")
@@ -262,6 +319,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "published_after_dirty_day": (published.read_bytes(), _publish_id(published)),
         "asset_events": [(name, json.loads(extra or "{}")) for name, extra in asset_events],
         "history": history,
+        "ui_page": ui_page,
     }
 
 
@@ -369,11 +427,42 @@ def test_every_run_is_a_real_airflow_run_with_its_task_logs(pipeline: dict) -> N
             assert run["tasks"], (dag, run["dag_run_id"])
             for task, (state, log) in run["tasks"].items():
                 assert state == "success" and log.strip(), (dag, task, log[-500:])
-                assert _what_it_did(task) in log, (dag, task, log[-2000:])
+                assert re.search(_what_it_did(task), log), (dag, task, log[-2000:])
+
+
+def test_each_dbt_task_logs_every_node_it_built_with_its_status(pipeline: dict) -> None:
+    """A dbt task is one `dbt build`: its log has a line per model, seed, snapshot and
+    test with its status and time."""
+    for dag, group in (("customer720_transform", "dbt_"), ("customer720_score", "dbt_")):
+        run = [r for r in pipeline["history"][dag] if r["state"] == "success"][-1]
+        dbt_tasks = {t: log for t, (_, log) in run["tasks"].items() if t.startswith(group)}
+        assert dbt_tasks, (dag, sorted(run["tasks"]))
+        for task, log in dbt_tasks.items():
+            lines = re.findall(
+                r"^\s*(SUCCESS|PASS)\s+(model|seed|snapshot|test|unit_test)\s+(\S+)\s+[\d.]+ s$",
+                log,
+                re.M,
+            )
+            kinds = {kind for _, kind, _ in lines}
+            assert "model" in kinds and "test" in kinds, (dag, task, log[-2000:])
+            assert not re.search(r"^\s*(ERROR|FAIL)\s", log, re.M), (dag, task, log[-2000:])
+
+
+def test_the_airflow_ui_shows_a_dbt_task_log_in_a_browser(pipeline: dict) -> None:
+    """Acceptance 6: headless Chromium logs into the Airflow UI and sees the log page of a
+    finished dbt task with the lines that task logged."""
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: `make chromium` installs it")
+    text = pipeline["ui_page"]
+    assert text is not None, "no successful transform run to open"
+    assert "Sign into Airflow" not in text, text[:2000]
+    assert UI_TASK in text, text[:3000]
+    for line in UI_LINES:
+        assert line.search(text), (line.pattern, text[-3000:])
 
 
 def _what_it_did(task_id: str) -> str:
-    """What a task's log must name: its stage, or its dbt model / seed / test."""
+    """A pattern the task's log must match: its stage, or a dbt node line of its layer."""
     stages = {
         "extract_crm": "stage ingest_crm for",
         "load_events": "stage ingest_events for",
@@ -390,8 +479,6 @@ def _what_it_did(task_id: str) -> str:
         "run_date": "Returned value",
     }
     if task_id in stages:
-        return stages[task_id]
-    node = task_id.split(".", 1)[1]  # dbt_marts.<node>_<kind>
-    for suffix in ("_model_build", "_seed_build", "_snapshot_build", "_test", "_build"):
-        node = node.removesuffix(suffix)
-    return node
+        return re.escape(stages[task_id])
+    built = {"dbt_marts": "fct_orders", "dbt_score_marts": "customer_churn_scores"}
+    return rf"SUCCESS\s+model\s+{built[task_id]}\s+[\d.]+ s"
