@@ -184,8 +184,10 @@ def plan(
     pid = pd.Index(d.product_ids)
     code = pid.get_indexer(rows["product_id"].to_numpy("int64"))
     bad_rows = (code < 0) | ~d.allowed[np.maximum(code, 0)]
-    disallowed = np.isin(keys, rows.loc[bad_rows, "customer_key"].astype(str).unique())
-    no_list = ~new & ~np.isin(keys, rows["customer_key"].astype(str).unique())
+    # pandas isin (hashing): numpy's isin of str against object arrays compares all pairs
+    listed = pd.Index(keys)
+    disallowed = listed.isin(rows.loc[bad_rows, "customer_key"].astype(str))
+    no_list = ~new & ~listed.isin(rows["customer_key"].astype(str))
     redo = new | changed | stale | rotation | disallowed | no_list
     keep = set(keys[~redo])
     carried = rows[rows["customer_key"].astype(str).isin(keep).to_numpy()]
