@@ -104,8 +104,12 @@ def fingerprints(d: rec_data.RecData, custs: np.ndarray) -> np.ndarray:
         parts[f"{name}_n"] = g.size()
         parts[f"{name}_last"] = g[at].max().astype("int64")
         if item:
-            # product ids, not codes: codes move when the catalogue gains a product
-            ids = pd.Series(d.product_ids[x[item].to_numpy()], index=x["cust"].to_numpy())
+            # product ids (text), not codes: codes move when the catalogue gains a product
+            # (31-bit hashes, so a customer's sum cannot overflow)
+            id_hash = pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33
+            ids = pd.Series(
+                id_hash[x[item].to_numpy()].astype(np.int64), index=x["cust"].to_numpy()
+            )
             parts[f"{name}_ids"] = ids.groupby(level=0).sum()
     f = pd.DataFrame(parts).reindex(custs).fillna(-1).astype("int64")
     return pd.util.hash_pandas_object(f, index=False).to_numpy().view(np.int64)
@@ -182,7 +186,7 @@ def plan(
     rotation = np.isin(rotation_slot(keys, cfg.refresh_days), slots)
     # A carried list must still hold only recommendable products (catalogue changes daily).
     pid = pd.Index(d.product_ids)
-    code = pid.get_indexer(rows["product_id"].to_numpy("int64"))
+    code = pid.get_indexer(rows["product_id"].astype(str))
     bad_rows = (code < 0) | ~d.allowed[np.maximum(code, 0)]
     # pandas isin (hashing): numpy's isin of str against object arrays compares all pairs
     listed = pd.Index(keys)
@@ -221,7 +225,7 @@ def _coverage(
     examples = []
     for key in sizes[sizes == sizes.max()].index[:3] if n_active else []:
         rows = out[out["customer_key"] == key].sort_values("rank")
-        items = np.searchsorted(d.product_ids, rows["product_id"].to_numpy("int64"))
+        items = pd.Index(d.product_ids).get_indexer(rows["product_id"].astype(str))
         examples.append(
             {
                 "customer_key": str(key),
