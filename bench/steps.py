@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=50_000, help="for simulate")
     parser.add_argument("--days", type=int, default=365, help="for simulate")
     parser.add_argument("--tag", default="", help="label stored with each result")
+    parser.add_argument("--as-of", help="the run date (default: the simulation's last day)")
     args = parser.parse_args(argv)
     scratch = args.scratch.resolve()
     logs = scratch / "bench-logs"
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             "customers": args.customers,
             "days": args.days,
             "seed": 7,
-            "as_of": _as_of(scratch),
+            "as_of": args.as_of or _as_of(scratch),
             "log_dir": str(logs),
         }
         result = measure(stage, params, scratch, logs / f"{args.tag or 'step'}-{stage}.log")
