@@ -150,6 +150,22 @@ VARIABLES: tuple[Variable, ...] = (
         "MAP@10 gain a new ranker needs to replace the champion",
     ),
     Variable("C720_REC_ALS", "`1`", "`0` skips the implicit-ALS baseline in evaluation"),
+    Variable(
+        "C720_REC_BATCH_CUSTOMERS",
+        "`5000`",
+        "customers whose candidates and features are built at once (bounds recommender memory)",
+    ),
+    Variable(
+        "C720_REC_TRAIN_CUSTOMERS",
+        "`8000`",
+        "ranker training: at most this many buyers sampled per training week (`0`: all)",
+    ),
+    Variable(
+        "C720_REC_REFRESH_DAYS",
+        "`14`",
+        "daily ranking re-ranks changed customers plus a rotation: every list at most this old "
+        "(`1`: re-rank everyone every day)",
+    ),
     # orchestration
     Variable("C720_TASK_RETRIES", "`2`", "Airflow retries per task (`make run` uses 0)"),
     Variable(
@@ -284,6 +300,9 @@ class Settings:
     rec_exclude_just_bought: bool
     rec_champion_margin: float
     rec_als: bool
+    rec_batch_customers: int
+    rec_train_customers: int
+    rec_refresh_days: int
     task_retries: int
     alert_webhook: str | None
     airflow_port: int
@@ -394,6 +413,9 @@ def get_settings() -> Settings:
         rec_exclude_just_bought=_bool("C720_REC_EXCLUDE_JUST_BOUGHT", False),
         rec_champion_margin=_float("C720_REC_CHAMPION_MARGIN", 0.002),
         rec_als=_bool("C720_REC_ALS", True),
+        rec_batch_customers=_int("C720_REC_BATCH_CUSTOMERS", 5000),
+        rec_train_customers=_int("C720_REC_TRAIN_CUSTOMERS", 8000),
+        rec_refresh_days=_int("C720_REC_REFRESH_DAYS", 14),
         # Airflow retries per task; the one-shot `make run` sets 0 so a failure shows at once.
         task_retries=_int("C720_TASK_RETRIES", 2),
         alert_webhook=env("C720_ALERT_WEBHOOK"),

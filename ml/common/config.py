@@ -127,6 +127,15 @@ class RecConfig:
     )
     champion_margin: float = 0.002  # C720_REC_CHAMPION_MARGIN: MAP@k gain needed to replace
     als: bool = True  # C720_REC_ALS=0 skips the implicit-ALS baseline
+    # C720_REC_BATCH_CUSTOMERS: candidates and features are built for this many customers at
+    # a time (training weeks and daily scoring); memory grows with it, results do not change
+    batch_customers: int = 5000
+    # C720_REC_TRAIN_CUSTOMERS: at most this many buyers per training week, a seeded random
+    # sample (0 = all); the validation and evaluation weeks are never sampled
+    train_customers: int = 8000
+    # C720_REC_REFRESH_DAYS: daily ranking re-ranks customers whose inputs changed plus a
+    # rotation slice, so no published list is older than this (1 = everyone, every day)
+    refresh_days: int = 14
     seed: int = 42
     num_threads: int = 2  # C720_ML_NUM_THREADS
     model_dir: Path = field(default_factory=lambda: get_settings().model_dir / "recommend")
@@ -143,6 +152,9 @@ class RecConfig:
             exclude_just_bought=s.rec_exclude_just_bought,
             champion_margin=s.rec_champion_margin,
             als=s.rec_als,
+            batch_customers=s.rec_batch_customers,
+            train_customers=s.rec_train_customers,
+            refresh_days=s.rec_refresh_days,
             num_threads=s.ml_num_threads,
             model_dir=s.model_dir / "recommend",
             reports_dir=s.reports_dir / "recommendations",

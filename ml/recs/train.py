@@ -23,7 +23,7 @@ from ml.common.config import RecConfig
 from ml.recs import data as rec_data
 from ml.recs import rank
 from ml.recs.evaluate import BASELINES, evaluate, gates, map_on_week
-from ml.recs.weeks import cutoffs, labelled_week
+from ml.recs.weeks import cutoffs, labelled_week, training_rows
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,11 @@ KIND = "recommendation"
 def train_and_register(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig) -> dict:
     """Train on past weeks, evaluate on the last one, register, decide the champion."""
     train_at, valid_at, ev_at = cutoffs(as_of, cfg)
-    weeks = [labelled_week(d, at, cfg, qid=i) for i, at in enumerate([*train_at, valid_at, ev_at])]
-    *train_weeks, valid, ev = weeks
-    train = pd.concat([w.feats for w in train_weeks], ignore_index=True)
+    train = pd.concat(
+        [training_rows(d, at, cfg, qid=i) for i, at in enumerate(train_at)], ignore_index=True
+    )
+    valid = labelled_week(d, valid_at, cfg, qid=len(train_at))
+    ev = labelled_week(d, ev_at, cfg, qid=len(train_at) + 1)
     ranker = rank.fit_ranker(train, valid.feats, cfg.k, cfg.seed, cfg.num_threads)
     booster = None
     if ranker is not None:
@@ -47,11 +49,12 @@ def train_and_register(d: rec_data.RecData, as_of: pd.Timestamp, cfg: RecConfig)
         "split_date": ev_at.date().isoformat(),
         "eval_days": cfg.horizon_days,
         "weeks": {
-            "train": [w.at.date().isoformat() for w in train_weeks],
+            "train": [at.date().isoformat() for at in train_at],
             "validation": valid.at.date().isoformat(),
             "evaluation": ev.at.date().isoformat(),
         },
         "rows": {"train": int(len(train)), "validation": int(len(valid.feats))},
+        "train_customers_per_week": cfg.train_customers or None,
         "candidates_per_customer": float(len(ev.feats) / max(ev.feats["cust"].nunique(), 1)),
         "web_data": d.has_web,
         **evaluation,
