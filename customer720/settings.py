@@ -70,12 +70,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "C720_DUCKDB_MEMORY_LIMIT",
         "`4GB`",
-        "DuckDB `memory_limit` for dbt builds: above it DuckDB spills to `C720_DUCKDB_TEMP_DIR` (keeps a build under 6 GiB RSS)",
-    ),
-    Variable(
-        "C720_DUCKDB_TEMP_DIR",
-        "`.local/duckdb_tmp`",
-        "DuckDB `temp_directory`: where a dbt build spills what does not fit in memory",
+        "DuckDB `memory_limit` for dbt builds: above it DuckDB spills to disk, next to the warehouse file (`<warehouse>.tmp`), which keeps a build under 6 GiB RSS",
     ),
     Variable("C720_REPORTS_DIR", "`.local/reports`", "reports, data docs, run summaries"),
     # ingest and quality
@@ -282,7 +277,6 @@ class Settings:
     reports_dir: Path
     dbt_project_dir: Path
     duckdb_memory_limit: str
-    duckdb_temp_dir: Path
     quarantine_max_rate: float
     orphan_wait_days: int
     churn_horizon_days: int
@@ -368,7 +362,6 @@ class Settings:
             env["DBT_DUCKDB_PATH"] = self.warehouse
             # Bounded memory: DuckDB spills to disk above the limit (profiles.yml settings).
             env["DBT_DUCKDB_MEMORY_LIMIT"] = self.duckdb_memory_limit
-            env["DBT_DUCKDB_TEMP_DIR"] = str(self.duckdb_temp_dir)
         return env
 
 
@@ -393,7 +386,6 @@ def get_settings() -> Settings:
         reports_dir=_path("C720_REPORTS_DIR", local / "reports"),
         dbt_project_dir=PROJECT_ROOT / "dbt_project",
         duckdb_memory_limit=env("C720_DUCKDB_MEMORY_LIMIT", "4GB"),
-        duckdb_temp_dir=_path("C720_DUCKDB_TEMP_DIR", local / "duckdb_tmp"),
         quarantine_max_rate=_float("C720_QUARANTINE_MAX_RATE", 0.05),
         orphan_wait_days=_int("C720_ORPHAN_WAIT_DAYS", 7),
         churn_horizon_days=_int("C720_CHURN_HORIZON_DAYS", 90),

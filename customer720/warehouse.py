@@ -48,12 +48,12 @@ def _connect_duckdb(path: Path, settings: Settings | None = None) -> duckdb.Duck
     settings = settings or get_settings()
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
-    # Bounded memory, as dbt's profile sets it: above the limit DuckDB spills to disk. SET
-    # after connecting, not connect(config=...): dbt-duckdb may hold this file open
-    # in-process, and DuckDB refuses a second connection with another configuration.
-    settings.duckdb_temp_dir.mkdir(parents=True, exist_ok=True)
+    # Bounded memory, as dbt's profile sets it: above the limit DuckDB spills to disk, to
+    # its default temp directory next to the file. SET after connecting, not
+    # connect(config=...): dbt-duckdb may hold this file open in-process, and DuckDB refuses
+    # a second connection with another configuration. The temp directory is never SET:
+    # once a spill used it, DuckDB refuses to set it again, even to the same path.
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
-    con.execute(f"set temp_directory = '{settings.duckdb_temp_dir}'")
     return con
 
 
