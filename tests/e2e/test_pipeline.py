@@ -309,7 +309,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "written": written,
         "contacts": contacts,
         "audit": audit,
-        "truth": pd.read_parquet(local / "sources" / "truth" / "contact_persons.parquet"),
+        # the warehouse keys contacts by text ids; the simulator's truth by its integers
+        "truth": pd.read_parquet(local / "sources" / "truth" / "contact_persons.parquet").astype(
+            {"contact_id": str}
+        ),
         "bad_day": bad_day,
         "bad_run": bad,
         "published_before_bad_day": before_bad_day,
