@@ -60,6 +60,7 @@ def time_plain(day: date) -> None:
         "as_of": day.isoformat(),
         "cutoff_step_days": settings.cutoff_step_days,
         "cutoff_count": settings.cutoff_count,
+        "churn_horizon_days": settings.churn_horizon_days,
     }
     select, exclude = selection("marts")
     cmd = [str(Path(sys.executable).with_name("dbt")), "build"]

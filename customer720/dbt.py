@@ -93,6 +93,7 @@ def run_dbt(
     variables = {
         "cutoff_step_days": settings.cutoff_step_days,
         "cutoff_count": settings.cutoff_count,
+        "churn_horizon_days": settings.churn_horizon_days,
         **(extra_vars or {}),
     }
     if as_of is not None:

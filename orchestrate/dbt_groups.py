@@ -122,6 +122,7 @@ def dbt_task_group(group_id: str, selector: str) -> Any:
                 "as_of": AS_OF_TEMPLATE,
                 "cutoff_step_days": settings.cutoff_step_days,
                 "cutoff_count": settings.cutoff_count,
+                "churn_horizon_days": settings.churn_horizon_days,
             },
             "pool": "default_pool" if settings.warehouse_is_postgres else WAREHOUSE_POOL,
             "install_deps": False,

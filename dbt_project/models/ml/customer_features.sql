@@ -1,9 +1,20 @@
 {#-
-    Point-in-time customer features for the churn model and the recommender.
+    Point-in-time customer features for the churn model.
 
-    Rows: (customer_key, cutoff_date) for cutoff_date = as_of - k * var('cutoff_step_days'),
-    k = 0..var('cutoff_count'), for every customer with at least one purchase (not cancelled,
+    Rows: (customer_key, cutoff_date) for the cutoffs of macros/customer_features.sql
+    (customer_feature_cutoffs): as_of (scoring), as_of - churn_horizon_days (the newest
+    labelled cutoff) and the labelled cutoffs of a fixed grid (every cutoff_step_days days
+    from 1970-01-01) below it; for every customer with at least one purchase (not cancelled,
     not returned, no credit note; macros/purchases.sql) on or before the cutoff.
+
+    Incremental (issue #18): a row of a past cutoff never changes unless data about its
+    person arrives late, so a run
+      - deletes (pre-hook) the cutoffs that left the set, the persons with an input row
+        loaded since the watermark (max(loaded_at) here), and keys the identity graph lost;
+      - inserts the cutoffs not held yet for every person (normally as_of and
+        as_of - horizon: two cutoffs a day, not the whole grid), and every cutoff for the
+        persons that could have a row but have none (those just deleted, new buyers).
+    `--full-refresh` gives the same table (tests/dbt/test_facts_incremental.py).
 
     Point in time: a row for cutoff_date uses only data known at cutoff_at
     (= cutoff_date 00:00:00, timestamps <= cutoff_at). Mutable CRM state is used only when
@@ -22,9 +33,18 @@
         (first evidence of a used identity edge <= cutoff_at).
     No label columns: labels are built by the ML stage from data after cutoff_at.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ customer_features_prune() }}"],
+    )
+}}
 {%- set text = dbt.type_string() -%}
-{%- set step = var('cutoff_step_days') | int -%}
-{%- set count = var('cutoff_count') | int -%}
+{%- set incremental = is_incremental() -%}
+{#- an incremental run computes the new cutoffs for everyone, and every cutoff for rebuilt_keys -#}
+{%- set scope = "and (cutoffs.is_new or KEY in (select customer_key from rebuilt_keys))" if incremental else "" -%}
 
 with
 
@@ -100,24 +120,43 @@ identity_edges as (
 
 ),
 
--- the cutoff grid --------------------------------------------------------------------------
+-- the cutoffs ---------------------------------------------------------------------------------
 
-cutoff_offsets as (
+cutoff_dates as (
 
-    {% for k in range(0, count + 1) %}
-    select {{ k * step }} as days_back
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {{ customer_feature_cutoffs('as_of_dates') }}
 
 ),
 
 cutoffs as (
 
     select
-        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as date) as cutoff_date,
-        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as timestamp) as cutoff_at
-    from as_of_dates
-    cross join cutoff_offsets
+        cutoff_dates.cutoff_date,
+        cast(cutoff_dates.cutoff_date as timestamp) as cutoff_at,
+        {% if incremental -%}
+        -- a cutoff this table does not hold yet: computed for every person
+        cutoff_dates.cutoff_date not in (select distinct cutoff_date from {{ this }}) as is_new
+        {%- else -%}
+        true as is_new
+        {%- endif %}
+    from cutoff_dates
+
+),
+
+rebuilt_keys as (
+
+    {% if incremental -%}
+    -- persons that could be buyers by some cutoff but hold no row (the pre-hook deleted
+    -- the touched ones; new buyers; a key a merge or a guard split created): every cutoff
+    select distinct orders.customer_key
+    from orders
+    where orders.customer_key is not null
+        and coalesce(orders.total_amount, 0) >= 0
+        and orders.ordered_at <= (select max(cutoff_at) from cutoffs)
+        and orders.customer_key not in (select distinct customer_key from {{ this }})
+    {%- else -%}
+    select cast(null as {{ text }}) as customer_key where 1 = 0
+    {%- endif %}
 
 ),
 
@@ -173,6 +212,7 @@ orders_known as (
     from orders
     inner join cutoffs
         on orders.ordered_at <= cutoffs.cutoff_at
+        {{ scope | replace('KEY', 'orders.customer_key') }}
     where orders.customer_key is not null
 
 ),
@@ -273,6 +313,7 @@ contacts_known as (
         on contacts.contact_id = contact_keys.contact_id
     inner join cutoffs
         on contacts.created_at <= cutoffs.cutoff_at
+        {{ scope | replace('KEY', 'contact_keys.customer_key') }}
 
 ),
 
@@ -336,6 +377,7 @@ ticket_features as (
         on tickets.contact_id = contact_keys.contact_id
     inner join cutoffs
         on tickets.created_at <= cutoffs.cutoff_at
+        {{ scope | replace('KEY', 'contact_keys.customer_key') }}
     group by 1, 2
 
 ),
@@ -356,6 +398,7 @@ surveys_ranked as (
         on survey_responses.contact_id = contact_keys.contact_id
     inner join cutoffs
         on survey_responses.responded_at <= cutoffs.cutoff_at
+        {{ scope | replace('KEY', 'contact_keys.customer_key') }}
 
 ),
 
@@ -397,6 +440,7 @@ email_features as (
         on email_events.contact_id = contact_keys.contact_id
     inner join cutoffs
         on email_events.occurred_at <= cutoffs.cutoff_at
+        {{ scope | replace('KEY', 'contact_keys.customer_key') }}
     group by 1, 2
 
 ),
@@ -417,6 +461,7 @@ sessions_known as (
     inner join cutoffs
         on sessions.started_at <= cutoffs.cutoff_at
         and anonymous_links.linked_at <= cutoffs.cutoff_at
+        {{ scope | replace('KEY', 'anonymous_links.customer_key') }}
 
 ),
 
@@ -453,6 +498,7 @@ events_known as (
         on events.collector_at <= cutoffs.cutoff_at
         and events.collector_at > {{ dbt.dateadd('day', -60, 'cutoffs.cutoff_at') }}
         and anonymous_links.linked_at <= cutoffs.cutoff_at
+        {{ scope | replace('KEY', 'anonymous_links.customer_key') }}
     where events.event_type in ('product_view', 'add_to_cart')
 
 ),
@@ -476,6 +522,39 @@ event_features as (
         ) as carts_prior_30d
     from events_known
     group by 1, 2
+
+),
+
+-- load times ------------------------------------------------------------------------------
+
+customer_loads as (
+
+    -- the latest load of any input row of the person: max() over the table is the
+    -- watermark of the next incremental run (customer_features_touched reads the same inputs)
+    select customer_key, max(loaded_at) as loaded_at
+    from (
+        select customer_key, loaded_at from orders
+        union all
+        select customer_key, last_loaded_at as loaded_at from sessions
+        union all
+        select contact_keys.customer_key, ticket_loads.loaded_at
+        from {{ ref('stg_crm__tickets') }} as ticket_loads
+        inner join contact_keys on ticket_loads.contact_id = contact_keys.contact_id
+        union all
+        select contact_keys.customer_key, survey_responses.loaded_at
+        from survey_responses
+        inner join contact_keys on survey_responses.contact_id = contact_keys.contact_id
+        union all
+        select contact_keys.customer_key, email_events.loaded_at
+        from email_events
+        inner join contact_keys on email_events.contact_id = contact_keys.contact_id
+        union all
+        select contact_keys.customer_key, contacts.loaded_at
+        from contacts
+        inner join contact_keys on contacts.contact_id = contact_keys.contact_id
+    ) as loads
+    where customer_key is not null
+    group by 1
 
 ),
 
@@ -541,8 +620,13 @@ final as (
         cast({{ days_between('session_features.last_session_at', 'eligible.cutoff_at') }} as integer) as days_since_last_session,
 
         -- categoricals
-        cast(profile_features.country as {{ text }}) as country
+        cast(profile_features.country as {{ text }}) as country,
+
+        -- not a feature (a timestamp: ml ignores it): the incremental watermark
+        cast(customer_loads.loaded_at as timestamp) as loaded_at
     from eligible
+    left join customer_loads
+        on eligible.customer_key = customer_loads.customer_key
     left join category_features
         on eligible.customer_key = category_features.customer_key
         and eligible.cutoff_date = category_features.cutoff_date

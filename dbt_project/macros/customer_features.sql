@@ -1,0 +1,83 @@
+{#- Helpers of the incremental ml.customer_features (see the model's header and
+    dbt_project/README.md "Incremental builds"). -#}
+
+{#- The cutoff dates of a build for as_of (one row per cutoff_date):
+      - as_of: the scoring row, new every day;
+      - as_of - churn_horizon_days: the newest labelled cutoff (the churn holdout), as recent
+        as on the old as_of-anchored grid;
+      - the labelled cutoffs of a fixed grid (every cutoff_step_days days from 1970-01-01)
+        below it, as many as the old grid as_of - k * step (k = 0..cutoff_count) had
+        labelled cutoffs. A grid cutoff does not move when as_of does, so its rows are
+        computed once and kept (point in time: a past cutoff never changes).
+    `as_of_date` is a column of the relation `as_of_dates`. -#}
+{% macro customer_feature_cutoffs(as_of_dates) -%}
+    {%- set step = var('cutoff_step_days') | int -%}
+    {%- set count = var('cutoff_count') | int -%}
+    {%- set horizon = var('churn_horizon_days') | int -%}
+    {#- labelled cutoffs of the old grid: k * step >= horizon, k <= count -#}
+    {%- set labelled = [count - ((horizon + step - 1) // step) + 1, 1] | max -%}
+    {%- set base = dbt.dateadd('day', -1 * horizon, 'as_of_dates.as_of_date') -%}
+    {%- set offset = 'mod(' ~ dbt.datediff("cast('1970-01-01' as date)", base, 'day') ~ ', ' ~ step ~ ')' -%}
+    select cast(as_of_dates.as_of_date as date) as cutoff_date
+    from {{ as_of_dates }} as as_of_dates
+    union
+    select cast({{ base }} as date)
+    from {{ as_of_dates }} as as_of_dates
+    {%- for k in range(labelled) %}
+    union
+    -- the grid point k steps below the newest one strictly before as_of - horizon
+    select cast({{ dbt.dateadd('day',
+        '-1 * ((case when ' ~ offset ~ ' = 0 then ' ~ step ~ ' else ' ~ offset ~ ' end) + ' ~ (k * step) ~ ')',
+        base) }} as date)
+    from {{ as_of_dates }} as as_of_dates
+    {%- endfor %}
+{%- endmacro %}
+
+
+{#- The persons whose stored feature rows an incremental run must recompute at every
+    cutoff: those with an input row loaded after `watermark` (an order or order line, a
+    session - every new web event lands in one -, a ticket, a survey answer, an email
+    event, a contact change). A late row or a new identity link (its evidence is a new
+    event or contact) reaches them this way; keys the identity graph no longer has (a
+    merge, an erasure) are deleted by customer_features_prune. -#}
+{% macro customer_features_touched(watermark) -%}
+    select customer_key from {{ ref('fct_orders') }}
+    where {{ loaded_since('loaded_at', watermark) }} and customer_key is not null
+    union
+    select customer_key from {{ ref('fct_sessions') }}
+    where {{ loaded_since('last_loaded_at', watermark) }} and customer_key is not null
+    {%- for source in ['stg_crm__tickets', 'stg_crm__survey_responses', 'stg_crm__email_events', 'stg_crm__contacts'] %}
+    union
+    select identity_nodes.customer_key
+    from {{ ref(source) }} as loaded_rows
+    inner join {{ ref('int_identity_nodes_resolved') }} as identity_nodes
+        on identity_nodes.node_type = 'contact'
+        and loaded_rows.contact_id = identity_nodes.contact_id
+    where {{ loaded_since('loaded_rows.loaded_at', watermark) }}
+    {%- endfor %}
+{%- endmacro %}
+
+
+{#- Pre-hook of an incremental run: delete the rows the run rebuilds or that no longer
+    belong - cutoffs that left the set, persons touched since the watermark, keys the
+    identity graph no longer has. The model then inserts the cutoffs it does not hold for
+    every person and every cutoff for the persons without rows (see the model). -#}
+{% macro customer_features_prune() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set watermark = incremental_watermark('loaded_at') -%}
+    delete from {{ this }}
+    where cutoff_date not in (
+            {{ customer_feature_cutoffs(ref('int_as_of_dates_resolved')) }}
+        )
+        or customer_key not in (
+            select customer_key from {{ ref('int_identity_nodes_resolved') }}
+            where customer_key is not null
+        )
+    {%- if watermark is not none %}
+        or customer_key in (
+            {{ customer_features_touched(watermark) }}
+        )
+    {%- endif %}
+{%- endmacro %}
