@@ -5,30 +5,32 @@
       - as_of: the scoring row, new every day;
       - as_of - churn_horizon_days: the newest labelled cutoff (the churn holdout), as recent
         as on the old as_of-anchored grid;
-      - the labelled cutoffs of a fixed grid (every cutoff_step_days days from 1970-01-01)
-        below it, as many as the old grid as_of - k * step (k = 0..cutoff_count) had
-        labelled cutoffs. A grid cutoff does not move when as_of does, so its rows are
-        computed once and kept (point in time: a past cutoff never changes).
-    `as_of_date` is a column of the relation `as_of_dates`. -#}
+      - points of a fixed grid (every cutoff_step_days days from 1970-01-01), the newest one
+        at least a step below the holdout cutoff (as on the old grid: calibration never sits
+        a day from the holdout), one more than the old grid as_of - k * step
+        (k = 0..count) had labelled cutoffs besides the holdout: grid cutoffs sit up to a
+        step older than the old ones, the extra one keeps the training span as long.
+        A grid cutoff does not move when as_of does, so its rows are computed once and
+        kept (a past cutoff never changes).
+    `as_of_dates` is a relation with the column as_of_date. -#}
 {% macro customer_feature_cutoffs(as_of_dates) -%}
     {%- set step = var('cutoff_step_days') | int -%}
     {%- set count = var('cutoff_count') | int -%}
     {%- set horizon = var('churn_horizon_days') | int -%}
-    {#- labelled cutoffs of the old grid: k * step >= horizon, k <= count -#}
-    {%- set labelled = [count - ((horizon + step - 1) // step) + 1, 1] | max -%}
-    {%- set base = dbt.dateadd('day', -1 * horizon, 'as_of_dates.as_of_date') -%}
-    {%- set offset = 'mod(' ~ dbt.datediff("cast('1970-01-01' as date)", base, 'day') ~ ', ' ~ step ~ ')' -%}
+    {#- labelled cutoffs of the old grid (k * step >= horizon, k <= count), less the
+        holdout, plus one -#}
+    {%- set grid_points = [count - ((horizon + step - 1) // step) + 1, 1] | max -%}
+    {%- set below = dbt.dateadd('day', -1 * (horizon + step), 'as_of_dates.as_of_date') -%}
+    {%- set offset = 'mod(' ~ dbt.datediff("cast('1970-01-01' as date)", below, 'day') ~ ', ' ~ step ~ ')' -%}
     select cast(as_of_dates.as_of_date as date) as cutoff_date
     from {{ as_of_dates }} as as_of_dates
     union
-    select cast({{ base }} as date)
+    select cast({{ dbt.dateadd('day', -1 * horizon, 'as_of_dates.as_of_date') }} as date)
     from {{ as_of_dates }} as as_of_dates
-    {%- for k in range(labelled) %}
+    {%- for k in range(grid_points) %}
     union
-    -- the grid point k steps below the newest one strictly before as_of - horizon
-    select cast({{ dbt.dateadd('day',
-        '-1 * ((case when ' ~ offset ~ ' = 0 then ' ~ step ~ ' else ' ~ offset ~ ' end) + ' ~ (k * step) ~ ')',
-        base) }} as date)
+    -- the grid point k steps below the newest one on or before as_of - horizon - step
+    select cast({{ dbt.dateadd('day', '-1 * (' ~ offset ~ ' + ' ~ (k * step) ~ ')', below) }} as date)
     from {{ as_of_dates }} as as_of_dates
     {%- endfor %}
 {%- endmacro %}

@@ -13,7 +13,11 @@ every mart:
     and one customer's only order returned (fully refunded) - the customer is no buyer in
     the facts nor in the churn labels' order history;
 (d) a new identity link: a login of one person's device as another person's contact, which
-    merges the two and re-keys old rows.
+    merges the two and re-keys old rows;
+(e) an erasure (``python -m privacy erase``) of a person with feature rows.
+
+``ml.customer_features`` (incremental: a fixed cutoff grid, rows kept per cutoff) is compared
+too, with every table of ``ml``.
 
 The scenarios change ``raw`` directly (engine-neutral SQL with parameters), so the same code
 runs on both engines. Each step: incremental build of the facts and their upstream, a
@@ -35,7 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_identity_truth as truth  # noqa: E402
 from raw_fixture import create_raw  # noqa: E402
 
-FACTS = "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products"
+FACTS = (
+    "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products"
+    " +customer_features"
+)
 
 
 # --- an engine-neutral connection to the warehouse ----------------------------------------------
@@ -97,10 +104,10 @@ class Warehouse:
             con.close()
 
     def state(self) -> dict[str, list[str]]:
-        """Every mart table's rows as sorted text: to compare two builds."""
+        """Every mart and ml table's rows as sorted text: to compare two builds."""
         tables = self.rows(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema = 'marts' and table_type = 'BASE TABLE'"
+            "where table_schema in ('marts', 'ml') and table_type = 'BASE TABLE'"
         )
         out = {}
         for schema, table in tables:
@@ -287,6 +294,20 @@ def new_identity_link(wh: Warehouse) -> tuple[str, int]:
     return a[0], b[0]
 
 
+def erase_a_buyer(wh: Warehouse, env: dict[str, str]) -> str:
+    """``python -m privacy erase`` of a person with feature rows; returns their key."""
+    contact_id, key = wh.rows(
+        "select min(n.contact_id), min(n.customer_key) from intermediate.int_identity_nodes_resolved n "
+        "where n.node_type = 'contact' and n.customer_key = (select min(customer_key) "
+        "from ml.customer_features)"
+    )[0]
+    truth._run(
+        [sys.executable, "-m", "privacy", "erase", "--contact-id", str(contact_id), "--no-compact"],
+        env,
+    )
+    return key
+
+
 # --- the check ----------------------------------------------------------------------------------
 
 
@@ -426,6 +447,12 @@ def test_duckdb_facts_incremental_equal_full_refresh(company: Path) -> None:
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+    # (e) an erasure
+    erased = erase_a_buyer(wh, truth._clean_env(company))
+    assert_incremental_equals_full(wh, run, "an erasure")
+    assert wh.rows(
+        "select count(*) from ml.customer_features where customer_key = ?", (erased,)
+    ) == [(0,)]
 
 
 # --- Postgres: the hand-made fixture ------------------------------------------------------------
@@ -479,6 +506,11 @@ def test_postgres_facts_incremental_equal_full_refresh(postgres_url: str, tmp_pa
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+    erased = erase_a_buyer(wh, {**truth._clean_env(local), "C720_WAREHOUSE": plain})
+    assert_incremental_equals_full(wh, run, "an erasure")
+    assert wh.rows(
+        "select count(*) from ml.customer_features where customer_key = %s", (erased,)
+    ) == [(0,)]
 
 
 # --- the contract: a negative total only as a credit note ---------------------------------------
