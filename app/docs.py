@@ -44,6 +44,7 @@ def _dbt_docs(settings: Settings, out: Path) -> Path:
         "cutoff_step_days": settings.cutoff_step_days,
         "cutoff_count": settings.cutoff_count,
         "churn_horizon_days": settings.churn_horizon_days,
+        "cutoff_anchor_date": settings.cutoff_anchor_date,
     }
     cli = ["docs", "generate", "--static", "--target-path", str(target)]
     cli += ["--project-dir", str(settings.dbt_project_dir), "--profiles-dir"]

@@ -61,6 +61,7 @@ def time_plain(day: date) -> None:
         "cutoff_step_days": settings.cutoff_step_days,
         "cutoff_count": settings.cutoff_count,
         "churn_horizon_days": settings.churn_horizon_days,
+        "cutoff_anchor_date": settings.cutoff_anchor_date,
     }
     select, exclude = selection("marts")
     cmd = [str(Path(sys.executable).with_name("dbt")), "build"]

@@ -94,6 +94,7 @@ def run_dbt(
         "cutoff_step_days": settings.cutoff_step_days,
         "cutoff_count": settings.cutoff_count,
         "churn_horizon_days": settings.churn_horizon_days,
+        "cutoff_anchor_date": settings.cutoff_anchor_date,
         **(extra_vars or {}),
     }
     if as_of is not None:

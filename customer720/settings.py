@@ -10,6 +10,7 @@ no other module reads a ``C720_*`` variable.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from dataclasses import dataclass
@@ -90,12 +91,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "C720_CUTOFF_STEP_DAYS",
         "`30`",
-        "days between the churn model's training cutoffs (`ml.customer_features`: as_of − k × step)",
+        "days between the churn model's training cutoffs (`ml.customer_features`: a fixed grid, see dbt_project/README.md)",
     ),
     Variable(
         "C720_CUTOFF_COUNT",
         "`12`",
-        "number of cutoffs before as_of (k = 0..count); a long horizon wants a long step ([CDNOW](examples/cdnow/README.md))",
+        "how far back the training cutoffs reach: as far as as_of − count × step; a long horizon wants a long step ([CDNOW](examples/cdnow/README.md))",
+    ),
+    Variable(
+        "C720_CUTOFF_ANCHOR_DATE",
+        "`1970-01-01`",
+        "a date on the fixed grid of training cutoffs (they do not move with as_of, so their features are computed once); a one-off study at a fixed as_of anchors it on its holdout cutoff ([CDNOW](examples/cdnow/README.md))",
     ),
     Variable(
         "C720_ML_INACTIVITY_DAYS",
@@ -196,6 +202,15 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def _date_text(name: str, default: str) -> str:
+    """An ISO date, kept as text (it goes to dbt as a var)."""
+    value = env(name) or default
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise SettingsError(f"{name} must be a date (YYYY-MM-DD), not {value!r}") from None
+
+
 def _float(name: str, default: float) -> float:
     value = env(name)
     try:
@@ -267,6 +282,7 @@ class Settings:
     churn_label: str
     cutoff_step_days: int
     cutoff_count: int
+    cutoff_anchor_date: str
     ml_inactivity_days: int
     ml_num_threads: int
     churn_champion_margin: float
@@ -316,6 +332,7 @@ class Settings:
             C720_CHURN_HORIZON_DAYS=str(self.churn_horizon_days),
             C720_CUTOFF_STEP_DAYS=str(self.cutoff_step_days),
             C720_CUTOFF_COUNT=str(self.cutoff_count),
+            C720_CUTOFF_ANCHOR_DATE=self.cutoff_anchor_date,
             DBT_PROFILES_DIR=str(self.dbt_project_dir),
             DBT_PROJECT_DIR=str(self.dbt_project_dir),
             DBT_TARGET=self.dbt_target,
@@ -372,10 +389,12 @@ def get_settings() -> Settings:
         quarantine_max_rate=_float("C720_QUARANTINE_MAX_RATE", 0.05),
         churn_horizon_days=_int("C720_CHURN_HORIZON_DAYS", 90),
         churn_label=_choice("C720_CHURN_LABEL", "no_purchase", CHURN_LABELS),
-        # The training cutoffs of ml.customer_features: as_of - k * step, k = 0..count
-        # (dbt vars cutoff_step_days / cutoff_count). Longer horizons want longer steps.
+        # The training cutoffs of ml.customer_features: a grid every step days through the
+        # anchor date, reaching back to as_of - count * step (dbt vars cutoff_step_days /
+        # cutoff_count / cutoff_anchor_date). Longer horizons want longer steps.
         cutoff_step_days=_int("C720_CUTOFF_STEP_DAYS", 30),
         cutoff_count=_int("C720_CUTOFF_COUNT", 12),
+        cutoff_anchor_date=_date_text("C720_CUTOFF_ANCHOR_DATE", "1970-01-01"),
         ml_inactivity_days=_int("C720_ML_INACTIVITY_DAYS", 365),
         ml_num_threads=_int("C720_ML_NUM_THREADS", 2),
         churn_champion_margin=_float("C720_ML_CHAMPION_MARGIN", 0.005),

@@ -123,6 +123,7 @@ def dbt_task_group(group_id: str, selector: str) -> Any:
                 "cutoff_step_days": settings.cutoff_step_days,
                 "cutoff_count": settings.cutoff_count,
                 "churn_horizon_days": settings.churn_horizon_days,
+                "cutoff_anchor_date": settings.cutoff_anchor_date,
             },
             "pool": "default_pool" if settings.warehouse_is_postgres else WAREHOUSE_POOL,
             "install_deps": False,

@@ -5,11 +5,11 @@
       - as_of: the scoring row, new every day;
       - as_of - churn_horizon_days: the newest labelled cutoff (the churn holdout), as recent
         as on the old as_of-anchored grid;
-      - points of a fixed grid (every cutoff_step_days days from 1970-01-01), the newest one
-        at least a step below the holdout cutoff (as on the old grid: calibration never sits
-        a day from the holdout), one more than the old grid as_of - k * step
-        (k = 0..count) had labelled cutoffs besides the holdout: grid cutoffs sit up to a
-        step older than the old ones, the extra one keeps the training span as long.
+      - points of a fixed grid (every cutoff_step_days days through cutoff_anchor_date),
+        the newest one at least a step below the holdout cutoff (as on the old grid:
+        calibration never sits a day from the holdout), as many as the old grid
+        as_of - k * step (k = 0..count) had labelled cutoffs besides the holdout: the same
+        cutoffs when as_of - horizon is on the grid, else each up to a step older.
         A grid cutoff does not move when as_of does, so its rows are computed once and
         kept (a past cutoff never changes).
     `as_of_dates` is a relation with the column as_of_date. -#}
@@ -17,11 +17,12 @@
     {%- set step = var('cutoff_step_days') | int -%}
     {%- set count = var('cutoff_count') | int -%}
     {%- set horizon = var('churn_horizon_days') | int -%}
-    {#- labelled cutoffs of the old grid (k * step >= horizon, k <= count), less the
-        holdout, plus one -#}
-    {%- set grid_points = [count - ((horizon + step - 1) // step) + 1, 1] | max -%}
+    {%- set anchor = "cast('" ~ var('cutoff_anchor_date') ~ "' as date)" -%}
+    {#- labelled cutoffs of the old grid (k * step >= horizon, k <= count), less the holdout -#}
+    {%- set grid_points = [count - ((horizon + step - 1) // step), 1] | max -%}
     {%- set below = dbt.dateadd('day', -1 * (horizon + step), 'as_of_dates.as_of_date') -%}
-    {%- set offset = 'mod(' ~ dbt.datediff("cast('1970-01-01' as date)", below, 'day') ~ ', ' ~ step ~ ')' -%}
+    {#- days from `below` back to the grid; mod twice: the anchor may lie after `below` -#}
+    {%- set offset = 'mod(mod(' ~ dbt.datediff(anchor, below, 'day') ~ ', ' ~ step ~ ') + ' ~ step ~ ', ' ~ step ~ ')' -%}
     select cast(as_of_dates.as_of_date as date) as cutoff_date
     from {{ as_of_dates }} as as_of_dates
     union

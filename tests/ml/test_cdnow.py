@@ -41,6 +41,7 @@ def _env(local: Path) -> dict[str, str]:
         C720_CHURN_HORIZON_DAYS="182",
         C720_CUTOFF_STEP_DAYS="91",
         C720_CUTOFF_COUNT="4",
+        C720_CUTOFF_ANCHOR_DATE="1997-12-31",
         C720_ML_NUM_THREADS="2",
         CDNOW_FILE=str(CDNOW),
     )

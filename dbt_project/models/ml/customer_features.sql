@@ -3,8 +3,8 @@
 
     Rows: (customer_key, cutoff_date) for the cutoffs of macros/customer_features.sql
     (customer_feature_cutoffs): as_of (scoring), as_of - churn_horizon_days (the newest
-    labelled cutoff) and points of a fixed grid (every cutoff_step_days days from
-    1970-01-01) below it, which do not move with as_of; for every customer with at least
+    labelled cutoff) and points of a fixed grid (every cutoff_step_days days through
+    cutoff_anchor_date) below it, which do not move with as_of; for every customer with at least
     one purchase (not cancelled, not returned, no credit note; macros/purchases.sql) on or
     before the cutoff.
 
