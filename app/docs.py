@@ -23,7 +23,7 @@ from html import escape
 from pathlib import Path
 
 from app.registry import REPORT_KINDS
-from customer720.dbt import DbtError
+from customer720.dbt import DbtError, project_args, project_vars
 from customer720.settings import Settings, apply_tool_env, get_settings
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,8 @@ def _dbt_docs(settings: Settings, out: Path) -> Path:
 
     apply_tool_env()
     target = settings.local_dir / "dbt" / "docs_target"
-    variables = {
-        "cutoff_step_days": settings.cutoff_step_days,
-        "cutoff_count": settings.cutoff_count,
-    }
-    cli = ["docs", "generate", "--static", "--target-path", str(target)]
-    cli += ["--project-dir", str(settings.dbt_project_dir), "--profiles-dir"]
-    cli += [str(settings.dbt_project_dir), "--target", settings.dbt_target]
-    cli += ["--vars", json.dumps(variables)]
+    cli = ["docs", "generate", "--static", "--target-path", str(target), *project_args(settings)]
+    cli += ["--vars", json.dumps(project_vars(settings))]
     log.info("dbt %s", " ".join(cli))
     result = dbtRunner().invoke(cli)
     if not result.success:

@@ -77,6 +77,24 @@ def selection(selector: str) -> tuple[list[str], list[str]]:
 TRANSIENT = ("could not set lock", "conflicting lock", "connection", "timeout", "timed out")
 
 
+def project_args(settings: Settings) -> list[str]:
+    """dbt's arguments naming our project, its profile and the warehouse's target."""
+    return [
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target",
+        settings.dbt_target,
+    ]
+
+
+def project_vars(settings: Settings) -> dict[str, Any]:
+    """dbt vars every invocation passes: the feature cutoff grid is a project setting
+    (C720_CUTOFF_*), not only a dbt default."""
+    return {"cutoff_step_days": settings.cutoff_step_days, "cutoff_count": settings.cutoff_count}
+
+
 def rerun_commands(
     failed: list[dict[str, Any]],
     variables: dict[str, Any],
@@ -97,14 +115,7 @@ def rerun_commands(
     }
     prefix = "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     dbt = shlex.quote(str(Path(sys.executable).with_name("dbt")))
-    common = [
-        "--project-dir",
-        str(settings.dbt_project_dir),
-        "--profiles-dir",
-        str(settings.dbt_project_dir),
-        "--target",
-        settings.dbt_target,
-    ]
+    common = project_args(settings)
     roots = sorted({n.get("model") or n["name"] for n in failed})
     build = ["build", "--select", *(f"{r}+" for r in roots)]
     build += ["--exclude", *exclude] if exclude else []
@@ -152,21 +163,8 @@ def run_dbt(
     settings = settings or apply_tool_env()
     from dbt.cli.main import dbtRunner
 
-    cli = [
-        command,
-        "--project-dir",
-        str(settings.dbt_project_dir),
-        "--profiles-dir",
-        str(settings.dbt_project_dir),
-        "--target",
-        settings.dbt_target,
-    ]
-    # The feature cutoff grid is a project setting (C720_CUTOFF_*), not only a dbt default.
-    variables = {
-        "cutoff_step_days": settings.cutoff_step_days,
-        "cutoff_count": settings.cutoff_count,
-        **(extra_vars or {}),
-    }
+    cli = [command, *project_args(settings)]
+    variables = {**project_vars(settings), **(extra_vars or {})}
     if as_of is not None:
         variables["as_of"] = as_of.isoformat()
     if variables:
