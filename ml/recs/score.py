@@ -94,6 +94,9 @@ def fingerprints(d: rec_data.RecData, custs: np.ndarray) -> np.ndarray:
     (order lines, product views/carts, sessions: counts, products, latest time). It moves
     with new activity, late data and an identity merge or split that moves history."""
     parts = {}
+    # product ids (text), not codes: codes move when the catalogue gains a product
+    # (31-bit hashes, so a customer's sum cannot overflow)
+    id_hash = pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33
     for name, frame, item, at in (
         ("lines", d.items, "item", "ordered_at"),
         ("web", d.web, "item", "occurred_at"),
@@ -104,9 +107,6 @@ def fingerprints(d: rec_data.RecData, custs: np.ndarray) -> np.ndarray:
         parts[f"{name}_n"] = g.size()
         parts[f"{name}_last"] = g[at].max().astype("int64")
         if item:
-            # product ids (text), not codes: codes move when the catalogue gains a product
-            # (31-bit hashes, so a customer's sum cannot overflow)
-            id_hash = pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33
             ids = pd.Series(
                 id_hash[x[item].to_numpy()].astype(np.int64), index=x["cust"].to_numpy()
             )
