@@ -2,8 +2,8 @@
 
     python -m orchestrate.airflow_db [--orphans FILE] [DAG_ID ...]
 
-creates or migrates the DB (``initdb``, what ``airflow standalone`` does first: tables,
-the default pool), sets the ``warehouse_writer`` pool that serialises DuckDB writers and,
+writes ``airflow.cfg`` when there is none, creates or migrates the DB (``initdb``, what
+``airflow standalone`` does first: tables, the default pool), sets the ``warehouse_writer`` pool that serialises DuckDB writers and,
 with ``--orphans``, marks failed the runs a stopped run left queued or running and pauses
 the ``DAG_ID``s it had unpaused (orchestrate/orphans.py), writing those runs as JSON to
 FILE (Airflow logs to stdout).
@@ -24,7 +24,14 @@ from customer720.settings import WAREHOUSE_POOL
 
 
 def prepare() -> None:
-    """The DB at Airflow's schema head, and the writers' pool of one slot."""
+    """airflow.cfg, the DB at Airflow's schema head, and the writers' pool of one slot."""
+    from airflow.configuration import write_default_airflow_configuration_if_needed
+
+    # What Airflow's CLI does before every command, and only the CLI: a new Airflow home
+    # gets its airflow.cfg with the generated fernet key and JWT secret here, before the
+    # components start. Else each would make a JWT secret of its own, and the API server
+    # would reject the scheduler's tokens ("Invalid auth token": every task fails).
+    write_default_airflow_configuration_if_needed()
     from airflow.models.pool import Pool
     from airflow.utils import db
 

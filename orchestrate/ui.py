@@ -40,13 +40,7 @@ def prepare_and_fail_orphans(settings: Settings) -> list[dict[str, str]]:
     with runlock.idle(settings.airflow_home) as idle:
         if not idle:
             log.info("a pipeline run is in progress: its running DAG runs are left alone")
-            prepare_db(settings)
-            return []
-        try:
-            return prepare_db(settings, fail_orphans=True)
-        except AirflowError as exc:
-            log.warning("%s", exc)
-            return []
+        return prepare_db(settings, fail_orphans=idle)
 
 
 def _pgid_file(settings: Settings) -> Path:
@@ -76,7 +70,12 @@ def ui(settings: Settings) -> int:
         return 2
     if _pgid_file(settings).exists():
         stop(settings)
-    for orphan in prepare_and_fail_orphans(settings):
+    try:
+        orphans = prepare_and_fail_orphans(settings)
+    except AirflowError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        return 1
+    for orphan in orphans:
         console.print(
             f"Marked failed: {orphan['dag_id']} run {orphan['run_id']}, left "
             f"{orphan['state']} by a stopped `make run`."
