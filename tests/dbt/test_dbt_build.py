@@ -260,10 +260,9 @@ def test_web_incremental_equals_full_refresh(duck, tmp_path: Path) -> None:
 def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
     """Changing data after a cutoff leaves that cutoff's features unchanged."""
     db, env = duck
+    env = {**env, "DBT_AS_OF": AS_OF}
     create_raw(db)
     vars_ = [
-        "--vars",
-        f"{{as_of: '{AS_OF}'}}",
         "--select",
         "+customer_features",
         "--indirect-selection",
@@ -300,6 +299,38 @@ def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
     dbt(["build", *vars_], env, tmp_path)
     after = sorted(duck_rows(db, sql), key=repr)
     assert after == before
+
+
+def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
+    """The analysis date reaches dbt as env DBT_AS_OF, not a var (dbt re-parses the whole
+    project whenever --vars change): the build of the next day, in the same project and
+    target folder, re-parses only the file that reads it, and the new date takes effect."""
+    db, env = duck
+    create_raw(db)
+    select = ["--select", "+int_as_of_dates_resolved", "--log-level-file", "debug"]
+    log = tmp_path / "logs" / "dbt.log"
+    dates = []
+    for day in ("2026-02-27", "2026-02-28"):
+        start = log.stat().st_size if log.exists() else 0
+        dbt(["run", *select], {**env, "DBT_AS_OF": day}, tmp_path)
+        with log.open(errors="replace") as text:
+            text.seek(start)
+            parse_log = text.read()
+        dates.append(duck_rows(db, "select as_of_date from intermediate.int_as_of_dates_resolved"))
+    assert [str(d[0][0]) for d in dates] == ["2026-02-27", "2026-02-28"]
+    assert "Unable to do partial parsing" not in parse_log, parse_log[:3000]
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed" in parse_log
+    # a var as_of (the old way) is refused with the way to set it, not silently ignored
+    proc = subprocess.run(
+        [str(DBT), "run", *select[:2], "--vars", "{as_of: '2026-02-28'}"]
+        + ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+        + ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env={**os.environ, "DO_NOT_TRACK": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0 and "DBT_AS_OF" in proc.stdout, proc.stdout[-2000:]
 
 
 # --- Postgres -----------------------------------------------------------------------------------
