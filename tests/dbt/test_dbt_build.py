@@ -269,9 +269,61 @@ def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
         "cautious",
     ]
     sql = "select * from ml.customer_features where cutoff_date <= date '2026-01-30'"
+    # product views exactly on the 30- and 60-day bounds of the cutoff 2026-03-01 and on
+    # the cutoff itself (the model counts events per device and day: midnights are edges)
+    con = duckdb.connect(str(db))
+    try:
+        for n, at in enumerate(("2025-12-31", "2026-01-30", "2026-01-30 00:00:01", "2026-03-01")):
+            con.execute(
+                "insert into raw.web_events (event_id, event_type, collector_timestamp, "
+                "anonymous_id, product_id) values "
+                f"('edge-{n}', 'product_view', timestamp '{at}', 'anon-b1', 1001)"
+            )
+    finally:
+        con.close()
     dbt(["build", *vars_], env, tmp_path)
     before = sorted(duck_rows(db, sql), key=repr)
     assert before
+    # the event counts equal counting every event against every cutoff (the definition)
+    by_event = duck_rows(
+        db,
+        """
+        with links as (
+            select n.anonymous_id, n.customer_key, min(e.first_seen_at) as linked_at
+            from intermediate.int_identity_nodes_resolved as n
+            inner join intermediate.int_identity_edges_guarded as e
+                on n.node_id = e.other_node_id and e.is_used
+            where n.node_type = 'anon'
+            group by 1, 2
+        )
+        select f.customer_key, f.cutoff_date,
+            count(*) filter (where v.event_type = 'product_view'
+                and v.collector_at > f.cutoff_at - interval 30 day),
+            count(*) filter (where v.event_type = 'product_view'
+                and v.collector_at <= f.cutoff_at - interval 30 day),
+            count(*) filter (where v.event_type = 'add_to_cart'
+                and v.collector_at > f.cutoff_at - interval 30 day),
+            count(*) filter (where v.event_type = 'add_to_cart'
+                and v.collector_at <= f.cutoff_at - interval 30 day)
+        from ml.customer_features as f
+        inner join links as l on l.customer_key = f.customer_key
+        inner join staging.stg_web__events as v
+            on v.anonymous_id = l.anonymous_id
+            and v.collector_at <= f.cutoff_at
+            and v.collector_at > f.cutoff_at - interval 60 day
+            and l.linked_at <= f.cutoff_at
+        group by 1, 2
+        """,
+    )
+    model = duck_rows(
+        db,
+        "select customer_key, cutoff_date, product_views_last_30d, product_views_prior_30d, "
+        "carts_last_30d, carts_prior_30d from ml.customer_features",
+    )
+    counted = {(k, d): rest for k, d, *rest in by_event}
+    assert counted and any(rest[1] for rest in counted.values())
+    for key, day, *rest in model:
+        assert rest == counted.get((key, day), [0, 0, 0, 0]), (key, day)
     con = duckdb.connect(str(db))
     try:
         after_cutoff = "timestamp '2026-02-05 10:00:00'"
