@@ -234,3 +234,55 @@ def catalogue(settings: Settings | None = None) -> pd.DataFrame:
             for m in manifest.metrics
         ]
     )
+
+
+# The metrics page of the app: (title, metrics, group by, order by, rows kept).
+OVERVIEW = (
+    (
+        "Today",
+        ["customers", "scored_customers", "churn_risk", "expected_churners", "revenue_at_risk"],
+        [],
+        [],
+        None,
+    ),
+    (
+        "By month",
+        ["revenue", "purchases", "buyers"],
+        ["metric_time__month"],
+        ["-metric_time__month"],
+        12,
+    ),
+    (
+        "By persona",
+        ["customers", "churn_risk", "expected_churners", "revenue_at_risk"],
+        ["customer__persona"],
+        ["-revenue_at_risk"],
+        None,
+    ),
+    (
+        "By journey stage",
+        ["customers", "churn_risk", "revenue_at_risk"],
+        ["customer__journey_stage"],
+        ["-customers"],
+        None,
+    ),
+)
+
+
+def overview(settings: Settings | None = None) -> dict[str, Any]:
+    """The app's metrics page: a few standard questions and the metric catalogue. Each
+    table keeps the SQL MetricFlow wrote, so an analyst can take it to their BI tool."""
+    settings = settings or get_settings()
+    tables = []
+    for title, names, group_by, order_by, limit in OVERVIEW:
+        result = query(names, group_by, order_by=order_by, limit=limit, settings=settings)
+        frame = result.frame.astype(object).where(result.frame.notna(), None)
+        tables.append(
+            {
+                "title": title,
+                "columns": list(frame.columns),
+                "rows": frame.to_dict("records"),
+                "sql": result.sql,
+            }
+        )
+    return {"tables": tables, "catalogue": catalogue(settings).to_dict("records")}
