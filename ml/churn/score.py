@@ -1,8 +1,8 @@
 """Batch scoring: the champion churn model on the features at cutoff = as_of.
 
 Writes ``ml.churn_predictions`` idempotently per as_of_date (other dates stay as history).
-If no model has passed the sanity gates yet, the newest registered model is used and the
-summary says so (``model_status``) — scores are always produced when any model exists.
+If no model has passed the sanity gates yet, the newest training run's best model on its
+holdout is used and the summary says so (``model_status``) — scores are always produced when any model exists.
 A baseline champion (LightGBM did not beat it, :mod:`ml.churn.baseline_model`) scores the
 same rows from their order history; ``model_version`` names it (``baseline-<name>-…``).
 """
