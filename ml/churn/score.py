@@ -18,8 +18,8 @@ import pandas as pd
 from ml.churn import labels, registry
 from ml.churn.data import order_history
 from ml.churn.features import build_matrix
-from ml.churn.model import contributions, predict_proba
-from ml.churn.reasons import top_reasons
+from ml.churn.model import contributions, predict_proba, raw_scores
+from ml.churn.reasons import confirm_raising, top_reasons
 from ml.common import data, outputs
 from ml.common.config import ChurnConfig
 
@@ -40,6 +40,9 @@ def predict_frame(
     X = build_matrix(features, model.spec)
     prob = predict_proba(model.booster, model.calibrator, X)
     contrib = contributions(model.booster, X, exact=cfg.exact_reasons, num_threads=cfg.num_threads)
+    contrib = confirm_raising(
+        lambda rows: raw_scores(model.booster, rows), X, model.spec, contrib, cfg.n_reasons
+    )
     reasons = top_reasons(contrib, X, model.spec, cfg.n_reasons)
     return pd.DataFrame(
         {
