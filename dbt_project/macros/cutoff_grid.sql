@@ -26,7 +26,8 @@
         {%- set step = horizon // 2 -%}
     {%- else -%}
         {%- set step = horizon -%}
-    {%- endif %}
+    {%- endif -%}
+    {%- set step = [step, 1] | max %}
     select
         cast({{ dbt.dateadd('day', '-1 * grid.step_days * cutoff_offsets.k', 'grid.as_of_date') }} as date) as cutoff_date,
         cast({{ dbt.dateadd('day', '-1 * grid.step_days * cutoff_offsets.k', 'grid.as_of_date') }} as timestamp) as cutoff_at
