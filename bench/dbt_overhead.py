@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from customer720.dbt import selection
+from customer720.dbt import project_vars, selection
 from customer720.settings import PROJECT_ROOT, Settings, get_settings
 
 TRANSFORM = "customer720_transform"
@@ -51,11 +51,7 @@ def _timed(run) -> tuple[float, float]:
 
 
 def _variables(day: date, settings: Settings) -> dict[str, Any]:
-    return {
-        "as_of": day.isoformat(),
-        "cutoff_step_days": settings.cutoff_step_days,
-        "cutoff_count": settings.cutoff_count,
-    }
+    return {"as_of": day.isoformat(), **project_vars(settings)}
 
 
 def _dbt(args: list[str], settings: Settings, log_file: Path) -> None:
