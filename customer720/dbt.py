@@ -96,9 +96,15 @@ def project_args(settings: Settings) -> list[str]:
 
 
 def project_vars(settings: Settings) -> dict[str, Any]:
-    """dbt vars every invocation passes: the feature cutoff grid is a project setting
-    (C720_CUTOFF_*), not only a dbt default."""
-    return {"cutoff_step_days": settings.cutoff_step_days, "cutoff_count": settings.cutoff_count}
+    """dbt vars every invocation passes: the churn horizon and the feature cutoff grid are
+    project settings (C720_CHURN_HORIZON_DAYS, C720_CUTOFF_*), not only dbt defaults. They
+    stay the same from day to day (null = the grid is derived from the data in SQL,
+    macros/cutoff_grid.sql), so dbt's partial parsing keeps working."""
+    return {
+        "churn_horizon_days": settings.churn_horizon_days,
+        "cutoff_step_days": settings.cutoff_step_days,
+        "cutoff_count": settings.cutoff_count,
+    }
 
 
 def rerun_commands(

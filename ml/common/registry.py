@@ -13,8 +13,10 @@ id, decides (gates, then the champion on the same evaluation rows), registers th
 and moves the champion pointer.
 
 Only a model that passed the sanity gates can become champion. Scoring uses the champion;
-when there is none yet (the first model failed its gates) it falls back to the newest
-registered model and says so (see :func:`resolve_scoring_version`).
+when there is none yet (the first models failed their gates) it falls back to the best
+model of the newest training run on its holdout, and says so (see
+:func:`resolve_scoring_version`): a baseline that beat LightGBM but missed a calibration
+gate ranks people better than the LightGBM model that lost to it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def set_champion(model_dir: Path, version: str, reason: str) -> None:
 
 
 def resolve_scoring_version(model_dir: Path, kind: str = "churn") -> tuple[str, str]:
-    """(version, status) to score with: the champion, else the newest model (gate failed)."""
+    """(version, status) to score with: the champion, else the newest run's best model."""
     champ = champion_version(model_dir)
     if champ:
         return champ, "champion"
@@ -115,11 +117,29 @@ def resolve_scoring_version(model_dir: Path, kind: str = "churn") -> tuple[str, 
     if not versions:
         hint = TRAIN_HINTS.get(kind, TRAIN_HINTS["churn"])
         raise FileNotFoundError(f"no {kind} model registered in {model_dir}; {hint}")
+    chosen = _best_of_newest_run(model_dir, versions)
     log.warning(
-        "no champion yet (no model passed the sanity gates); scoring with the newest model %s",
-        versions[-1],
+        "no champion yet (no model passed the sanity gates); scoring with %s, the best "
+        "holdout ROC-AUC of the newest training run",
+        chosen,
     )
-    return versions[-1], "no_champion_newest_model_failed_gates"
+    return chosen, "no_champion_best_of_newest_run_failed_gates"
+
+
+def _best_of_newest_run(model_dir: Path, versions: list[str]) -> str:
+    """Of the versions trained for the newest as_of (LightGBM and its baseline challenger),
+    the one with the best holdout ROC-AUC; the newest version when none has one."""
+    metas = [json.loads((model_dir / v / "metadata.json").read_text()) for v in versions]
+    newest_as_of = metas[-1].get("as_of")
+    candidates = [
+        (m.get("metrics", {}).get("roc_auc"), i)
+        for i, m in enumerate(metas)
+        if m.get("as_of") == newest_as_of
+    ]
+    scored = [(auc, i) for auc, i in candidates if isinstance(auc, int | float)]
+    if not scored:
+        return versions[-1]
+    return versions[max(scored)[1]]
 
 
 def load_booster(model_dir: Path, version: str, kind: str) -> lgb.Booster:

@@ -7,6 +7,7 @@ and the DBT_* environment variables.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -383,6 +384,35 @@ def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode != 0 and "DBT_AS_OF" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_cutoff_grid_derives_from_the_data_unless_set(duck, tmp_path: Path) -> None:
+    """macros/cutoff_grid.sql: with no grid setting the step is a third of the churn
+    horizon (90 -> 30 days) or half (182 -> 91), and the grid reaches back as far as the
+    data's first order (2025-09-05, 177 days before AS_OF); explicit vars set it."""
+    db, env = duck
+    create_raw(db)
+
+    def grid(extra: dict, select: str = "customer_features") -> list[str]:
+        dbt(["build", "--vars", json.dumps(extra), "--select", select,
+             "--exclude-resource-type", "test"], {**env, "DBT_AS_OF": AS_OF}, tmp_path)  # fmt: skip
+        sql = "select distinct cast(cutoff_date as varchar) from ml.customer_features order by 1"
+        return [r[0] for r in duck_rows(db, sql)]
+
+    assert grid({}, "+customer_features") == [  # the models it reads once, then only it
+        "2025-10-02",
+        "2025-11-01",
+        "2025-12-01",
+        "2025-12-31",
+        "2026-01-30",
+        "2026-03-01",
+    ]
+    assert grid({"churn_horizon_days": 182}) == ["2025-11-30", "2026-03-01"]
+    assert grid({"cutoff_step_days": 14, "cutoff_count": 2}) == [
+        "2026-02-01",
+        "2026-02-15",
+        "2026-03-01",
+    ]
 
 
 # --- Postgres -----------------------------------------------------------------------------------

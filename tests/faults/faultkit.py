@@ -36,11 +36,12 @@ def child_env(local: Path) -> dict[str, str]:
     return env | SMALL_COMPANY_ENV | {"C720_LOCAL_DIR": str(local), "PYTHONUNBUFFERED": "1"}
 
 
-def simulate(local: Path, log: Path) -> Path:
+def simulate(local: Path, log: Path, *extra: str) -> Path:
+    """The small company into ``local/sources``; ``extra``: more simulator options."""
     sources = local / "sources"
     cmd = [sys.executable, "-m", "simulator", "--customers", str(CUSTOMERS), "--days",
            str(DAYS), "--seed", str(SEED), "--start", START.isoformat(), "--out",
-           str(sources), "-q"]  # fmt: skip
+           str(sources), "-q", *extra]  # fmt: skip
     _check(subprocess.run(cmd, env=child_env(local), stdout=log.open("w"),
                           stderr=subprocess.STDOUT, check=False).returncode, log)  # fmt: skip
     return sources

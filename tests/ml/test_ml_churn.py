@@ -142,6 +142,16 @@ def test_model_failing_gates_is_recorded_and_still_scores(synthetic_wh):
     assert scored["model_passed_gates"] is False
 
 
+def test_with_no_champion_the_model_that_lost_does_not_score(synthetic_wh):
+    # a weak LightGBM loses to its best baseline; every gate is impossible, so neither
+    # becomes champion: scores must come from the better of the two, not the newest
+    s = train_churn(synthetic_wh["as_of"], _cfg(max_ece=-1.0, num_boost_round=1, num_leaves=2))
+    assert s["champion"] is None and "baseline_version" in s, s
+    scored = score_churn(synthetic_wh["as_of"])
+    assert scored["model_version"] == s["baseline_version"]
+    assert scored["model_status"].startswith("no_champion")
+
+
 def test_scoring_without_a_model_says_what_to_do(synthetic_wh):
     with pytest.raises(FileNotFoundError, match="python -m ml churn train"):
         score_churn(synthetic_wh["as_of"])

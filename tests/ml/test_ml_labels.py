@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -116,6 +117,23 @@ def test_training_labels_end_by_the_holdout_cutoff():
         "calibration",
         "valid",
         "train",
+    }
+
+
+def test_calibration_and_validation_spend_no_trainable_cutoff():
+    """CDNOW's grid (91-day steps, H = 182): one cutoff lies inside the holdout's label
+    window; calibration and validation share it, and every cutoff whose label window ends
+    by the holdout cutoff trains."""
+    as_of = dt.date(1998, 7, 1)
+    grid = [pd.Timestamp(as_of) - pd.Timedelta(days=91 * k) for k in range(5, -1, -1)]
+    labelled = labels.labelled_cutoffs(grid, as_of, 182)
+    splits = labels.assign_splits(labelled, dataclasses.replace(ChurnConfig(), horizon_days=182))
+    by_date = {c.date().isoformat(): name for c, name in splits.items()}
+    assert by_date == {
+        "1997-12-31": "holdout",
+        "1997-10-01": "calibration",  # shared with validation (dataset: valid+calibration)
+        "1997-07-02": "train",
+        "1997-04-02": "train",
     }
 
 

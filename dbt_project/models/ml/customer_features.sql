@@ -1,8 +1,9 @@
 {#-
     Point-in-time customer features for the churn model and the recommender.
 
-    Rows: (customer_key, cutoff_date) for cutoff_date = as_of - k * var('cutoff_step_days'),
-    k = 0..var('cutoff_count'), for every customer with at least one purchase (not cancelled,
+    Rows: (customer_key, cutoff_date) for cutoff_date = as_of - k * step, k = 0..count (the
+    grid: macros/cutoff_grid.sql, from the data's history and the churn horizon unless
+    C720_CUTOFF_STEP_DAYS / C720_CUTOFF_COUNT set it), for every customer with at least one purchase (not cancelled,
     not returned, no credit note; macros/purchases.sql) on or before the cutoff.
 
     Point in time: a row for cutoff_date uses only data known at cutoff_at
@@ -23,8 +24,6 @@
     No label columns: labels are built by the ML stage from data after cutoff_at.
 -#}
 {%- set text = dbt.type_string() -%}
-{%- set step = var('cutoff_step_days') | int -%}
-{%- set count = var('cutoff_count') | int -%}
 
 with
 
@@ -102,22 +101,10 @@ identity_edges as (
 
 -- the cutoff grid --------------------------------------------------------------------------
 
-cutoff_offsets as (
-
-    {% for k in range(0, count + 1) %}
-    select {{ k * step }} as days_back
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-
-),
-
 cutoffs as (
 
-    select
-        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as date) as cutoff_date,
-        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as timestamp) as cutoff_at
-    from as_of_dates
-    cross join cutoff_offsets
+    -- derived from the data's history and the churn horizon unless set (macros/cutoff_grid.sql)
+    {{ cutoff_grid('as_of_dates', 'orders') }}
 
 ),
 
