@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -60,14 +61,19 @@ def _check(code: int, log: Path) -> None:
         raise AssertionError(f"child failed ({code}), {log}:\n{tail}")
 
 
-def run_date(local: Path, as_of: date, log: Path, *extra: str) -> str:
-    """The writing stages for ``as_of`` on ``local``, to the end; returns the child's output."""
+def run_date(local: Path, as_of: date, log: Path, *extra: str, killed: bool = False) -> str:
+    """The writing stages for ``as_of`` on ``local``, to the end; returns the child's output.
+    ``killed``: the child must die of SIGKILL (``--kill-in``), not finish or fail."""
     cmd = [sys.executable, str(RUNNER), "--date", as_of.isoformat(), *extra]
     with log.open("w") as out:
         code = subprocess.run(
             cmd, env=child_env(local), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, check=False
         ).returncode
-    _check(code, log)
+    if killed:
+        if code != -signal.SIGKILL:
+            raise AssertionError(f"child was not killed (exit {code}), {log}")
+    else:
+        _check(code, log)
     return log.read_text()
 
 
@@ -85,13 +91,21 @@ def save_state(local: Path, to: Path) -> Path:
     shutil.rmtree(to, ignore_errors=True)
     to.mkdir(parents=True)
     for name in STATE_FILES:
-        source = local / name
-        if source.is_dir():
-            shutil.copytree(source, to / name)
-        elif source.exists():
-            (to / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, to / name)
+        _copy(local, to, name)
     return to
+
+
+def _copy(source_dir: Path, target_dir: Path, name: str) -> None:
+    """A file with its companions (DuckDB's ``.wal``: a writer in this process may not have
+    checkpointed yet), or a folder."""
+    source = source_dir / name
+    if source.is_dir():
+        shutil.copytree(source, target_dir / name)
+        return
+    for path in [source, *source.parent.glob(source.name + "[.-]*")]:
+        if path.exists():
+            (target_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target_dir / name.replace(source.name, path.name))
 
 
 def restore_state(saved: Path, local: Path) -> None:
@@ -102,13 +116,9 @@ def restore_state(saved: Path, local: Path) -> None:
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)
-        for leftover in target.parent.glob(target.name + ".*"):  # .wal, .tmp of a killed run
+        for leftover in target.parent.glob(target.name + "[.-]*"):  # .wal, .tmp, -journal
             leftover.unlink()
-        source = saved / name
-        if source.is_dir():
-            shutil.copytree(source, target)
-        elif source.exists():
-            shutil.copy2(source, target)
+        _copy(saved, local, name)
 
 
 def _duckdb_tables(con: duckdb.DuckDBPyConnection, db: str, schemas: tuple[str, ...]) -> dict:
