@@ -152,6 +152,9 @@ def differences(
             a, b = first / f"{name}.duckdb", second / f"{name}.duckdb"
             if name not in parts or (not a.exists() and not b.exists()):
                 continue
+            if not (a.exists() and b.exists()):
+                out[name] = f"{name}.duckdb only in {first if a.exists() else second}"
+                continue
             con.execute(f"attach '{a}' as a (read_only)")
             con.execute(f"attach '{b}' as b (read_only)")
             try:
