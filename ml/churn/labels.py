@@ -5,7 +5,8 @@
   ``C720_CHURN_LABEL=no_purchase_no_engagement`` churn also needs **no engagement** in that
   window: no web session and no email open or click (``marts.fct_touchpoints``) — a
   customer who still reads the emails or visits the site is not counted as churned.
-- eligible at a cutoff = at least one purchase on or before the cutoff and the
+- eligible at a cutoff = at least one purchase on or before the cutoff (as known at the
+  cutoff: an order cancelled or returned later still counts, as in the features) and the
   last one no more than ``inactivity_days`` before it (long-lapsed customers are not
   "churning", they are gone).
 - a cutoff is labelled (usable for training) only when cutoff + H <= as_of.

@@ -75,7 +75,7 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
     as_of = pd.Timestamp(as_of).date()
     status = "requested"
     if version is None:
-        version, status = registry.resolve_scoring_version(cfg.model_dir)
+        version, status = registry.resolve_scoring_version(cfg.model_dir, as_of=as_of)
     model = registry.load_any(cfg.model_dir, version)
     features = data.load_features([as_of])
     if features.empty:
