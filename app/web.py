@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from app import charts, queries, registry
+from app import charts, metrics, queries, registry
 from app.snapshot import Reader, Snapshot, SnapshotMissing
 from customer720.settings import Settings, get_settings
 
@@ -124,6 +124,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 r.version.pages["segments"] = _segments(r)
             context = r.version.pages["segments"]
         return page(request, "segments.html", publish_id=r.version.publish_id, **context)
+
+    @app.get("/metrics", response_class=HTMLResponse)
+    def metrics_page(request: Request) -> HTMLResponse:
+        with snapshot.cursor() as r:
+            publish_id = r.version.publish_id
+            if "metrics" not in r.version.pages:
+                try:
+                    r.version.pages["metrics"] = metrics.overview(settings)
+                except metrics.MetricsUnavailable as err:
+                    return page(request, "metrics.html", error=str(err), publish_id=publish_id)
+            context = r.version.pages["metrics"]
+        return page(request, "metrics.html", publish_id=publish_id, **context)
 
     @app.get("/models", response_class=HTMLResponse)
     def models(request: Request) -> HTMLResponse:

@@ -6,7 +6,7 @@ Starts ``python -m app serve`` on the snapshot of ``C720_LOCAL_DIR`` (one worker
 ``make app``), warms it with one request per page kind, then sends a bounded loop of
 requests over one keep-alive connection, as a browser tab would: customer pages of
 persons drawn at random (seeded), searches by CRM contact id (each answered by a
-redirect, then the page), the segments, home and models pages, in turn. Prints a table
+redirect, then the page), the segments, home, models and metrics pages, in turn. Prints a table
 and writes ``bench/results/app-latency-<time>.json``. A measurement, not a test: the
 machine is shared, so read the load printed beside it.
 """
@@ -58,7 +58,17 @@ def _targets(published: Path, n: int, seed: int) -> list[tuple[str, str]]:
             ).fetchall()
         ]
     rng = random.Random(seed)
-    kinds = ["customer", "customer", "customer", "search", "customer", "segments", "home", "models"]
+    kinds = [
+        "customer",
+        "customer",
+        "customer",
+        "search",
+        "customer",
+        "segments",
+        "home",
+        "models",
+        "metrics",
+    ]
     out = []
     for i in range(n):
         kind = kinds[i % len(kinds)]
@@ -67,7 +77,17 @@ def _targets(published: Path, n: int, seed: int) -> list[tuple[str, str]]:
         elif kind == "search":
             out.append((kind, f"/search?q={rng.choice(contacts)}"))
         else:
-            out.append((kind, {"segments": "/segments", "home": "/", "models": "/models"}[kind]))
+            out.append(
+                (
+                    kind,
+                    {
+                        "segments": "/segments",
+                        "home": "/",
+                        "models": "/models",
+                        "metrics": "/metrics",
+                    }[kind],
+                )
+            )
     return out
 
 
@@ -103,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait(args.port, server)
         con = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
-        for kind in ("customer", "search", "segments", "home", "models"):  # warm-up
+        for kind in ("customer", "search", "segments", "home", "models", "metrics"):  # warm-up
             _get(con, next(path for k, path in targets if k == kind))
         load_before = os.getloadavg()[0]
         times: dict[str, list[float]] = {}

@@ -6,8 +6,8 @@ build one with ``make run`` first) and compares, after each pass, a fingerprint 
 table a user reads or we load: the published snapshot's marts, the raw data tables, and
 the CRM writeback table. Prints per table: rows and whether the content is the same.
 
-Run-time stamps are left out of the fingerprint (``scored_at``, ``synced_at``,
-``loaded_at``, ``load_batch_id``): a re-run scores and syncs again at a new time, and that
+Run-time stamps are left out of the fingerprint (``RUN_TIME_COLUMNS``: ``scored_at``,
+``synced_at``, ``loaded_at``, ``load_batch_id``, …): a re-run scores and syncs again at a new time, and that
 is all it may change. Bookkeeping tables that log every run (``raw.load_runs``,
 ``raw.load_audit``, the CRM sync audit) grow by design and are not compared.
 
@@ -35,7 +35,17 @@ from activate.writeback import SCORES_TABLE
 from customer720 import cli
 from customer720.settings import Settings, get_settings
 
-RUN_TIME_COLUMNS = {"scored_at", "synced_at", "loaded_at", "load_batch_id", "_loaded_at"}
+# Stamps of when and in which load a row was written (raw's ``_batch_id``, a session's
+# ``last_loaded_at``), never its content.
+RUN_TIME_COLUMNS = {
+    "scored_at",
+    "synced_at",
+    "loaded_at",
+    "load_batch_id",
+    "_loaded_at",
+    "_batch_id",
+    "last_loaded_at",
+}
 RAW_BOOKKEEPING = {"load_runs", "load_audit", "load_manifest", "watermarks"}
 
 

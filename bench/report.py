@@ -156,8 +156,7 @@ def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
         "denominator": "airflow/dbt_plain: dbt build --selector marts, the same date "
         f"({step_seconds(plain) if plain_ok else None} s)",
         "meaning": "dbt inside Airflow (the transform DAG's dbt task, one dbt build) vs one plain "
-        "dbt build of the same models and tests (both re-parse the project: the day's vars "
-        "changed)",
+        "dbt build of the same models and tests (both after a parse for the day before)",
     }
     return out
 

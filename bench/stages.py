@@ -86,8 +86,8 @@ def airflow(params: Params) -> dict:
 
 def dbt_plain(params: Params) -> dict:
     """One plain ``dbt build`` of the ``marts`` selector (the dbt CLI, its own process)
-    for the date the airflow step just built, after a parse with the day before's vars
-    (where a daily run finds dbt's partial-parse state, as the airflow step did): the
+    for the date the airflow step just built, after a parse for the day before (where a
+    daily run finds dbt's partial-parse state, as the airflow step did): the
     denominator of dbt_in_airflow_vs_plain. ``core_seconds`` times the build alone."""
     import resource
     import time

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -73,6 +74,11 @@ def selection(selector: str) -> tuple[list[str], list[str]]:
     return list(select), list(exclude)
 
 
+# The analysis date reaches dbt as this environment variable (read by macros/as_of.sql), not
+# as a var: dbt re-parses the whole project when --vars change (10-28 s a build), but only
+# the files that read an env var when its value changes, so a new day keeps partial parsing.
+AS_OF_ENV = "DBT_AS_OF"
+
 # Errors a second try can fix: another process holds DuckDB's file, a connection dropped.
 TRANSIENT = ("could not set lock", "conflicting lock", "connection", "timeout", "timed out")
 
@@ -90,9 +96,15 @@ def project_args(settings: Settings) -> list[str]:
 
 
 def project_vars(settings: Settings) -> dict[str, Any]:
-    """dbt vars every invocation passes: the feature cutoff grid is a project setting
-    (C720_CUTOFF_*), not only a dbt default."""
-    return {"cutoff_step_days": settings.cutoff_step_days, "cutoff_count": settings.cutoff_count}
+    """dbt vars every invocation passes: the churn horizon and the feature cutoff grid are
+    project settings (C720_CHURN_HORIZON_DAYS, C720_CUTOFF_*), not only dbt defaults. They
+    stay the same from day to day (null = the grid is derived from the data in SQL,
+    macros/cutoff_grid.sql), so dbt's partial parsing keeps working."""
+    return {
+        "churn_horizon_days": settings.churn_horizon_days,
+        "cutoff_step_days": settings.cutoff_step_days,
+        "cutoff_count": settings.cutoff_count,
+    }
 
 
 def rerun_commands(
@@ -100,12 +112,13 @@ def rerun_commands(
     variables: dict[str, Any],
     exclude: list[str],
     settings: Settings,
+    as_of: date | None = None,
 ) -> list[str]:
     """The dbt command lines that re-run what failed, with this build's settings: a build
     of each failed model (or the model of a failed test) and what depends on it, and
     ``dbt retry`` (the failed and skipped nodes of this invocation, from its run_results).
-    The warehouse and dbt's target folder are passed as in ``Settings.tool_env``; a
-    Postgres password stays in ``DBT_PG_PASSWORD``, never in a log."""
+    The warehouse, dbt's target folder and the analysis date (``DBT_AS_OF``) are passed as
+    ``run_dbt`` passes them; a Postgres password stays in ``DBT_PG_PASSWORD``, never in a log."""
     import shlex
 
     env = {
@@ -113,6 +126,8 @@ def rerun_commands(
         for k, v in settings.tool_env().items()
         if k.startswith("DBT_") and k not in ("DBT_PG_PASSWORD", "DBT_PROFILES_DIR")
     }
+    if as_of is not None:
+        env[AS_OF_ENV] = as_of.isoformat()
     prefix = "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     dbt = shlex.quote(str(Path(sys.executable).with_name("dbt")))
     common = project_args(settings)
@@ -173,6 +188,8 @@ def run_dbt(
 
     ``selector`` names a selector of ``dbt_project/selectors.yml`` (see ``selection``);
     ``select`` / ``exclude`` are dbt's own criteria, for one-off builds.
+    ``as_of`` (default: the latest order / web event date in the data) is exported as
+    ``DBT_AS_OF`` for this invocation (see ``AS_OF_ENV``).
     Logs one line per executed node and returns one small dict per node (name, type,
     status, seconds, message). Failed models or tests raise ``DbtNodeFailure`` (unless
     their errors look transient: a lock, a connection), naming each one and the command
@@ -184,7 +201,9 @@ def run_dbt(
     cli = [command, *project_args(settings)]
     variables = {**project_vars(settings), **(extra_vars or {})}
     if as_of is not None:
-        variables["as_of"] = as_of.isoformat()
+        os.environ[AS_OF_ENV] = as_of.isoformat()
+    else:
+        os.environ.pop(AS_OF_ENV, None)
     if variables:
         cli += ["--vars", json.dumps(variables)]
     selects, excludes = selection(selector) if selector else ([], [])
@@ -195,7 +214,7 @@ def run_dbt(
     if excludes:
         cli += ["--exclude", *excludes]
     cli += args or []
-    log.info("dbt %s", " ".join(cli))
+    log.info("%sdbt %s", f"{AS_OF_ENV}={as_of.isoformat()} " if as_of else "", " ".join(cli))
     try:
         result = dbtRunner().invoke(cli)
     finally:
@@ -230,7 +249,7 @@ def run_dbt(
             word in str(n["message"] or "").lower() for n in failed for word in TRANSIENT
         )
         if failed and not transient:
-            commands = rerun_commands(failed, variables, excludes, settings)
+            commands = rerun_commands(failed, variables, excludes, settings, as_of)
             message += (
                 "\nRe-run what failed and what depends on it, after fixing the cause:\n  "
                 + commands[0]

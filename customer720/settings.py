@@ -88,13 +88,13 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "C720_CUTOFF_STEP_DAYS",
-        "`30`",
-        "days between the churn model's training cutoffs (`ml.customer_features`: as_of − k × step)",
+        "derived",
+        "days between the churn model's training cutoffs (`ml.customer_features`: as_of − k × step); by default a third of the churn horizon when that is whole days, else half, else the horizon (90 → 30, 182 → 91): the holdout cutoff is then exactly as_of − horizon ([rule](dbt_project/macros/cutoff_grid.sql))",
     ),
     Variable(
         "C720_CUTOFF_COUNT",
-        "`12`",
-        "number of cutoffs before as_of (k = 0..count); a long horizon wants a long step ([CDNOW](examples/cdnow/README.md))",
+        "derived",
+        "number of cutoffs before as_of (k = 0..count); by default as many steps as fit between the data's first order and as_of, at most 12",
     ),
     Variable(
         "C720_ML_INACTIVITY_DAYS",
@@ -211,6 +211,16 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def _optional_int(name: str, minimum: int) -> int | None:
+    """A whole number >= minimum, or None when the variable is not set."""
+    if env(name) is None:
+        return None
+    value = _int(name, minimum)
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
 def _float(name: str, default: float) -> float:
     value = env(name)
     try:
@@ -280,8 +290,8 @@ class Settings:
     orphan_wait_days: int
     churn_horizon_days: int
     churn_label: str
-    cutoff_step_days: int
-    cutoff_count: int
+    cutoff_step_days: int | None  # None: derived from the data (macros/cutoff_grid.sql)
+    cutoff_count: int | None
     ml_inactivity_days: int
     ml_num_threads: int
     churn_champion_margin: float
@@ -332,8 +342,6 @@ class Settings:
             C720_MODEL_DIR=str(self.model_dir),
             C720_REPORTS_DIR=str(self.reports_dir),
             C720_CHURN_HORIZON_DAYS=str(self.churn_horizon_days),
-            C720_CUTOFF_STEP_DAYS=str(self.cutoff_step_days),
-            C720_CUTOFF_COUNT=str(self.cutoff_count),
             DBT_PROFILES_DIR=str(self.dbt_project_dir),
             DBT_PROJECT_DIR=str(self.dbt_project_dir),
             DBT_TARGET=self.dbt_target,
@@ -347,6 +355,11 @@ class Settings:
             AIRFLOW__CORE__PARALLELISM="4",
             AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="2",
         )
+        # explicit cutoff settings only: unset means derived from the data
+        if self.cutoff_step_days is not None:
+            env["C720_CUTOFF_STEP_DAYS"] = str(self.cutoff_step_days)
+        if self.cutoff_count is not None:
+            env["C720_CUTOFF_COUNT"] = str(self.cutoff_count)
         if self.warehouse_is_postgres:
             url = make_url(self.warehouse)
             env.update(
@@ -389,9 +402,9 @@ def get_settings() -> Settings:
         churn_horizon_days=_int("C720_CHURN_HORIZON_DAYS", 90),
         churn_label=_choice("C720_CHURN_LABEL", "no_purchase", CHURN_LABELS),
         # The training cutoffs of ml.customer_features: as_of - k * step, k = 0..count
-        # (dbt vars cutoff_step_days / cutoff_count). Longer horizons want longer steps.
-        cutoff_step_days=_int("C720_CUTOFF_STEP_DAYS", 30),
-        cutoff_count=_int("C720_CUTOFF_COUNT", 12),
+        # (dbt vars cutoff_step_days / cutoff_count); None = derived from the data in SQL.
+        cutoff_step_days=_optional_int("C720_CUTOFF_STEP_DAYS", minimum=1),
+        cutoff_count=_optional_int("C720_CUTOFF_COUNT", minimum=0),
         ml_inactivity_days=_int("C720_ML_INACTIVITY_DAYS", 365),
         ml_num_threads=_int("C720_ML_NUM_THREADS", 2),
         churn_champion_margin=_float("C720_ML_CHAMPION_MARGIN", 0.005),

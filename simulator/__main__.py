@@ -23,6 +23,7 @@ from rich.progress import (
 from customer720.settings import get_settings
 from simulator.api import append, generate
 from simulator.config import DIRTY_MODES, SimulationConfig, parse_dirty
+from simulator.export import EXPORT_DAYS
 from simulator.oracle import churn_auc
 
 log = logging.getLogger("simulator")
@@ -52,6 +53,7 @@ def generate_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  python -m simulator --customers 10000 --days 365 --seed 7\n"
             "  python -m simulator --append-days 1          # one more day, for incremental runs\n"
+            "  python -m simulator --export --customers 3000  # like a retail export, 270 days\n"
             "  python -m simulator --dirty malformed_json=0.01,duplicate_crm_rows=0.02\n"
             "  python -m simulator --append-days 1 --dirty malformed_json=0.3  # a bad day\n\n"
             f"dirty modes (rate = share of affected records, 0 to 0.5):\n{modes}"
@@ -66,8 +68,21 @@ def generate_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--days",
         type=int,
-        default=365,
-        help="number of days to simulate from --start (default 365)",
+        default=None,
+        help=f"number of days to simulate from --start (default 365; {EXPORT_DAYS} with --export)",
+    )
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="export mode: a company that looks like a real retail export - text ids, no "
+        "product categories, returns as credit notes, under a year of history "
+        "(simulator/README.md)",
+    )
+    parser.add_argument(
+        "--text-ids",
+        action="store_true",
+        help="only the ids of export mode: CRM and event ids as text (Salesforce, Stripe, "
+        "Shopify forms) instead of integers",
     )
     parser.add_argument(
         "--start",
@@ -192,15 +207,19 @@ def _same_company(out: Path, args: argparse.Namespace, dirty: dict[str, float]) 
     wanted = {
         "customers": args.customers,
         "days": args.days,
+        "export": args.export,
+        "text_ids": args.text_ids or args.export,
         "seed": args.seed,
         "start": args.start.isoformat(),
         "dirty_modes": dirty,
     }
-    return all(made.get(key) == value for key, value in wanted.items())
+    return all(made.get(key, False) == value for key, value in wanted.items())
 
 
 def run_generate(argv: list[str]) -> int:
     args = generate_parser().parse_args(argv)
+    if args.days is None:
+        args.days = EXPORT_DAYS if args.export else 365
     _setup_logging(args.quiet)
     out = args.out or get_settings().sources_dir
     # The pipeline reads the CRM from C720_CRM_URL, so an explicit setting is where we write it.
@@ -246,6 +265,8 @@ def run_generate(argv: list[str]) -> int:
                     crm_url=crm_url,
                     dirty=dirty,
                     gzip_level=args.gzip_level,
+                    export=args.export,
+                    text_ids=args.text_ids,
                 )
                 summary = generate(config, progress=progress)
         except (ValueError, FileNotFoundError) as exc:

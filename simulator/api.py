@@ -18,6 +18,7 @@ from simulator import crm, state
 from simulator.behaviour import Company
 from simulator.config import SimulationConfig
 from simulator.eventfiles import build_day, day_folder, write_gzip
+from simulator.export import export_views, to_text_ids
 from simulator.truth import write_truth
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ def generate(config: SimulationConfig, progress: Progress | None = None) -> dict
         "crm_url": _storable_url(config.crm_url),
         "event_lines": 0,
         "event_files": 0,
+        "export": config.export,
+        "text_ids": config.text_ids,
     }
     return _run(company, out, config.days, meta, config.crm_url, progress)
 
@@ -93,6 +96,7 @@ def _run(
     dirty_override: dict[str, float] | None = None,
 ) -> dict:
     dirty = meta["dirty"] if dirty_override is None else dirty_override
+    text_ids = bool(meta.get("text_ids"))  # companies made before export mode: integers
     events_dir = out / "events"
     first_day = company.next_day
     last_day = first_day + days - 1
@@ -124,7 +128,7 @@ def _run(
                 late_pending.remove(item)
             ev = company.step()
             rng = np.random.default_rng([company.seed, d + 1, 0xD1E7])
-            files = build_day(ev, company.cookies["anonymous_id"], day_str(d), dirty, rng)
+            files = build_day(ev, company.cookies["anonymous_id"], day_str(d), dirty, rng, text_ids)
             meta["event_lines"] += files.n_lines  # lines on disk; late lines count when they land
             submit(day_folder(events_dir, day_str(d)) / "part-00000.json.gz", files.main)
             if files.late:
@@ -152,11 +156,15 @@ def _run(
         )
     )
     views, dirty_crm = _crm_views(company, dirty)
+    if meta.get("export"):
+        views = export_views(views)
+    elif text_ids:
+        views = to_text_ids(views)
     keyless = {"contacts", "orders"} if dirty.get("duplicate_crm_rows") else set()
     url = crm_url or f"sqlite:///{out.resolve() / 'crm.sqlite'}"
     log.info("writing the CRM tables to %s", make_url(url).render_as_string(hide_password=True))
     crm.write_tables(url, views, keyless)
-    counts = write_truth(company, out, dirty_events, dirty_crm)
+    counts = write_truth(company, out, dirty_events, dirty_crm, text_ids)
     state.save(
         company,
         out,
@@ -175,6 +183,8 @@ def _run(
         "customers": meta["customers"],
         "crm_url": meta["crm_url"] or "sqlite:///<out>/crm.sqlite",
         "dirty_modes": dirty,
+        "export": bool(meta.get("export")),
+        "text_ids": text_ids,
         "rows": {t: len(v) for t, v in views.items()},
         "events": {
             "lines": meta["event_lines"],

@@ -60,6 +60,10 @@ class SimulationConfig:
     # Anonymous visitors who never become CRM contacts, as a fraction of customers.
     anonymous_visitor_share: float = 0.4
     gzip_level: int = 3
+    # Export mode (simulator/export.py): text ids, no product categories, returns as credit
+    # notes. text_ids alone: only the ids are text (export mode implies it).
+    export: bool = False
+    text_ids: bool = False
 
     def __post_init__(self) -> None:
         if self.customers < 10:
@@ -72,6 +76,8 @@ class SimulationConfig:
                 f"unknown dirty modes {sorted(unknown)}; choose from {list(DIRTY_MODES)}"
             )
         object.__setattr__(self, "out", Path(self.out))
+        if self.export:
+            object.__setattr__(self, "text_ids", True)
 
     @property
     def end(self) -> date:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from simulator import vocab
+from simulator.export import EVENT_IDS, text_ids
 from simulator.web import EVENT_TYPES, PAGES, SRC_NEWSLETTER, SRC_PROMO
 
 EVENT_DIRTY_MODES = [
@@ -73,6 +74,14 @@ def _frag(key: str, values: pa.Array, quoted: bool) -> pa.Array:
 
 def _int_array(values: np.ndarray) -> pa.Array:
     return pc.cast(pa.array(values, mask=values < 0), pa.string())
+
+
+def _id_frag(key: str, values: np.ndarray, text: bool) -> pa.Array:
+    """An id field: the integer (user_id as its quoted text), or with ``text`` the id's
+    text form (export.text_id, quoted); null where there is none (< 0)."""
+    if not text:
+        return _frag(key, _int_array(values), key == "user_id")
+    return _frag(key, pa.array(text_ids(EVENT_IDS[key], values), pa.string()), True)
 
 
 def _fixed_width(chars: np.ndarray) -> pa.Array:
@@ -141,7 +150,9 @@ def build_day(
     day: str,
     dirty: dict[str, float],
     rng: np.random.Generator,
+    text_ids: bool = False,
 ) -> DayFiles:
+    """The day's files; ``text_ids``: ids in their text form (simulator/export.py)."""
     n = len(ev["event_id"])
     # One draw per event decides its dirt: modes take disjoint slices of [0, 1).
     u = rng.random(n)
@@ -218,7 +229,7 @@ def build_day(
         _frag("device_timestamp", _ts(device_ms), True),
         _frag("collector_timestamp", _ts(ev["collector_ms"]), True),
         _frag("anonymous_id", aid, True),
-        _frag("user_id", _int_array(ev["user_id"]), True),
+        _id_frag("user_id", ev["user_id"], text_ids),
         pc.take(
             DEVICE_FRAGMENTS, pa.array(ev["ua"].astype(np.int32))
         ),  # platform, device_type, user_agent
@@ -227,12 +238,12 @@ def build_day(
         _frag("utm_source", utm[0], True),
         _frag("utm_medium", utm[1], True),
         _frag("utm_campaign", utm[2], True),
-        _frag("product_id", _int_array(ev["product_id"]), False),
+        _id_frag("product_id", ev["product_id"], text_ids),
         price_frag,
         _frag("quantity", _int_array(ev["quantity"]), False),
         _frag("search_query", search, True),
-        _frag("order_id", _int_array(ev["order_id"]), False),
-        _frag("email_contact_id", _int_array(ev["email_contact_id"]), False),
+        _id_frag("order_id", ev["order_id"], text_ids),
+        _id_frag("email_contact_id", ev["email_contact_id"], text_ids),
         extra,
     ]
     body = pc.binary_join_element_wise(*frags, ",", null_handling="skip")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from simulator import population as pop
 from simulator.behaviour import Company
+from simulator.export import CRM_IDS, text_id, text_ids
 from simulator.state import table_frame, write_parquet
 
 TOP_ITEMS = 50
@@ -20,9 +21,18 @@ def _dates(start: date, days: np.ndarray) -> pd.Series:
 
 
 def write_truth(
-    company: Company, out: Path, dirty_events: pd.DataFrame, dirty_crm: pd.DataFrame
+    company: Company,
+    out: Path,
+    dirty_events: pd.DataFrame,
+    dirty_crm: pd.DataFrame,
+    text: bool = False,
 ) -> dict[str, int]:
+    """The truth files; ``text``: the CRM ids in them in the sources' text form."""
     t = out / "truth"
+
+    def ids(kind: str, values: np.ndarray | pd.Series) -> np.ndarray | pd.Series:
+        return text_ids(kind, np.asarray(values)) if text else values
+
     p = company.people
     n = len(p["persona"])
     churn = p["churn_day"]
@@ -48,7 +58,12 @@ def write_truth(
     )
     write_parquet(persons, t / "persons.parquet")
     c = company.contacts
-    write_parquet(c[["contact_id", "person_id", "is_duplicate"]], t / "contact_persons.parquet")
+    write_parquet(
+        c[["contact_id", "person_id", "is_duplicate"]].assign(
+            contact_id=ids("contact", c["contact_id"])
+        ),
+        t / "contact_persons.parquet",
+    )
     ck = company.cookies
     used = ck["used"]
     write_parquet(
@@ -75,7 +90,7 @@ def write_truth(
         pd.DataFrame(
             {
                 "person_id": np.repeat(who, k),
-                "product_id": idx.ravel().astype(np.int64) + 1,
+                "product_id": ids("product", idx.ravel().astype(np.int64) + 1),
                 "affinity": val.ravel(),
                 "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), len(who)),
             }
@@ -86,7 +101,10 @@ def write_truth(
     if len(orders):
         write_parquet(
             orders[["order_id", "person_id", "contact_id", "is_late"]].assign(
-                is_returned=orders["returned_sec"] >= 0, is_cancelled=orders["cancelled_sec"] >= 0
+                order_id=ids("order", orders["order_id"]),
+                contact_id=ids("contact", orders["contact_id"]),
+                is_returned=orders["returned_sec"] >= 0,
+                is_cancelled=orders["cancelled_sec"] >= 0,
             ),
             t / "order_experiences.parquet",
         )
@@ -97,7 +115,7 @@ def write_truth(
         write_parquet(
             pd.DataFrame(
                 {
-                    "ticket_id": tickets["ticket_id"],
+                    "ticket_id": ids("ticket", tickets["ticket_id"]),
                     "person_id": tickets["person_id"],
                     "tone": np.array(vocab.TICKET_TONES)[tickets["tone"].to_numpy()],
                 }
@@ -105,5 +123,12 @@ def write_truth(
             t / "ticket_tones.parquet",
         )
     write_parquet(dirty_events, t / "dirty_events.parquet")
-    write_parquet(dirty_crm.astype({"id": np.int64}), t / "dirty_crm.parquet")
+    dirty_crm = dirty_crm.astype({"id": np.int64})
+    if text:  # the primary key of the row, as the CRM table holds it
+        kinds = {table: next(iter(columns.values())) for table, columns in CRM_IDS.items()}
+        dirty_crm["id"] = [
+            text_id(kinds[table], n)
+            for table, n in zip(dirty_crm["table"], dirty_crm["id"], strict=True)
+        ]
+    write_parquet(dirty_crm, t / "dirty_crm.parquet")
     return {"persons": n, "anonymous_ids": int(used.sum())}

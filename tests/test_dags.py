@@ -97,6 +97,9 @@ def test_each_dbt_model_is_built_once_a_day_by_one_dbt_task(dagbag) -> None:
     assert {"dim_customer_720", "customer_churn_scores", "customer_recommendations"} <= _names(
         scores
     )
+    # dbt's unit tests (fixed inputs) run in the test suite, not in the daily builds
+    assert any(n.startswith("unit_test.") for n in _dbt_ls([], []))
+    assert not any(n.startswith("unit_test.") for n in marts | scores)
 
 
 def test_dbt_tasks_that_write_duckdb_queue_in_the_pool_of_one(dagbag) -> None:

@@ -34,8 +34,10 @@ def order_history(
     """Per (customer, cutoff): what the orders say up to the cutoff and in the horizon after.
 
     Only purchases count (``fct_orders.is_purchase``: not cancelled, not returned, no
-    credit note - macros/purchases.sql). History = ordered_at <= cutoff_at; the horizon is
-    (cutoff_at, cutoff_at + horizon_days]. Columns: customer_key, cutoff_date, n_orders,
+    credit note - macros/purchases.sql). History = ordered_at <= cutoff_at, each order as
+    known at the cutoff (as in ``ml.customer_features``: a cancellation or return counts
+    only when the order's ``updated_at`` <= cutoff_at), so a past date scores the same
+    after later changes; the horizon is (cutoff_at, cutoff_at + horizon_days]. Columns: customer_key, cutoff_date, n_orders,
     monetary, first_order_date, last_order_date, frequency (repeat purchase days, BG/NBD),
     recency_span_days (last − first purchase day), age_days (cutoff − first purchase day),
     days_since_last_order, future_orders (orders in the horizon); with ``engagement`` also
@@ -56,11 +58,15 @@ def order_history(
     sql = f"""
     with cutoffs as ({values}),
     orders as (
-        select customer_key, ordered_at, cast(ordered_at as date) as order_day, total_amount
+        select customer_key, ordered_at, cast(ordered_at as date) as order_day, total_amount,
+            coalesce(is_purchase, false) as is_purchase, updated_at,
+            coalesce(total_amount, 0) >= 0 as is_not_credit_note,
+            coalesce(is_cancelled, false) or coalesce(is_returned, false) as is_undone
         from marts.fct_orders
-        where coalesce(is_purchase, false) and customer_key is not null
+        where customer_key is not null
     ),
     history as (
+        -- a purchase as known at the cutoff: undone (cancelled, returned) only by then
         select c.cutoff_date, o.customer_key,
             count(*) as n_orders,
             count(distinct o.order_day) - 1 as frequency,
@@ -68,12 +74,15 @@ def order_history(
             min(o.order_day) as first_order_date,
             max(o.order_day) as last_order_date
         from cutoffs c join orders o on o.ordered_at <= c.cutoff_at
+        where o.is_not_credit_note
+          and not (o.is_undone and coalesce(o.updated_at <= c.cutoff_at, true))
         group by c.cutoff_date, o.customer_key
     ),
     future as (
         select c.cutoff_date, o.customer_key, count(*) as future_orders
         from cutoffs c join orders o
           on o.ordered_at > c.cutoff_at and o.ordered_at <= c.horizon_end
+        where o.is_purchase
         group by c.cutoff_date, o.customer_key
     ),
     engaged as (

@@ -5,7 +5,8 @@
   ``C720_CHURN_LABEL=no_purchase_no_engagement`` churn also needs **no engagement** in that
   window: no web session and no email open or click (``marts.fct_touchpoints``) — a
   customer who still reads the emails or visits the site is not counted as churned.
-- eligible at a cutoff = at least one purchase on or before the cutoff and the
+- eligible at a cutoff = at least one purchase on or before the cutoff (as known at the
+  cutoff: an order cancelled or returned later still counts, as in the features) and the
   last one no more than ``inactivity_days`` before it (long-lapsed customers are not
   "churning", they are gone).
 - a cutoff is labelled (usable for training) only when cutoff + H <= as_of.
@@ -72,6 +73,9 @@ def assign_splits(cutoffs: list[pd.Timestamp], cfg: ChurnConfig) -> dict[pd.Time
 
     Needs at least 2 labelled cutoffs. With fewer than the configured number, calibration
     and validation fall back to sharing cutoffs (logged); the holdout always stays separate.
+    Calibration and validation take only cutoffs inside the holdout's label window when
+    there are any (those could not train: purge, below), so a coarse grid spends no
+    trainable cutoff on them.
     """
     cutoffs = sorted(cutoffs, reverse=True)
     if len(cutoffs) < 2:
@@ -86,19 +90,25 @@ def assign_splits(cutoffs: list[pd.Timestamp], cfg: ChurnConfig) -> dict[pd.Time
         ("calibration", cfg.n_calibration_cutoffs),
         ("valid", cfg.n_valid_cutoffs),
     ]
+    # Purge: a training label must be fully observed by the holdout cutoff
+    # (cutoff + H <= holdout cutoff), else the same customer with nearly the same label sits
+    # in training and holdout (fine grids, long horizons). Cutoffs in between are left out.
+    # On the default grid (30 days, H = 90) nothing is purged.
+    limit = cutoffs[cfg.n_holdout_cutoffs - 1] - pd.Timedelta(days=cfg.horizon_days)
+    # Calibration and validation take cutoffs that could not train anyway (inside the
+    # holdout's label window) before any that could: with few cutoffs (CDNOW: 91-day steps,
+    # H = 182) one such cutoff is shared by both rather than a training one being spent.
+    overlap = sum(1 for c in cutoffs[cfg.n_holdout_cutoffs :] if c > limit)
     i = 0
     for name, n in plan:
         for _ in range(n):
             if len(cutoffs) - i <= 1 and name != "holdout":
                 break  # keep at least one cutoff for training
+            if name != "holdout" and 0 < overlap <= i - cfg.n_holdout_cutoffs:
+                break  # the overlapping cutoffs are used up: keep the trainable ones
             splits[cutoffs[i]] = name
             i += 1
-    # Purge: a training label must be fully observed by the holdout cutoff
-    # (cutoff + H <= holdout cutoff), else the same customer with nearly the same label sits
-    # in training and holdout (fine grids, long horizons). Cutoffs in between are left out.
-    # On the default grid (30 days, H = 90) nothing is purged.
     first_holdout = min(c for c, name in splits.items() if name == "holdout")
-    limit = first_holdout - pd.Timedelta(days=cfg.horizon_days)
     rest = cutoffs[i:]
     train = [c for c in rest if c <= limit]
     if not train:

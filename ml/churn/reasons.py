@@ -3,6 +3,13 @@
 Known features get a sentence ("no order for 120 days"); any other feature falls back to
 "<name> high/low (raises risk)" relative to its training median, or "<name> = value" for
 categories. Each reason ends with the direction: "(raises risk)" or "(lowers risk)".
+
+"Raises risk" is checked for the customer, not only read off SHAP: a SHAP value credits a
+feature against the model's average path, so a value most customers share ("0 % of orders
+cancelled", the usual CSAT answer) can carry a positive share without making this customer
+any riskier than a typical one - and reads as nonsense to a CRM user. A numeric reason is
+named as raising risk only when putting the customer's value back to the training median
+lowers their score (:func:`confirm_raising`).
 """
 
 from __future__ import annotations
@@ -72,6 +79,49 @@ READABLE: dict[str, Callable[[float], str]] = {
         "categorys", "categories"
     ),
 }
+
+
+def confirm_raising(
+    raw_score: Callable[[pd.DataFrame], np.ndarray],
+    X: pd.DataFrame,
+    spec: FeatureSpec,
+    contrib: pd.DataFrame,
+    n: int,
+) -> pd.DataFrame:
+    """``contrib`` with the positive contributions that do not raise this customer's risk
+    set to 0: of each row's 2·n strongest positive numeric drivers, those whose value, put
+    back to the training median, does not lower the row's score; every weaker positive
+    numeric driver is set to 0 too, so a reason named as raising risk was always checked.
+    Categorical drivers keep their SHAP sign (there is no typical value to compare with).
+    ``raw_score`` is the model's score of a feature matrix (one call per checked feature,
+    on the rows where it is a candidate)."""
+    values = contrib.to_numpy(float).copy()
+    n_rows, n_features = values.shape
+    if n_rows == 0 or n_features == 0:
+        return contrib
+    numeric = np.array([spec.kinds.get(c) != "categorical" for c in contrib.columns])
+    positive = (values > 0) & numeric[None, :]
+    k = min(2 * n, n_features)
+    ranked = np.argsort(-np.where(positive, values, 0.0), axis=1, kind="stable")[:, :k]
+    candidate = np.zeros_like(positive)
+    np.put_along_axis(candidate, ranked, True, axis=1)
+    candidate &= positive
+    values[positive & ~candidate] = 0.0
+    base = None
+    for j, name in enumerate(contrib.columns):
+        rows = np.flatnonzero(candidate[:, j])
+        if len(rows) == 0:
+            continue
+        typical = spec.medians.get(name)
+        if typical is None:
+            continue
+        if base is None:
+            base = np.asarray(raw_score(X), float)
+        moved = X.iloc[rows].copy()
+        moved.iloc[:, j] = typical
+        lower = np.asarray(raw_score(moved), float) < base[rows] - 1e-12
+        values[rows[~lower], j] = 0.0
+    return pd.DataFrame(values, columns=contrib.columns, index=contrib.index)
 
 
 def describe(name: str, value, spec: FeatureSpec, contribution: float) -> str:

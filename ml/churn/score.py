@@ -1,8 +1,8 @@
 """Batch scoring: the champion churn model on the features at cutoff = as_of.
 
 Writes ``ml.churn_predictions`` idempotently per as_of_date (other dates stay as history).
-If no model has passed the sanity gates yet, the newest registered model is used and the
-summary says so (``model_status``) — scores are always produced when any model exists.
+If no model has passed the sanity gates yet, the newest training run's best model on its
+holdout is used and the summary says so (``model_status``) — scores are always produced when any model exists.
 A baseline champion (LightGBM did not beat it, :mod:`ml.churn.baseline_model`) scores the
 same rows from their order history; ``model_version`` names it (``baseline-<name>-…``).
 """
@@ -18,8 +18,8 @@ import pandas as pd
 from ml.churn import labels, registry
 from ml.churn.data import order_history
 from ml.churn.features import build_matrix
-from ml.churn.model import contributions, predict_proba
-from ml.churn.reasons import top_reasons
+from ml.churn.model import contributions, predict_proba, raw_scores
+from ml.churn.reasons import confirm_raising, top_reasons
 from ml.common import data, outputs
 from ml.common.config import ChurnConfig
 
@@ -40,6 +40,9 @@ def predict_frame(
     X = build_matrix(features, model.spec)
     prob = predict_proba(model.booster, model.calibrator, X)
     contrib = contributions(model.booster, X, exact=cfg.exact_reasons, num_threads=cfg.num_threads)
+    contrib = confirm_raising(
+        lambda rows: raw_scores(model.booster, rows), X, model.spec, contrib, cfg.n_reasons
+    )
     reasons = top_reasons(contrib, X, model.spec, cfg.n_reasons)
     return pd.DataFrame(
         {
@@ -72,7 +75,7 @@ def score_churn(as_of: dt.date, cfg: ChurnConfig | None = None, version: str | N
     as_of = pd.Timestamp(as_of).date()
     status = "requested"
     if version is None:
-        version, status = registry.resolve_scoring_version(cfg.model_dir)
+        version, status = registry.resolve_scoring_version(cfg.model_dir, as_of=as_of)
     model = registry.load_any(cfg.model_dir, version)
     features = data.load_features([as_of])
     if features.empty:

@@ -327,7 +327,11 @@ def _champion_note(
 ) -> dict:
     """Which model scores after this run, and why, in words for the report and summary."""
     if champion is None:
-        return {"version": None, "kind": None, "text": "no champion yet: the newest model scores"}
+        return {
+            "version": None,
+            "kind": None,
+            "text": "no champion yet: the newest run's best model on the holdout scores",
+        }
     if challenger is not None and champion == challenger["version"]:
         return {
             "version": champion,

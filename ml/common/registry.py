@@ -13,8 +13,10 @@ id, decides (gates, then the champion on the same evaluation rows), registers th
 and moves the champion pointer.
 
 Only a model that passed the sanity gates can become champion. Scoring uses the champion;
-when there is none yet (the first model failed its gates) it falls back to the newest
-registered model and says so (see :func:`resolve_scoring_version`).
+when there is none yet (the first models failed their gates) it falls back to the best
+model of the newest training run on its holdout, and says so (see
+:func:`resolve_scoring_version`): a baseline that beat LightGBM but missed a calibration
+gate ranks people better than the LightGBM model that lost to it.
 """
 
 from __future__ import annotations
@@ -106,20 +108,80 @@ def set_champion(model_dir: Path, version: str, reason: str) -> None:
     log.info("champion is now %s (%s)", version, reason)
 
 
-def resolve_scoring_version(model_dir: Path, kind: str = "churn") -> tuple[str, str]:
-    """(version, status) to score with: the champion, else the newest model (gate failed)."""
+def _trained_for(model_dir: Path, version: str) -> dt.date | None:
+    """The date a registered version was trained for (``as_of`` in its metadata)."""
+    meta = model_dir / version / "metadata.json"
+    if not meta.exists():
+        return None
+    as_of = json.loads(meta.read_text()).get("as_of")
+    return dt.date.fromisoformat(str(as_of)[:10]) if as_of else None
+
+
+def _as_of_version(model_dir: Path, versions: list[str], as_of: dt.date) -> tuple[str, str] | None:
+    """The champion as it stood for ``as_of``: the newest champion change to a model trained
+    for ``as_of`` or before, else the best of the newest such run (none passed its gates)."""
+    history = model_dir / "champion_history.jsonl"
+    lines = history.read_text().splitlines() if history.exists() else []
+    for line in reversed(lines):
+        version = json.loads(line)["version"]
+        if (trained := _trained_for(model_dir, version)) and trained <= as_of:
+            return version, "champion_as_of"
+    older = [v for v in versions if (t := _trained_for(model_dir, v)) and t <= as_of]
+    if not older:
+        return None
+    return _best_of_newest_run(model_dir, older), "no_champion_best_of_newest_run_failed_gates"
+
+
+def resolve_scoring_version(
+    model_dir: Path, kind: str = "churn", as_of: dt.date | None = None
+) -> tuple[str, str]:
+    """(version, status) to score with: the champion, else the newest run's best model.
+
+    With ``as_of`` older than that model's training date (a backfill after a later day),
+    the champion as it stood for that date (:func:`_as_of_version`): a past date is never
+    scored with a model trained on data after it, and its replay uses the model its first
+    run used. When no model that old exists, the current one, with a warning."""
     champ = champion_version(model_dir)
-    if champ:
-        return champ, "champion"
     versions = list_versions(model_dir)
     if not versions:
         hint = TRAIN_HINTS.get(kind, TRAIN_HINTS["churn"])
         raise FileNotFoundError(f"no {kind} model registered in {model_dir}; {hint}")
+    current = champ or _best_of_newest_run(model_dir, versions)
+    if as_of is not None and (trained := _trained_for(model_dir, current)) and trained > as_of:
+        if found := _as_of_version(model_dir, versions, as_of):
+            log.info("scoring %s with %s, the %s model as of that date", as_of, found[0], kind)
+            return found
+        log.warning(
+            "no %s model trained for %s or before: scoring it with %s, trained for %s",
+            kind,
+            as_of,
+            current,
+            trained,
+        )
+    if champ:
+        return champ, "champion"
     log.warning(
-        "no champion yet (no model passed the sanity gates); scoring with the newest model %s",
-        versions[-1],
+        "no champion yet (no model passed the sanity gates); scoring with %s, the best "
+        "holdout ROC-AUC of the newest training run",
+        current,
     )
-    return versions[-1], "no_champion_newest_model_failed_gates"
+    return current, "no_champion_best_of_newest_run_failed_gates"
+
+
+def _best_of_newest_run(model_dir: Path, versions: list[str]) -> str:
+    """Of the versions trained for the newest as_of (LightGBM and its baseline challenger),
+    the one with the best holdout ROC-AUC; the newest version when none has one."""
+    metas = [json.loads((model_dir / v / "metadata.json").read_text()) for v in versions]
+    newest_as_of = metas[-1].get("as_of")
+    candidates = [
+        (m.get("metrics", {}).get("roc_auc"), i)
+        for i, m in enumerate(metas)
+        if m.get("as_of") == newest_as_of
+    ]
+    scored = [(auc, i) for auc, i in candidates if isinstance(auc, int | float)]
+    if not scored:
+        return versions[-1]
+    return versions[max(scored)[1]]
 
 
 def load_booster(model_dir: Path, version: str, kind: str) -> lgb.Booster:

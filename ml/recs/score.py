@@ -43,10 +43,11 @@ BLEND_VERSION = "blend-v1"
 KIND = "recommendation"
 
 
-def _scoring_model(cfg: RecConfig) -> tuple[lgb.Booster | None, str, str]:
-    """(booster, version, status): the champion, else the newest model, else the blend."""
+def _scoring_model(cfg: RecConfig, as_of: dt.date) -> tuple[lgb.Booster | None, str, str]:
+    """(booster, version, status): the champion (as of ``as_of``), else the newest model,
+    else the blend."""
     try:
-        version, status = registry.resolve_scoring_version(cfg.model_dir, KIND)
+        version, status = registry.resolve_scoring_version(cfg.model_dir, KIND, as_of)
         booster = registry.load_booster(cfg.model_dir, version, KIND)
     except FileNotFoundError:
         log.warning("no recommendation model registered: ordering by the transparent blend")
@@ -260,7 +261,7 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
     summary: dict = {"as_of": as_of.isoformat(), "web_data": d.has_web}
     if rec_data.no_items(d, as_of):
         return summary | {"rows": 0, "customers": 0, "method": "none", "model_version": None}
-    booster, version, status = _scoring_model(cfg)
+    booster, version, status = _scoring_model(cfg, as_of)
     snap = Snapshot(d, as_of_ts, cfg)
     custs = active_customers(snap)
     prints = fingerprints(d, custs)

@@ -237,6 +237,20 @@ def test_models_page_shows_champions_and_opens_a_report(page, company: dict) -> 
     assert not page.failures, sorted(set(page.failures))[:10]
 
 
+def test_metrics_page_answers_from_the_semantic_layer(page, company: dict) -> None:
+    page.goto(company["base"] + "/metrics")
+    page.screenshot(path=str(company["root"] / "metrics.png"), full_page=True)
+    today = page.locator("[data-testid=metrics-1] tr")
+    header = today.nth(0).locator("th").all_inner_texts()
+    values = dict(zip(header, today.nth(1).locator("td").all_inner_texts(), strict=True))
+    with duckdb.connect(str(company["published"]), read_only=True) as con:
+        persons = con.execute("select count(*) from marts.dim_customer_720").fetchall()[0][0]
+    assert values["customers"].replace(",", "") == str(persons)
+    assert page.locator("[data-testid=metrics-2] tr").count() > 1  # revenue by month
+    assert "revenue_at_risk" in page.inner_text("[data-testid=metric-catalogue]")
+    assert not page.failures, sorted(set(page.failures))[:10]
+
+
 def test_docs_site_works_offline_and_is_styled(page, company: dict) -> None:
     index = company["local"] / "docs" / "index.html"
     page.goto(index.as_uri())

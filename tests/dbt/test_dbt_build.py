@@ -7,6 +7,7 @@ and the DBT_* environment variables.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -260,19 +261,70 @@ def test_web_incremental_equals_full_refresh(duck, tmp_path: Path) -> None:
 def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
     """Changing data after a cutoff leaves that cutoff's features unchanged."""
     db, env = duck
+    env = {**env, "DBT_AS_OF": AS_OF}
     create_raw(db)
     vars_ = [
-        "--vars",
-        f"{{as_of: '{AS_OF}'}}",
         "--select",
         "+customer_features",
         "--indirect-selection",
         "cautious",
     ]
     sql = "select * from ml.customer_features where cutoff_date <= date '2026-01-30'"
+    # product views exactly on the 30- and 60-day bounds of the cutoff 2026-03-01 and on
+    # the cutoff itself (the model counts events per device and day: midnights are edges)
+    con = duckdb.connect(str(db))
+    try:
+        for n, at in enumerate(("2025-12-31", "2026-01-30", "2026-01-30 00:00:01", "2026-03-01")):
+            con.execute(
+                "insert into raw.web_events (event_id, event_type, collector_timestamp, "
+                "anonymous_id, product_id) values "
+                f"('edge-{n}', 'product_view', timestamp '{at}', 'anon-b1', 1001)"
+            )
+    finally:
+        con.close()
     dbt(["build", *vars_], env, tmp_path)
     before = sorted(duck_rows(db, sql), key=repr)
     assert before
+    # the event counts equal counting every event against every cutoff (the definition)
+    by_event = duck_rows(
+        db,
+        """
+        with links as (
+            select n.anonymous_id, n.customer_key, min(e.first_seen_at) as linked_at
+            from intermediate.int_identity_nodes_resolved as n
+            inner join intermediate.int_identity_edges_guarded as e
+                on n.node_id = e.other_node_id and e.is_used
+            where n.node_type = 'anon'
+            group by 1, 2
+        )
+        select f.customer_key, f.cutoff_date,
+            count(*) filter (where v.event_type = 'product_view'
+                and v.collector_at > f.cutoff_at - interval 30 day),
+            count(*) filter (where v.event_type = 'product_view'
+                and v.collector_at <= f.cutoff_at - interval 30 day),
+            count(*) filter (where v.event_type = 'add_to_cart'
+                and v.collector_at > f.cutoff_at - interval 30 day),
+            count(*) filter (where v.event_type = 'add_to_cart'
+                and v.collector_at <= f.cutoff_at - interval 30 day)
+        from ml.customer_features as f
+        inner join links as l on l.customer_key = f.customer_key
+        inner join staging.stg_web__events as v
+            on v.anonymous_id = l.anonymous_id
+            and v.collector_at <= f.cutoff_at
+            and v.collector_at > f.cutoff_at - interval 60 day
+            and l.linked_at <= f.cutoff_at
+        group by 1, 2
+        """,
+    )
+    model = duck_rows(
+        db,
+        "select customer_key, cutoff_date, product_views_last_30d, product_views_prior_30d, "
+        "carts_last_30d, carts_prior_30d from ml.customer_features",
+    )
+    counted = {(k, d): rest for k, d, *rest in by_event}
+    assert counted and any(rest[1] for rest in counted.values())
+    for key, day, *rest in model:
+        assert rest == counted.get((key, day), [0, 0, 0, 0]), (key, day)
     con = duckdb.connect(str(db))
     try:
         after_cutoff = "timestamp '2026-02-05 10:00:00'"
@@ -300,6 +352,67 @@ def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
     dbt(["build", *vars_], env, tmp_path)
     after = sorted(duck_rows(db, sql), key=repr)
     assert after == before
+
+
+def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
+    """The analysis date reaches dbt as env DBT_AS_OF, not a var (dbt re-parses the whole
+    project whenever --vars change): the build of the next day, in the same project and
+    target folder, re-parses only the file that reads it, and the new date takes effect."""
+    db, env = duck
+    create_raw(db)
+    select = ["--select", "+int_as_of_dates_resolved", "--log-level-file", "debug"]
+    log = tmp_path / "logs" / "dbt.log"
+    dates = []
+    for day in ("2026-02-27", "2026-02-28"):
+        start = log.stat().st_size if log.exists() else 0
+        dbt(["run", *select], {**env, "DBT_AS_OF": day}, tmp_path)
+        with log.open(errors="replace") as text:
+            text.seek(start)
+            parse_log = text.read()
+        dates.append(duck_rows(db, "select as_of_date from intermediate.int_as_of_dates_resolved"))
+    assert [str(d[0][0]) for d in dates] == ["2026-02-27", "2026-02-28"]
+    assert "Unable to do partial parsing" not in parse_log, parse_log[:3000]
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed" in parse_log
+    # a var as_of (the old way) is refused with the way to set it, not silently ignored
+    proc = subprocess.run(
+        [str(DBT), "run", *select[:2], "--vars", "{as_of: '2026-02-28'}"]
+        + ["--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
+        + ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env={**os.environ, "DO_NOT_TRACK": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0 and "DBT_AS_OF" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_cutoff_grid_derives_from_the_data_unless_set(duck, tmp_path: Path) -> None:
+    """macros/cutoff_grid.sql: with no grid setting the step is a third of the churn
+    horizon (90 -> 30 days) or half (182 -> 91), and the grid reaches back as far as the
+    data's first order (2025-09-05, 177 days before AS_OF); explicit vars set it."""
+    db, env = duck
+    create_raw(db)
+
+    def grid(extra: dict, select: str = "customer_features") -> list[str]:
+        dbt(["build", "--vars", json.dumps(extra), "--select", select,
+             "--exclude-resource-type", "test"], {**env, "DBT_AS_OF": AS_OF}, tmp_path)  # fmt: skip
+        sql = "select distinct cast(cutoff_date as varchar) from ml.customer_features order by 1"
+        return [r[0] for r in duck_rows(db, sql)]
+
+    assert grid({}, "+customer_features") == [  # the models it reads once, then only it
+        "2025-10-02",
+        "2025-11-01",
+        "2025-12-01",
+        "2025-12-31",
+        "2026-01-30",
+        "2026-03-01",
+    ]
+    assert grid({"churn_horizon_days": 182}) == ["2025-11-30", "2026-03-01"]
+    assert grid({"cutoff_step_days": 14, "cutoff_count": 2}) == [
+        "2026-02-01",
+        "2026-02-15",
+        "2026-03-01",
+    ]
 
 
 # --- Postgres -----------------------------------------------------------------------------------

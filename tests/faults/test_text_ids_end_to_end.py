@@ -2,10 +2,11 @@
 
 Real CRMs key records by text: Salesforce's 18-character ids (``0035g00000AbCdEAAZ``),
 Stripe's ``cus_…``, Shopify's ``gid://shopify/Product/…``. The small fault-test company is
-turned into such a source before anything loads: every id of every CRM table and of the
-web events (``user_id``, ``product_id``, ``order_id``, ``email_contact_id``) is rewritten,
-consistently, into those forms (two contact styles side by side, as after a CRM
-migration), and its simulator truth is removed (a user's export has none). Then the
+simulated as such a source (``python -m simulator --text-ids``, the ids of export mode:
+``simulator.export.text_id``): every id of every CRM table and of the web events
+(``user_id``, ``product_id``, ``order_id``, ``email_contact_id``) is text in those forms
+(two contact styles side by side, as after a CRM migration), and its simulator truth is
+removed (a user's export has none). Then the
 whole day runs (ingest, dbt, churn and recommendations, publish, CRM writeback) and the
 ids must be the same text in raw, the marts, the score marts and the CRM's score table —
 and web behaviour must still join the CRM person (logins, web orders).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -23,99 +25,57 @@ import duckdb
 import pytest
 from faultkit import LAST, run_date, simulate
 
-# The id columns of each CRM table, by the kind of record they name.
-CRM_IDS = {
-    "contacts": {"contact_id": "contact"},
-    "products": {"product_id": "product"},
-    "orders": {"order_id": "order", "contact_id": "contact"},
-    "order_items": {"order_item_id": "line", "order_id": "order", "product_id": "product"},
-    "tickets": {"ticket_id": "ticket", "contact_id": "contact", "order_id": "order"},
-    "email_events": {"email_event_id": "email", "contact_id": "contact"},
-    "survey_responses": {"survey_response_id": "survey", "contact_id": "contact"},
-}
-EVENT_IDS = {
-    "user_id": "contact",
-    "email_contact_id": "contact",
-    "product_id": "product",
-    "order_id": "order",
-}
+from simulator.export import EVENT_IDS, text_id
+
+CONTACT_FORMS = r"0035g[0-9]{7}AbCdEA|cus_[0-9a-f]+Rz8i3"  # simulator.export.text_id
 
 
-def text_id(kind: str, n: int) -> str:
-    """The text form of the simulator's integer id ``n`` (one-to-one per kind)."""
-    if kind == "contact":
-        # Salesforce-style for even ids, Stripe-style for odd ones
-        return f"0035g{n:07d}AbCdEA" if n % 2 == 0 else f"cus_{n:x}Rz8i3"
-    if kind == "product":
-        return f"gid://shopify/Product/{n}"
-    return f"{kind}_{n:x}"
-
-
-def _sql_text_id(kind: str, column: str) -> str:
-    """:func:`text_id` in SQLite, for an UPDATE of a column holding integer text."""
-    n = f'cast("{column}" as integer)'
-    if kind == "contact":
-        return (
-            f"case when {n} % 2 = 0 then '0035g' || printf('%07d', {n}) || 'AbCdEA' "
-            f"else 'cus_' || printf('%x', {n}) || 'Rz8i3' end"
-        )
-    if kind == "product":
-        return f"'gid://shopify/Product/' || {n}"
-    return f"'{kind}_' || printf('%x', {n})"
-
-
-def _rewrite_crm(path: Path) -> None:
-    with sqlite3.connect(path) as con:
-        for table, columns in CRM_IDS.items():
-            sets = ", ".join(
-                f'"{c}" = case when "{c}" is null then null else {_sql_text_id(k, c)} end'
-                for c, k in columns.items()
-            )
-            con.execute(f'update "{table}" set {sets}')
-
-
-def _rewrite_events(folder: Path) -> int:
-    """Rewrite the ids of every event file; returns how many ids were rewritten."""
-    rewritten = 0
+def _event_text_ids(folder: Path) -> int:
+    """How many id fields of the event files hold a text id of the simulator's forms."""
+    found = 0
     for path in sorted(folder.rglob("*.json.gz")):
-        lines = gzip.decompress(path.read_bytes()).decode().split("\n")
-        out = []
-        for line in lines:
+        for line in gzip.decompress(path.read_bytes()).decode().split("\n"):
             try:
                 event = json.loads(line)
             except ValueError:
-                out.append(line)  # the simulator's malformed lines stay as they are
-                continue
+                continue  # the simulator's malformed lines
             if isinstance(event, dict):
-                for column, kind in EVENT_IDS.items():
-                    value = event.get(column)
-                    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-                        event[column] = text_id(kind, int(value))
-                        rewritten += 1
-                line = json.dumps(event)
-            out.append(line)
-        path.write_bytes(gzip.compress("\n".join(out).encode(), mtime=0))
-    return rewritten
+                found += sum(
+                    isinstance(event.get(c), str) and event[c] == text_id(kind, _number(event[c]))
+                    for c, kind in EVENT_IDS.items()
+                    if event.get(c) is not None
+                )
+    return found
+
+
+def _number(text: str) -> int:
+    """The simulator's integer behind a text id (the inverse of text_id, for the check)."""
+    if text.startswith("cus_"):
+        return int(text[4:-5], 16)
+    if text.startswith("0035g"):
+        return int(text[5:12])
+    if text.startswith("gid://shopify/Product/"):
+        return int(text.rsplit("/", 1)[1])
+    return int(text.rsplit("_", 1)[1], 16)
 
 
 @pytest.fixture(scope="module")
 def company(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("text_ids")
     local = root / "local"
-    sources = simulate(local, root / "simulate.log")
+    # the simulator writes every CRM and event id as text (simulator/export.py, text_id)
+    sources = simulate(local, root / "simulate.log", "--text-ids")
     with sqlite3.connect(sources / "crm.sqlite") as con:
-        integer_contacts = [r[0] for r in con.execute("select contact_id from contacts")]
-        integer_products = [r[0] for r in con.execute("select product_id from products")]
-    _rewrite_crm(sources / "crm.sqlite")
-    rewritten = _rewrite_events(sources / "events")
-    shutil.rmtree(sources / "truth", ignore_errors=True)
+        contacts = {r[0] for r in con.execute("select contact_id from contacts")}
+        products = {r[0] for r in con.execute("select product_id from products")}
+    shutil.rmtree(sources / "truth", ignore_errors=True)  # a user's export has no truth
     out = run_date(local, LAST, root / "run.log")
     return {
         "local": local,
         "crm": sources / "crm.sqlite",
-        "contacts": {text_id("contact", int(c)) for c in integer_contacts},
-        "products": {text_id("product", int(p)) for p in integer_products},
-        "events_rewritten": rewritten,
+        "contacts": contacts,
+        "products": products,
+        "events_rewritten": _event_text_ids(sources / "events"),
         "run": json.loads(out.strip().splitlines()[-1]),
     }
 
@@ -132,6 +92,10 @@ def _values(company: dict, sql: str) -> set:
 def test_text_ids_load_unchanged_into_raw_and_the_marts(company: dict) -> None:
     assert company["events_rewritten"] > 1_000
     contacts, products = company["contacts"], company["products"]
+    # both contact styles side by side, as after a CRM migration; products as Shopify GIDs
+    assert all(re.fullmatch(CONTACT_FORMS, c) for c in contacts)
+    assert {c[:4] for c in contacts} == {"0035", "cus_"}
+    assert all(p.startswith("gid://shopify/Product/") for p in products)
     raw = _values(company, "select contact_id from raw.crm_contacts")
     assert raw and raw <= contacts
     assert len(raw) >= 0.9 * len(contacts)  # a few are the simulator's deliberate dirt

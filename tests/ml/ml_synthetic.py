@@ -103,6 +103,7 @@ def simulate(n_customers: int = 500, as_of: dt.date = AS_OF, seed: int = 0) -> d
                     "customer_key": key,
                     "contact_id": i,
                     "ordered_at": t,
+                    "updated_at": t,  # its status is as placed: known from then on
                     "order_date": t.normalize(),
                     "status": "cancelled" if cancelled else "delivered",
                     "channel": "web",

@@ -142,6 +142,47 @@ def test_model_failing_gates_is_recorded_and_still_scores(synthetic_wh):
     assert scored["model_passed_gates"] is False
 
 
+def test_with_no_champion_the_model_that_lost_does_not_score(synthetic_wh):
+    # a weak LightGBM loses to its best baseline; every gate is impossible, so neither
+    # becomes champion: scores must come from the better of the two, not the newest
+    s = train_churn(synthetic_wh["as_of"], _cfg(max_ece=-1.0, num_boost_round=1, num_leaves=2))
+    assert s["champion"] is None and "baseline_version" in s, s
+    scored = score_churn(synthetic_wh["as_of"])
+    assert scored["model_version"] == s["baseline_version"]
+    assert scored["model_status"].startswith("no_champion")
+
+
 def test_scoring_without_a_model_says_what_to_do(synthetic_wh):
     with pytest.raises(FileNotFoundError, match="python -m ml churn train"):
         score_churn(synthetic_wh["as_of"])
+
+
+def test_a_past_date_is_scored_with_the_champion_of_its_time(tmp_path, caplog):
+    """A backfill of D after D + 7 scores D with the model that was champion for D, never
+    with one trained on data after D (the replay of D then reproduces its first run)."""
+    from datetime import date
+
+    from ml.common import registry as common
+
+    def register(version: str, as_of: date, at: str) -> None:
+        common.write_json(
+            tmp_path / version / "metadata.json",
+            {"version": version, "as_of": as_of, "registered_at": at},
+        )
+
+    d = date(2024, 3, 1)
+    register("20240301-aaaa", d, "2026-01-01T00:00:01")
+    common.set_champion(tmp_path, "20240301-aaaa", "first")
+    register("20240308-bbbb", date(2024, 3, 8), "2026-01-01T00:00:02")
+    common.set_champion(tmp_path, "20240308-bbbb", "better")
+    register("20240301-cccc", d, "2026-01-01T00:00:03")  # D retrained later, not promoted
+
+    assert common.resolve_scoring_version(tmp_path) == ("20240308-bbbb", "champion")
+    assert common.resolve_scoring_version(tmp_path, as_of=date(2024, 3, 9))[0] == "20240308-bbbb"
+    assert common.resolve_scoring_version(tmp_path, as_of=date(2024, 3, 5)) == (
+        "20240301-aaaa",
+        "champion_as_of",
+    )
+    # older than every model: the current one, and the log says so
+    assert common.resolve_scoring_version(tmp_path, as_of=date(2024, 2, 1))[0] == "20240308-bbbb"
+    assert "no churn model trained for 2024-02-01 or before" in caplog.text

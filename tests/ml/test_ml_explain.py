@@ -8,7 +8,7 @@ import pandas as pd
 
 from ml.churn.features import DERIVED, FeatureSpec, add_derived, build_matrix, infer_spec
 from ml.churn.model import contributions
-from ml.churn.reasons import top_reasons
+from ml.churn.reasons import confirm_raising, top_reasons
 from ml.common.oracle import oracle_metrics
 
 
@@ -121,3 +121,29 @@ def test_no_oracle_without_ground_truth(local_dir):
         }  # fmt: skip
     )
     assert oracle_metrics(holdout, np.array([0.2, 0.8]), 90) is None
+
+
+def test_a_reason_named_as_raising_risk_raises_it_for_this_customer():
+    """Every numeric driver left positive (so named "raises risk") lowers the customer's
+    score when put back to the training median; a value equal to the median never is one,
+    though SHAP can give it a positive share (the "0 % of orders cancelled" reason)."""
+    booster, X = _booster()
+    spec = infer_spec(X)
+    shap = contributions(booster, X)
+    kept = confirm_raising(booster.predict, X, spec, shap, n=3)
+    base = booster.predict(X)
+    at_median_but_positive = 0
+    for name in X.columns:
+        if spec.kinds[name] == "categorical":
+            np.testing.assert_array_equal(kept[name], shap[name])
+            continue
+        typical = X.copy()
+        typical[name] = spec.medians[name]
+        lower = booster.predict(typical) < base
+        shown = kept[name].to_numpy() > 0
+        assert not (shown & ~lower).any(), name
+        assert ((kept[name] == shap[name]) | (kept[name] == 0)).all()  # only ever cleared
+        at_median_but_positive += int(((X[name] == spec.medians[name]) & (shap[name] > 0)).sum())
+    assert at_median_but_positive > 0  # the case this guards against occurs here
+    reasons = top_reasons(kept, X, spec, n=3)
+    assert all(r for r in reasons)  # every row still gets reasons

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pandas as pd
@@ -25,6 +26,8 @@ def _orders(rows: list[tuple[str, int, str, bool]]) -> pd.DataFrame:
     df["order_id"] = range(1, len(df) + 1)
     df["total_amount"] = 10.0
     df["is_purchase"] = ~df["is_cancelled"]  # the fact's purchase flag (macros/purchases.sql)
+    df["is_returned"] = False
+    df["updated_at"] = df["ordered_at"]  # cancelled when placed: known at every later cutoff
     return df.drop(columns=["days", "time"])
 
 
@@ -69,6 +72,21 @@ def test_labels_horizon_boundaries(hand_orders):
     assert bool(hist.loc["just_active", "eligible"])  # exactly 365 days is still eligible
     assert "first_after" not in hist.index  # no order before the cutoff: no row
     assert "cancelled_before" not in hist.index  # only a cancelled order: no history
+
+
+def test_history_is_as_known_at_the_cutoff(local_dir):
+    """An order cancelled after the cutoff was a purchase at the cutoff (as in the features):
+    scoring a past date again after the cancellation gives the same history."""
+    orders = _orders(
+        [("undone_later", -10, "12:00:00", True), ("undone_before", -10, "12:00:00", True)]
+    )
+    orders.loc[orders["customer_key"] == "undone_later", "updated_at"] = CUTOFF + pd.Timedelta(
+        days=3
+    )
+    warehouse.replace_rows(orders, "marts", "fct_orders")
+    hist = data.order_history([CUTOFF], 90).set_index("customer_key")
+    assert hist.loc["undone_later", "n_orders"] == 1
+    assert "undone_before" not in hist.index  # cancelled by the cutoff: no purchase
 
 
 def test_history_columns_for_bgnbd(hand_orders):
@@ -116,6 +134,23 @@ def test_training_labels_end_by_the_holdout_cutoff():
         "calibration",
         "valid",
         "train",
+    }
+
+
+def test_calibration_and_validation_spend_no_trainable_cutoff():
+    """CDNOW's grid (91-day steps, H = 182): one cutoff lies inside the holdout's label
+    window; calibration and validation share it, and every cutoff whose label window ends
+    by the holdout cutoff trains."""
+    as_of = dt.date(1998, 7, 1)
+    grid = [pd.Timestamp(as_of) - pd.Timedelta(days=91 * k) for k in range(5, -1, -1)]
+    labelled = labels.labelled_cutoffs(grid, as_of, 182)
+    splits = labels.assign_splits(labelled, dataclasses.replace(ChurnConfig(), horizon_days=182))
+    by_date = {c.date().isoformat(): name for c, name in splits.items()}
+    assert by_date == {
+        "1997-12-31": "holdout",
+        "1997-10-01": "calibration",  # shared with validation (dataset: valid+calibration)
+        "1997-07-02": "train",
+        "1997-04-02": "train",
     }
 
 

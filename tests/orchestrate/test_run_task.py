@@ -89,7 +89,7 @@ def test_a_failed_dbt_model_fails_its_task_at_once_naming_it_and_its_rerun(
     message = failed["message"]
     assert "model stg_crm__tickets: error" in message, message
     assert "build --select stg_crm__tickets+ --exclude tag:needs_scores" in message, message
-    assert '"as_of": "2026-03-01"' in message, message
+    assert "DBT_AS_OF=2026-03-01 " in message, message
     retry = next(line.strip() for line in message.splitlines() if " retry " in line)
 
     with duckdb.connect(warehouse) as con:

@@ -1,4 +1,4 @@
--- One row: the analysis date. var('as_of') when given, else the date of the latest
+-- One row: the analysis date. env DBT_AS_OF when set, else the date of the latest
 -- order or web event in the data (today when there is no data at all).
 with
 

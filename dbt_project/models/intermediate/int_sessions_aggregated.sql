@@ -3,13 +3,15 @@
     exceeds var('session_timeout_minutes').
 
     Incremental (delete+insert on anonymous_id): an anonymous id is "touched" when it has
-    events loaded into stg_web__events since the latest load already built here (minus
-    events_load_lookback_minutes(), the same margin the staging table re-reads), or
-    events collected within var('session_lookback_days') of the latest session end. All
-    sessions of touched anonymous ids are rebuilt from their full event history and
-    replace the old ones, so an incremental run yields exactly what a full refresh would -
-    late-arriving events included, however old their event time; re-running changes
-    nothing. Cost follows the devices with new or recent events, not the history.
+    events loaded into stg_web__events after the latest load already built here (minus
+    events_load_lookback_minutes(), the same margin the staging table re-reads; the
+    watermark is read first and inlined as a literal, so DuckDB skips old row groups), or
+    events without a load time. All sessions of touched anonymous ids are rebuilt from
+    their full event history and replace the old ones, so an incremental run yields exactly
+    what a full refresh would - late-arriving events included, however old their event
+    time; re-running changes nothing. Cost follows the devices with new events, not the
+    history. (Devices merely active in the last days by event time are not rebuilt: their
+    events were all built before, the load time is what says something is new.)
 -#}
 {{
     config(
@@ -20,6 +22,8 @@
     )
 }}
 
+{%- set watermark = incremental_watermark('last_loaded_at') %}
+
 with
 
 events as (
@@ -28,25 +32,12 @@ events as (
 
 ),
 
-{% if is_incremental() %}
-watermarks as (
-
-    select
-        {{ dbt.dateadd('day', -1 * var('session_lookback_days') | int, 'max(ended_at)') }} as min_collector_at,
-        {{ dbt.dateadd('minute', -1 * (events_load_lookback_minutes() | int), 'max(last_loaded_at)') }} as min_loaded_at,
-        count(*) as built_sessions
-    from {{ this }}
-
-),
-
+{% if watermark is not none %}
 touched_anonymous_ids as (
 
-    select distinct events.anonymous_id
+    select distinct anonymous_id
     from events
-    cross join watermarks
-    where watermarks.built_sessions = 0
-       or events.collector_at >= watermarks.min_collector_at
-       or coalesce(events.loaded_at, events.collector_at) >= watermarks.min_loaded_at
+    where {{ loaded_since('loaded_at', watermark) }}
 
 ),
 

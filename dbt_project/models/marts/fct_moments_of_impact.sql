@@ -1,5 +1,5 @@
 -- Moments of impact: one row per (customer_key, moment_type, moment_at, source_id) that
--- deserves action, as of the run's analysis date (int_as_of_dates_resolved, var('as_of')).
+-- deserves action, as of the run's analysis date (int_as_of_dates_resolved, env DBT_AS_OF).
 --   high_value_cart_abandoned  a session in the last var('moment_window_days') days with
 --                              items added for >= var('high_value_cart_amount'), no
 --                              purchase in it and no order by the person since it began

@@ -1,8 +1,9 @@
 {#-
     Point-in-time customer features for the churn model and the recommender.
 
-    Rows: (customer_key, cutoff_date) for cutoff_date = as_of - k * var('cutoff_step_days'),
-    k = 0..var('cutoff_count'), for every customer with at least one purchase (not cancelled,
+    Rows: (customer_key, cutoff_date) for cutoff_date = as_of - k * step, k = 0..count (the
+    grid: macros/cutoff_grid.sql, from the data's history and the churn horizon unless
+    C720_CUTOFF_STEP_DAYS / C720_CUTOFF_COUNT set it), for every customer with at least one purchase (not cancelled,
     not returned, no credit note; macros/purchases.sql) on or before the cutoff.
 
     Point in time: a row for cutoff_date uses only data known at cutoff_at
@@ -23,8 +24,6 @@
     No label columns: labels are built by the ML stage from data after cutoff_at.
 -#}
 {%- set text = dbt.type_string() -%}
-{%- set step = var('cutoff_step_days') | int -%}
-{%- set count = var('cutoff_count') | int -%}
 
 with
 
@@ -102,22 +101,10 @@ identity_edges as (
 
 -- the cutoff grid --------------------------------------------------------------------------
 
-cutoff_offsets as (
-
-    {% for k in range(0, count + 1) %}
-    select {{ k * step }} as days_back
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
-
-),
-
 cutoffs as (
 
-    select
-        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as date) as cutoff_date,
-        cast({{ dbt.dateadd('day', '-1 * cutoff_offsets.days_back', 'as_of_dates.as_of_date') }} as timestamp) as cutoff_at
-    from as_of_dates
-    cross join cutoff_offsets
+    -- derived from the data's history and the churn horizon unless set (macros/cutoff_grid.sql)
+    {{ cutoff_grid('as_of_dates', 'orders') }}
 
 ),
 
@@ -397,30 +384,54 @@ email_features as (
         on email_events.contact_id = contact_keys.contact_id
     inner join cutoffs
         on email_events.occurred_at <= cutoffs.cutoff_at
+        -- only the rows a feature counts (the last 90 days; unsubscribes ever): an older
+        -- send, open or click only made a row of zeros, which the final left join's
+        -- coalesce gives anyway (each email event joined every later cutoff before)
+        and (
+            email_events.occurred_at > {{ dbt.dateadd('day', -90, 'cutoffs.cutoff_at') }}
+            or email_events.event_type = 'unsubscribe'
+        )
+    where email_events.event_type in ('sent', 'open', 'click', 'unsubscribe')
     group by 1, 2
 
 ),
 
 -- digital -----------------------------------------------------------------------------------
 
-sessions_known as (
+sessions_linked as (
 
+    -- a session counts at a cutoff once it started and its anonymous id was linked to the
+    -- person by then: visible_at = the later of the two
     select
         anonymous_links.customer_key,
-        cutoffs.cutoff_date,
-        cutoffs.cutoff_at,
-        sessions.session_id,
-        sessions.started_at
+        sessions.started_at,
+        case
+            when anonymous_links.linked_at > sessions.started_at then anonymous_links.linked_at
+            else sessions.started_at
+        end as visible_at
     from sessions
     inner join anonymous_links
         on sessions.anonymous_id = anonymous_links.anonymous_id
-    inner join cutoffs
-        on sessions.started_at <= cutoffs.cutoff_at
-        and anonymous_links.linked_at <= cutoffs.cutoff_at
+    where anonymous_links.linked_at is not null
 
 ),
 
-session_features as (
+sessions_recent as (
+
+    -- the sessions the 30/60-day counts see: each joins at most the cutoffs of 60 days
+    select
+        sessions_linked.customer_key,
+        cutoffs.cutoff_date,
+        cutoffs.cutoff_at,
+        sessions_linked.started_at
+    from sessions_linked
+    inner join cutoffs
+        on sessions_linked.visible_at <= cutoffs.cutoff_at
+        and sessions_linked.started_at > {{ dbt.dateadd('day', -60, 'cutoffs.cutoff_at') }}
+
+),
+
+session_counts as (
 
     select
         customer_key,
@@ -429,12 +440,97 @@ session_features as (
             where started_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
         ) as sessions_last_30d,
         count(*) filter (
-            where started_at > {{ dbt.dateadd('day', -60, 'cutoff_at') }}
-              and started_at <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
-        ) as sessions_prior_30d,
-        max(started_at) as last_session_at
-    from sessions_known
+            where started_at <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+        ) as sessions_prior_30d
+    from sessions_recent
     group by 1, 2
+
+),
+
+cutoff_windows as (
+
+    select
+        cutoff_date,
+        cutoff_at,
+        lag(cutoff_at) over (order by cutoff_at) as previous_cutoff_at
+    from cutoffs
+
+),
+
+session_buckets as (
+
+    -- the latest session start per person among the sessions the cutoff is the first to
+    -- see: each session joins one cutoff (it joined every later one before, the whole
+    -- history times the grid)
+    select
+        sessions_linked.customer_key,
+        cutoff_windows.cutoff_date,
+        max(sessions_linked.started_at) as last_started_at
+    from sessions_linked
+    inner join cutoff_windows
+        on sessions_linked.visible_at <= cutoff_windows.cutoff_at
+        and (
+            cutoff_windows.previous_cutoff_at is null
+            or sessions_linked.visible_at > cutoff_windows.previous_cutoff_at
+        )
+    group by 1, 2
+
+),
+
+session_latest as (
+
+    -- the latest session seen by each cutoff: a running max over the cutoffs
+    select
+        session_persons.customer_key,
+        cutoffs.cutoff_date,
+        max(session_buckets.last_started_at) over (
+            partition by session_persons.customer_key
+            order by cutoffs.cutoff_date
+            rows between unbounded preceding and current row
+        ) as last_session_at
+    from (select distinct customer_key from session_buckets) as session_persons
+    cross join cutoffs
+    left join session_buckets
+        on session_persons.customer_key = session_buckets.customer_key
+        and cutoffs.cutoff_date = session_buckets.cutoff_date
+
+),
+
+session_features as (
+
+    -- persons with a session seen by the cutoff (as before: a row per such person)
+    select
+        session_latest.customer_key,
+        session_latest.cutoff_date,
+        coalesce(session_counts.sessions_last_30d, 0) as sessions_last_30d,
+        coalesce(session_counts.sessions_prior_30d, 0) as sessions_prior_30d,
+        session_latest.last_session_at
+    from session_latest
+    left join session_counts
+        on session_latest.customer_key = session_counts.customer_key
+        and session_latest.cutoff_date = session_counts.cutoff_date
+    where session_latest.last_session_at is not null
+
+),
+
+events_daily as (
+
+    -- product views and carts counted per device and "ceiling midnight": the first midnight
+    -- at or after the event. Every bound an event is compared with below is a midnight (a
+    -- cutoff_at minus whole days), and an event is at or before a midnight exactly when its
+    -- ceiling is, so counting these groups gives the counts of the events themselves, from
+    -- a few rows per device and day instead of every event times its cutoffs.
+    select
+        anonymous_id,
+        event_type,
+        case
+            when collector_at = cast(cast(collector_at as date) as timestamp) then collector_at
+            else cast({{ dbt.dateadd('day', 1, 'cast(collector_at as date)') }} as timestamp)
+        end as seen_by,
+        count(*) as event_count
+    from events
+    where event_type in ('product_view', 'add_to_cart')
+    group by 1, 2, 3
 
 ),
 
@@ -444,16 +540,16 @@ events_known as (
         anonymous_links.customer_key,
         cutoffs.cutoff_date,
         cutoffs.cutoff_at,
-        events.event_type,
-        events.collector_at
-    from events
+        events_daily.event_type,
+        events_daily.seen_by,
+        events_daily.event_count
+    from events_daily
     inner join anonymous_links
-        on events.anonymous_id = anonymous_links.anonymous_id
+        on events_daily.anonymous_id = anonymous_links.anonymous_id
     inner join cutoffs
-        on events.collector_at <= cutoffs.cutoff_at
-        and events.collector_at > {{ dbt.dateadd('day', -60, 'cutoffs.cutoff_at') }}
+        on events_daily.seen_by <= cutoffs.cutoff_at
+        and events_daily.seen_by > {{ dbt.dateadd('day', -60, 'cutoffs.cutoff_at') }}
         and anonymous_links.linked_at <= cutoffs.cutoff_at
-    where events.event_type in ('product_view', 'add_to_cart')
 
 ),
 
@@ -462,18 +558,18 @@ event_features as (
     select
         customer_key,
         cutoff_date,
-        count(*) filter (
-            where event_type = 'product_view' and collector_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
-        ) as product_views_last_30d,
-        count(*) filter (
-            where event_type = 'product_view' and collector_at <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
-        ) as product_views_prior_30d,
-        count(*) filter (
-            where event_type = 'add_to_cart' and collector_at > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
-        ) as carts_last_30d,
-        count(*) filter (
-            where event_type = 'add_to_cart' and collector_at <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
-        ) as carts_prior_30d
+        sum(case
+            when event_type = 'product_view' and seen_by > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+                then event_count else 0 end) as product_views_last_30d,
+        sum(case
+            when event_type = 'product_view' and seen_by <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+                then event_count else 0 end) as product_views_prior_30d,
+        sum(case
+            when event_type = 'add_to_cart' and seen_by > {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+                then event_count else 0 end) as carts_last_30d,
+        sum(case
+            when event_type = 'add_to_cart' and seen_by <= {{ dbt.dateadd('day', -30, 'cutoff_at') }}
+                then event_count else 0 end) as carts_prior_30d
     from events_known
     group by 1, 2
 

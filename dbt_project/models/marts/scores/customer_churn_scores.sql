@@ -1,6 +1,7 @@
 {{ config(tags=['needs_scores']) }}
 
--- The latest scoring run (latest as_of_date) of ml.churn_predictions: one row per customer.
+-- The latest scoring run on or before the run's date (int_as_of_dates_resolved) of
+-- ml.churn_predictions: one row per customer.
 with
 
 predictions as (
@@ -9,9 +10,20 @@ predictions as (
 
 ),
 
+as_of_dates as (
+
+    select * from {{ ref('int_as_of_dates_resolved') }}
+
+),
+
 latest_run as (
 
-    select max(as_of_date) as as_of_date from predictions
+    -- as of the run's date, not the newest scoring run: a re-run of an older date (a
+    -- backfill after a later day) rebuilds this mart as the first run of that date did
+    select max(predictions.as_of_date) as as_of_date
+    from predictions
+    cross join as_of_dates
+    where predictions.as_of_date <= as_of_dates.as_of_date
 
 ),
 

@@ -1,6 +1,6 @@
 {{ config(tags=['needs_scores']) }}
 
--- The latest scoring run (latest as_of_date) of ml.product_recommendations.
+-- The latest scoring run on or before the run's date (int_as_of_dates_resolved) of ml.product_recommendations.
 with
 
 recommendations as (
@@ -9,9 +9,20 @@ recommendations as (
 
 ),
 
+as_of_dates as (
+
+    select * from {{ ref('int_as_of_dates_resolved') }}
+
+),
+
 latest_run as (
 
-    select max(as_of_date) as as_of_date from recommendations
+    -- as of the run's date, not the newest scoring run: a re-run of an older date (a
+    -- backfill after a later day) rebuilds this mart as the first run of that date did
+    select max(recommendations.as_of_date) as as_of_date
+    from recommendations
+    cross join as_of_dates
+    where recommendations.as_of_date <= as_of_dates.as_of_date
 
 ),
 
