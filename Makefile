@@ -20,7 +20,6 @@ BENCH_ARGS ?=
 
 export DO_NOT_TRACK=1
 export GX_ANALYTICS_ENABLED=False
-export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 export SCARF_ANALYTICS=false
 
 .PHONY: help install run train backfill test lint bench airflow airflow-stop app docs chromium clean lock

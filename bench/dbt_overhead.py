@@ -53,7 +53,7 @@ def _timed(run) -> tuple[float, float]:
 def _dbt(args: list[str], day: date, settings: Settings, log_file: Path) -> None:
     """The dbt CLI, as a user would run it (its own process: dbt-duckdb keeps its
     connection, and so DuckDB's write lock, open in the process that ran it)."""
-    from orchestrate.launcher import airflow_env
+    from orchestrate.scheduler import airflow_env
 
     cmd = [str(Path(sys.executable).with_name("dbt")), *args]
     cmd += ["--project-dir", str(settings.dbt_project_dir)]
@@ -85,16 +85,28 @@ def time_plain(day: date) -> None:
     _dbt(args, day, settings, settings.local_dir / "logs" / f"dbt_overhead_plain_{day}.log")
 
 
-def time_in_airflow(day: date) -> None:
-    from orchestrate.launcher import airflow
+def _airflow(args: list[str], settings: Settings, log_file: Path) -> int:
+    """The Airflow CLI in the pipeline's Airflow environment, its output in ``log_file``."""
+    from orchestrate.scheduler import airflow_env
 
+    with log_file.open("w") as out:
+        return subprocess.run(
+            [str(Path(sys.executable).with_name("airflow")), *args],
+            env=airflow_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+
+
+def time_in_airflow(day: date) -> None:
     settings = get_settings()
     log_file = settings.local_dir / "logs" / f"dbt_overhead_airflow_{day.isoformat()}.log"
     args = ["dags", "test", TRANSFORM, day.isoformat()]
     args += ["--conf", json.dumps({"as_of": day.isoformat()})]
     args += ["--dagfile-path", str(PROJECT_ROOT / "dags" / f"{TRANSFORM}.py")]
     args += ["--mark-success-pattern", "^check_marts$"]  # the gate is not dbt's work
-    if airflow(args, settings, log_file) != 0:
+    if _airflow(args, settings, log_file) != 0:
         raise SystemExit(f"the transform DAG failed; see {log_file}")
 
 

@@ -155,6 +155,24 @@ def _node_result(node: Any) -> dict[str, Any]:
     }
 
 
+def _release_dbt() -> None:
+    """Drop dbt's adapters (and the manifest they hold) once an invocation is done.
+
+    dbt's manifest and adapters each hold a lock of the *spawn* multiprocessing context: a
+    named semaphore, unlinked by a finalizer when the object is collected or at interpreter
+    exit. An Airflow task process ends with ``os._exit`` after clearing the exit handlers
+    it inherited from the scheduler (multiprocessing's among them), so without this the
+    semaphores outlive the task and multiprocessing's resource tracker ends every dbt
+    task's log with an ERROR "leaked semaphore objects" warning. The next invocation
+    registers its adapters afresh, as it does anyway."""
+    import gc
+
+    from dbt.adapters.factory import reset_adapters
+
+    reset_adapters()  # also closes their connections
+    gc.collect()  # the manifest and nodes reference each other: free them now
+
+
 def run_dbt(
     command: str,
     *,
@@ -197,7 +215,10 @@ def run_dbt(
         cli += ["--exclude", *excludes]
     cli += args or []
     log.info("%sdbt %s", f"{AS_OF_ENV}={as_of.isoformat()} " if as_of else "", " ".join(cli))
-    result = dbtRunner().invoke(cli)
+    try:
+        result = dbtRunner().invoke(cli)
+    finally:
+        _release_dbt()
     results = getattr(result.result, "results", None) or []
     nodes = [_node_result(node) for node in results]
     if nodes:

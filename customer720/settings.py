@@ -26,7 +26,6 @@ TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     "GX_ANALYTICS_ENABLED": "False",
-    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     "SCARF_ANALYTICS": "false",
 }
 
@@ -355,7 +354,6 @@ class Settings:
             # 2 cores: a few parallel tasks at most; DuckDB writers queue in a pool of 1.
             AIRFLOW__CORE__PARALLELISM="4",
             AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="2",
-            AIRFLOW__COSMOS__CACHE_DIR=str(self.local_dir / "cosmos_cache"),
         )
         # explicit cutoff settings only: unset means derived from the data
         if self.cutoff_step_days is not None:

@@ -46,11 +46,6 @@ def customer720_score():
     def recommend(**context) -> dict:
         return run_task("recommend", run_date(context))
 
-    @task(task_id="run_date", pool="default_pool")
-    def resolve_run_date(**context) -> str:
-        """The date every task of this run works on (dbt var as_of)."""
-        return run_date(context).isoformat()
-
     @task
     def check_scores(**context) -> dict:
         return run_task("quality_scores", run_date(context))
@@ -75,8 +70,7 @@ def customer720_score():
         return str(write_summary(as_of, load_parts(as_of)))
 
     (
-        resolve_run_date()
-        >> score_churn()
+        score_churn()
         >> recommend()
         >> dbt_build_task("dbt_score_marts", "score_marts")
         >> check_scores()

@@ -36,11 +36,6 @@ from orchestrate.dbt_tasks import dbt_build_task
     default_args=default_args(),
 )
 def customer720_transform():
-    @task(task_id="run_date", pool="default_pool")
-    def resolve_run_date(**context) -> str:
-        """The date every dbt task builds for (dbt var as_of)."""
-        return run_date(context).isoformat()
-
     @task(outlets=[MARTS_CHECKED])
     def check_marts(*, outlet_events, **context) -> dict:
         as_of = run_date(context)
@@ -48,7 +43,7 @@ def customer720_transform():
         outlet_events[MARTS_CHECKED].extra = {"as_of": as_of.isoformat()}
         return result
 
-    resolve_run_date() >> dbt_build_task("dbt_marts", "marts") >> check_marts()
+    dbt_build_task("dbt_marts", "marts") >> check_marts()
 
 
 customer720_transform()

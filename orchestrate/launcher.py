@@ -20,19 +20,18 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
 from rich.console import Console
 
-from customer720.settings import WAREHOUSE_POOL, Settings
+from customer720.settings import Settings
 from orchestrate import runlock, stages
 from orchestrate.preflight import PreflightError, Sources, check_date, check_sources
 from orchestrate.scheduler import (
     POLL_S,
     AirflowApi,
     AirflowError,
-    airflow_env,
     airflow_for_run,
+    prepare_db,
     unpaused_file,
 )
 from orchestrate.stages import chain, dag_id
@@ -44,37 +43,17 @@ TRAIN, SCORE = dag_id(stages.TRAIN), dag_id(stages.SCORE)
 DAG_IDS = tuple(chain(train=True))
 
 
-def airflow(args: list[str], settings: Settings, log_file: Path | None = None) -> int:
-    import subprocess
-    import sys
-
-    exe = str(Path(sys.executable).with_name("airflow"))
-    if log_file is None:
-        return subprocess.run(
-            [exe, *args], env=airflow_env(settings), capture_output=True, text=True, check=False
-        ).returncode
-    with log_file.open("w") as out:
-        return subprocess.run(
-            [exe, *args],
-            env=airflow_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        ).returncode
-
-
 def prepare_airflow(settings: Settings) -> None:
-    """Airflow's metadata DB and the pool that serialises DuckDB writers.
+    """Airflow's metadata DB and the pool that serialises DuckDB writers
+    (orchestrate/airflow_db.py). A run whose Airflow is its own does this as it starts it.
 
     No ``dbt parse`` here (Cosmos needed the manifest to draw the DAG; the dbt tasks do
     not): a parse without the run's vars only made the first build parse the project again.
     """
-    settings.airflow_home.mkdir(parents=True, exist_ok=True)
-    logs = settings.local_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    if airflow(["db", "migrate"], settings, logs / "airflow_db_migrate.log") != 0:
-        raise SystemExit(f"airflow db migrate failed; see {logs / 'airflow_db_migrate.log'}")
-    airflow(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB allows one writing process"], settings)
+    try:
+        prepare_db(settings)
+    except AirflowError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def preflight(
@@ -294,7 +273,6 @@ def run(run_date: date | None, settings: Settings, train: bool | None = None) ->
     with runlock.hold(settings.airflow_home, "run", _iso([run_date])) as record:
         (run_date,), sources = preflight(settings, [run_date] if run_date else None, console)
         record(_iso([run_date]))
-        prepare_airflow(settings)
         started = time.monotonic()
         with (
             airflow_for_run(settings, console, list(DAG_IDS)) as api,
@@ -322,7 +300,6 @@ def train(run_date: date | None, settings: Settings) -> int:
     with runlock.hold(settings.airflow_home, "train", _iso([run_date])) as record:
         (run_date,), _ = preflight(settings, [run_date] if run_date else None, console)
         record(_iso([run_date]))
-        prepare_airflow(settings)
         with (
             airflow_for_run(settings, console, list(DAG_IDS)) as api,
             unpaused(api, settings, [TRAIN]),
@@ -342,7 +319,6 @@ def backfill(start: date, end: date, settings: Settings) -> int:
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     with runlock.hold(settings.airflow_home, "backfill", _iso([start, end])):
         preflight(settings, [start, end], console)
-        prepare_airflow(settings)
         results: dict[date, bool] = {}
         started = time.monotonic()
         with (

@@ -12,13 +12,11 @@ It also pauses again the DAGs such a run had unpaused for itself (named as argum
 the run writes them to ``<airflow home>/unpaused_by_run.json``): left unpaused, the next
 scheduler would start their daily / weekly runs of its own.
 
-    python -m orchestrate.orphans [DAG_ID ...]   # prints the failed runs as JSON
+Called by ``python -m orchestrate.airflow_db --orphans FILE [DAG_ID ...]``, which
+prepares the metadata DB first, in the same process.
 """
 
 from __future__ import annotations
-
-import json
-import sys
 
 
 def fail_orphaned_runs(pause: list[str]) -> list[dict[str, str]]:
@@ -43,7 +41,3 @@ def fail_orphaned_runs(pause: list[str]) -> list[dict[str, str]]:
             run.set_state(DagRunState.FAILED)
             failed.append({"dag_id": run.dag_id, "run_id": run.run_id, "state": state})
     return failed
-
-
-if __name__ == "__main__":
-    json.dump(fail_orphaned_runs(sys.argv[1:]), sys.stdout)

@@ -1,14 +1,23 @@
 """A real Airflow for ``run`` / ``backfill`` / ``train``: the scheduler, and its REST API.
 
 ``airflow_for_run(settings)`` yields an ``AirflowApi``: the one ``make airflow`` runs for
-this Airflow home when it is up (left running), else ``airflow standalone`` (scheduler
-with LocalExecutor, DAG processor, API server, triggerer) started for the command in a
-session of its own, on a free port, and stopped at its end. Its DAG runs are ordinary
-runs: task logs where the UI reads them, history kept, true durations.
+this Airflow home when it is up (left running), else Airflow's scheduler (LocalExecutor),
+DAG processor and API server started for the command in a session of its own, on a free
+port, and stopped at its end. Its DAG runs are ordinary runs: task logs where the UI reads
+them, history kept, true durations.
 
 The session leader is a small guard (``python -m orchestrate.scheduler guard PID``): it
-starts ``airflow standalone`` and ends the whole session when the launcher that started it
-dies without stopping it (``kill -9``, a closed terminal), so no scheduler outlives its run.
+starts the three components (what ``airflow standalone`` runs, but its triggerer: no task
+of ours defers) and ends the whole session when one of them exits or the launcher that
+started it dies without stopping it (``kill -9``, a closed terminal), so no scheduler
+outlives its run.
+
+What a run waits for, kept small (README, "What orchestration costs"): the metadata DB is
+prepared and orphaned runs failed in one process (orchestrate/airflow_db.py); the API
+server's execution API is set up before the first task, not in it; the run's DAG files are
+parsed once; the scheduler preloads dbt and Great Expectations for the task processes it
+forks (airflow_settings/); and at the end, with every run finished, the components get 3 s
+to stop before they are killed (the API server alone would take up to 120 s).
 
 Also here, as ``ui`` needs them too: the Airflow environment, the session's processes and
 ``stop_session``.
@@ -24,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -40,8 +50,9 @@ from customer720.settings import Settings
 
 log = logging.getLogger(__name__)
 
-POLL_S = 2.0  # how often `run` asks the API about its runs: cheap (a few ms a call)
+POLL_S = 1.0  # how often `run` asks the API about its runs: cheap (a few ms a call)
 START_TIMEOUT_S = 300
+STOP_GRACE_S = 3.0  # a run's own Airflow: TERM, then KILL what is left after this
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:
@@ -90,10 +101,10 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
-def end_session(sid: int, spare: int | None = None) -> None:
-    """TERM every process of session ``sid`` (but ``spare``), KILL what is alive after 20 s
-    (Airflow's workers ignore TERM)."""
-    for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 5.0)):
+def end_session(sid: int, spare: int | None = None, grace_s: float = 20.0) -> None:
+    """TERM every process of session ``sid`` (but ``spare``), KILL what is alive after
+    ``grace_s`` (Airflow's workers ignore TERM)."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         members = [p for p in session_members(sid) if p != spare]
         for pid in members:
             with contextlib.suppress(ProcessLookupError):
@@ -106,12 +117,12 @@ def end_session(sid: int, spare: int | None = None) -> None:
             return
 
 
-def stop_session(pgid_file: Path) -> None:
+def stop_session(pgid_file: Path, grace_s: float = 20.0) -> None:
     """Stop the session named in ``pgid_file`` (started with start_new_session: sid ==
     pgid == pid of its leader), then forget it."""
     if not pgid_file.exists():
         return
-    end_session(int(pgid_file.read_text()))
+    end_session(int(pgid_file.read_text()), grace_s=grace_s)
     pgid_file.unlink(missing_ok=True)
 
 
@@ -147,7 +158,7 @@ def wait_healthy(base_url: str, timeout_s: float, proc: subprocess.Popen | None 
             return False
         if healthy(base_url):
             return True
-        time.sleep(2)
+        time.sleep(0.5)
     return False
 
 
@@ -227,6 +238,13 @@ class AirflowApi:
             path += "?" + urllib.parse.urlencode(params)
         return self._request(method, "/api/v2" + path, body)
 
+    def warm_up(self) -> None:
+        """The API server sets up its execution API (the one task processes report to) on
+        the first request to it, serving nothing else meanwhile (7-9 s seen on a busy machine): done here
+        while the DAGs are parsed, not in the first task's start."""
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(f"{self.base_url}/execution/health", timeout=60).close()
+
     def alive(self) -> bool:
         return self.proc is None or self.proc.poll() is None
 
@@ -300,21 +318,32 @@ def _running_ui(settings: Settings) -> str | None:
     return url if healthy(url) else None
 
 
-def fail_unfinished_runs(settings: Settings) -> list[dict[str, str]]:
-    """orchestrate.orphans in Airflow's environment: fail runs no scheduler works on."""
+def prepare_db(settings: Settings, fail_orphans: bool = False) -> list[dict[str, str]]:
+    """orchestrate.airflow_db in Airflow's environment: the metadata DB and the writers'
+    pool; with ``fail_orphans`` also fail the runs no scheduler works on (returned)."""
+    logs = settings.local_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "orchestrate.airflow_db"]
+    orphans = settings.airflow_home / "orphans.json"
+    orphans.unlink(missing_ok=True)
     left = unpaused_file(settings)
-    pause = json.loads(left.read_text()) if left.exists() else []
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestrate.orphans", *pause],
-        env=airflow_env(settings),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise AirflowError(f"could not check for orphaned DAG runs: {done.stderr[-2000:]}")
+    if fail_orphans:
+        cmd += ["--orphans", str(orphans), *(json.loads(left.read_text()) if left.exists() else [])]
+    log_file = logs / "airflow_db_prepare.log"
+    with log_file.open("w") as out:
+        code = subprocess.run(
+            cmd, env=airflow_env(settings), stdout=out, stderr=subprocess.STDOUT, check=False
+        ).returncode
+    if code != 0:
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-20:])
+        raise AirflowError(f"preparing Airflow's metadata DB failed (log {log_file}):\n{tail}")
+    if not fail_orphans:
+        return []
     left.unlink(missing_ok=True)
-    return json.loads(done.stdout or "[]")
+    failed = json.loads(orphans.read_text())
+    orphans.unlink()
+    return failed
 
 
 def unpaused_file(settings: Settings) -> Path:
@@ -337,7 +366,7 @@ def airflow_for_run(
         return
     pgid_file = run_pgid_file(settings)
     stop_session(pgid_file)  # a guard whose launcher died ends its session; in case not
-    for orphan in fail_unfinished_runs(settings):
+    for orphan in prepare_db(settings, fail_orphans=True):
         console.print(
             f"Marked failed: {orphan['dag_id']} run {orphan['run_id']}, left {orphan['state']} "
             "by a stopped run.",
@@ -348,6 +377,12 @@ def airflow_for_run(
     # The dates are the command's: no daily / weekly run of the scheduler's own.
     env["C720_TIME_SCHEDULES"] = "0"
     env["AIRFLOW__CORE__PARALLELISM"] = "2"  # 2 cores; DuckDB writers queue in a pool of 1
+    # The DAG files do not change during a run: parsed once at the start (waited for
+    # below), not again every 30 s (each a process importing them, beside the tasks).
+    env["AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL"] = "600"
+    # Its tasks run one after another: look for the next one twice as often (default 1 s)
+    # when a loop found nothing to do, so less of the run is spent between tasks.
+    env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] = "0.5"
     log_file = settings.local_dir / "logs" / "airflow_scheduler_run.log"
     started = time.time()
     with log_file.open("w") as out:
@@ -367,11 +402,15 @@ def airflow_for_run(
                 f"Airflow did not come up within {START_TIMEOUT_S} s; see {log_file}"
             )
         api = AirflowApi(url, settings.airflow_home, proc)
+        api.warm_up()
         _wait_parsed(api, dag_ids, started)
         console.print(f"Airflow up in {time.time() - started:.0f} s: http://localhost:{port}")
         yield api
     finally:
-        stop_session(pgid_file)
+        # Every run it served has finished, or the command is failing (a run left running
+        # is failed by the next start, orchestrate/orphans.py): nothing is worth the
+        # graceful shutdown, 6-10 s of the scheduler's and the API server's each seen.
+        stop_session(pgid_file, grace_s=STOP_GRACE_S)
         proc.wait()
 
 
@@ -391,20 +430,41 @@ def _wait_parsed(api: AirflowApi, dag_ids: list[str], since: float | None) -> No
             continue
         if time.monotonic() > deadline or not api.alive():
             raise AirflowError(f"Airflow has not parsed {dag_id} (see dags/ and its log)")
-        time.sleep(1)
+        time.sleep(0.5)
 
 
 # --- the guard: the session leader of a run's Airflow ---
 
+# A run's Airflow: what ``airflow standalone`` starts but its triggerer (no task of ours
+# defers), and without standalone's own process (one Airflow import and DB check fewer).
+RUN_COMPONENTS = ("scheduler", "dag-processor", "api-server")
+
+
+def _prefix_lines(name: str, stream: Any, lock: threading.Lock) -> None:
+    """Copy a component's output to ours, each line tagged with the component's name."""
+    for line in iter(stream.readline, b""):
+        with lock:
+            sys.stdout.buffer.write(f"{name:<13} | ".encode() + line)
+            sys.stdout.buffer.flush()
+
 
 def guard(parent: int) -> int:
-    """Run ``airflow standalone``; end this session when it exits or ``parent`` dies."""
+    """Run Airflow's components; end this session when one exits or ``parent`` dies."""
     exe = str(Path(sys.executable).with_name("airflow"))
-    child = subprocess.Popen([exe, "standalone"])
-    while child.poll() is None and os.getppid() == parent:
+    lock = threading.Lock()
+    children = []
+    for name in RUN_COMPONENTS:
+        child = subprocess.Popen([exe, name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(target=_prefix_lines, args=(name, child.stdout, lock), daemon=True).start()
+        children.append(child)
+    while all(c.poll() is None for c in children) and os.getppid() == parent:
         time.sleep(1)
+    for child in children:
+        if child.poll() is not None:
+            print(f"{'guard':<13} | airflow {child.args[1]} exited with {child.returncode}")
     end_session(os.getsid(0), spare=os.getpid())
-    child.wait()
+    for child in children:
+        child.wait()
     return 0
 
 

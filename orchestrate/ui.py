@@ -1,8 +1,8 @@
 """The Airflow UI for the local pipeline: ``ui`` (``make airflow``) and ``stop``
 (``make airflow-stop``).
 
-``ui`` prepares Airflow (as a run does), marks failed the DAG runs a stopped ``make run``
-left "running" (orchestrate/orphans.py), then runs ``airflow standalone`` in a session of
+``ui`` prepares Airflow (as a run does) and marks failed the DAG runs a stopped ``make
+run`` left "running" (orchestrate/airflow_db.py, one process), then runs ``airflow standalone`` in a session of
 its own until Ctrl-C; ``stop`` ends every process of that session.
 """
 
@@ -19,10 +19,10 @@ from rich.console import Console
 
 from customer720.settings import Settings, get_settings
 from orchestrate import runlock
-from orchestrate.launcher import DAG_IDS, prepare_airflow
+from orchestrate.launcher import DAG_IDS
 from orchestrate.scheduler import (
     AirflowError,
-    fail_unfinished_runs,
+    prepare_db,
     run_pgid_file,
     session_alive,
     standalone_env,
@@ -34,18 +34,13 @@ from orchestrate.scheduler import (
 log = logging.getLogger(__name__)
 
 
-def fail_orphaned_runs(settings: Settings) -> list[dict[str, str]]:
-    """Mark failed the runs a stopped ``make run`` left "running" (orchestrate.orphans);
-    nothing when a ``run`` is working right now."""
+def prepare_and_fail_orphans(settings: Settings) -> list[dict[str, str]]:
+    """Prepare Airflow's DB (as a run does) and mark failed the runs a stopped ``make
+    run`` left "running" (orchestrate.orphans); no orphans when a ``run`` is working now."""
     with runlock.idle(settings.airflow_home) as idle:
         if not idle:
             log.info("a pipeline run is in progress: its running DAG runs are left alone")
-            return []
-        try:
-            return fail_unfinished_runs(settings)
-        except AirflowError as exc:
-            log.warning("%s", exc)
-            return []
+        return prepare_db(settings, fail_orphans=idle)
 
 
 def _pgid_file(settings: Settings) -> Path:
@@ -75,8 +70,12 @@ def ui(settings: Settings) -> int:
         return 2
     if _pgid_file(settings).exists():
         stop(settings)
-    prepare_airflow(settings)
-    for orphan in fail_orphaned_runs(settings):
+    try:
+        orphans = prepare_and_fail_orphans(settings)
+    except AirflowError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        return 1
+    for orphan in orphans:
         console.print(
             f"Marked failed: {orphan['dag_id']} run {orphan['run_id']}, left "
             f"{orphan['state']} by a stopped `make run`."

@@ -13,10 +13,9 @@ from customer720.settings import PROJECT_ROOT
 # Besides the dbt tasks: dbt_marts (transform) and dbt_score_marts (score).
 EXPECTED_TASKS = {
     "customer720_ingest": {"extract_crm", "load_events", "check_raw"},
-    "customer720_transform": {"run_date", "check_marts"},
+    "customer720_transform": {"check_marts"},
     "customer720_train": {"train_churn", "train_recommender"},
     "customer720_score": {
-        "run_date",
         "score_churn",
         "recommend",
         "check_scores",
@@ -82,7 +81,7 @@ def test_each_dbt_model_is_built_once_a_day_by_one_dbt_task(dagbag) -> None:
     transform, score = dagbag.dags["customer720_transform"], dagbag.dags["customer720_score"]
     assert {t for t in transform.task_ids if t.startswith("dbt_")} == {"dbt_marts"}
     assert {t for t in score.task_ids if t.startswith("dbt_")} == {"dbt_score_marts"}
-    assert transform.get_task("dbt_marts").upstream_task_ids == {"run_date"}
+    assert transform.get_task("dbt_marts").upstream_task_ids == set()
     assert transform.get_task("check_marts").upstream_task_ids == {"dbt_marts"}
     build = score.get_task("dbt_score_marts")
     assert {"score_churn", "recommend"} <= build.get_flat_relative_ids(upstream=True)
