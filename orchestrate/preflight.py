@@ -69,9 +69,11 @@ def _crm_folder_days(folder: Path) -> tuple[date | None, date | None]:
 
     orders = files["orders"].as_posix().replace("'", "''")
     reader = "read_parquet" if orders.endswith(".parquet") else "read_csv_auto"
-    row = duckdb.sql(
-        f"select min(ordered_at), greatest(max(ordered_at), max(updated_at)) from {reader}('{orders}')"
-    ).fetchone()
+    with duckdb.connect() as con:  # duckdb 2.0: a relation has no fetchone(); a cursor does
+        row = con.execute(
+            "select min(ordered_at), greatest(max(ordered_at), max(updated_at)) "
+            f"from {reader}('{orders}')"
+        ).fetchone()
     return _day(row[0]), _day(row[1])
 
 

@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,37 @@ def test_cdnow_churn_model_beats_baselines(cdnow: dict) -> None:
     for name, auc in baselines.items():
         assert ours >= auc, f"model ROC-AUC {ours:.4f} below baseline {name} ({auc:.4f})"
     assert "oracle_roc_auc" not in summary["metrics"]  # no ground truth for real data
+
+
+def test_cdnow_runs_for_its_last_day_and_refuses_a_date_outside_it(cdnow: dict) -> None:
+    """`python -m orchestrate run` on the example's settings: without --date the run is
+    for the data's last day; a date outside the data fails at once, naming the range."""
+    env = {**cdnow["env"], "C720_NO_EVENTS": "1"}
+    env.pop("C720_EVENTS_DIR")
+    days = _run(
+        [
+            "-c",
+            "from rich.console import Console\n"
+            "from customer720.settings import get_settings\n"
+            "from orchestrate.launcher import preflight\n"
+            "days, sources = preflight(get_settings(), None, Console(stderr=True))\n"
+            "print([d.isoformat() for d in days], sources.first, sources.newest)",
+        ],
+        env,
+    )
+    assert days.strip() == "['1998-06-30'] 1997-01-01 1998-06-30"
+    started = time.monotonic()
+    refused = subprocess.run(
+        [sys.executable, "-m", "orchestrate", "run", "--date", "1999-01-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert refused.returncode != 0
+    assert time.monotonic() - started < 10
+    assert "1997-01-01 .. 1998-06-30" in refused.stdout + refused.stderr
 
 
 def test_cdnow_loads_once_and_reports_the_time(cdnow: dict) -> None:
