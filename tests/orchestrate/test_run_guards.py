@@ -113,6 +113,27 @@ def test_a_missing_crm_export_folder_fails_naming_it(
         check_sources(get_settings())
 
 
+def test_a_crm_export_folder_gives_the_data_range(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CRM delivered as a folder of CSV exports (the bring-your-own-data path): the
+    range runs from the first order to the last order or status change."""
+    from orchestrate.preflight import check_sources
+
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    (exports / "contacts.csv").write_text("contact_id,email\nc1,a@example.com\n")
+    (exports / "orders.csv").write_text(
+        "order_id,contact_id,ordered_at,updated_at\n"
+        "o1,c1,2023-03-04 10:00:00,2023-03-04 10:00:00\n"
+        "o2,c1,2023-05-06 09:00:00,2023-06-07 08:00:00\n"
+    )
+    monkeypatch.setenv("C720_CRM_URL", str(exports))
+    monkeypatch.setenv("C720_NO_EVENTS", "1")
+    sources = check_sources(get_settings())
+    assert (sources.first, sources.newest) == (date(2023, 3, 4), date(2023, 6, 7))
+
+
 def test_a_date_outside_the_data_fails_at_once_naming_the_range(env: dict[str, str]) -> None:
     code, output, seconds = _orchestrate(["run", "--date", "2030-01-01"], env, 10)
     assert code != 0
