@@ -16,10 +16,12 @@ from customer720.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
+# The customers most at risk who are still active: a lapsed customer scores high too, but
+# is one for a win-back campaign, not a retention call (the README's query, the app's list).
 EXAMPLE_QUERY = """select customer_key, journey_stage, churn_probability, churn_risk_band,
        churn_top_reasons, next_best_products
 from marts.dim_customer_720
-where churn_risk_band = 'high'
+where churn_risk_band = 'high' and journey_stage <> 'lapsed'
 order by churn_probability desc
 limit 10;"""
 

@@ -70,6 +70,16 @@ def test_at_risk_list_holds_no_lapsed_customer(tmp_path: Path) -> None:
     assert lapsed_count == 2 and {row["journey_stage"] for row in lapsed} == {"lapsed"}
 
 
+def test_the_query_the_run_summary_prints_lists_no_lapsed_customer(tmp_path: Path) -> None:
+    from activate.summary import EXAMPLE_QUERY
+
+    path = tmp_path / "published.duckdb"
+    _publish(path, "p1", ["lapsed", "at_risk", "repeat", "lapsed"])
+    with duckdb.connect(str(path), read_only=True) as con:
+        stages = sorted(row[1] for row in con.execute(EXAMPLE_QUERY).fetchall())
+    assert stages == ["at_risk", "repeat"]
+
+
 def test_missing_snapshot_names_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(SnapshotMissing, match="make run"):
         Snapshot(tmp_path / "published.duckdb").version()
