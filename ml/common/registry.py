@@ -76,15 +76,18 @@ def write_json(path: Path, payload: dict) -> None:
     tmp.replace(path)  # atomic on one filesystem
 
 
+def _metadata(model_dir: Path) -> dict[str, dict]:
+    """Every registered version's metadata, oldest first (by registration time)."""
+    if not model_dir.exists():
+        return {}
+    metas = [json.loads(m.read_text()) for m in model_dir.glob("*/metadata.json")]
+    metas.sort(key=lambda d: (d.get("registered_at", ""), d["version"]))
+    return {d["version"]: d for d in metas}
+
+
 def list_versions(model_dir: Path) -> list[str]:
     """Registered versions, oldest first (by the registration time in metadata)."""
-    if not model_dir.exists():
-        return []
-    metas = []
-    for meta in model_dir.glob("*/metadata.json"):
-        d = json.loads(meta.read_text())
-        metas.append((d.get("registered_at", ""), d["version"]))
-    return [v for _, v in sorted(metas)]
+    return list(_metadata(model_dir))
 
 
 def champion_version(model_dir: Path) -> str | None:
@@ -108,28 +111,27 @@ def set_champion(model_dir: Path, version: str, reason: str) -> None:
     log.info("champion is now %s (%s)", version, reason)
 
 
-def _trained_for(model_dir: Path, version: str) -> dt.date | None:
+def _trained_for(meta: dict | None) -> dt.date | None:
     """The date a registered version was trained for (``as_of`` in its metadata)."""
-    meta = model_dir / version / "metadata.json"
-    if not meta.exists():
-        return None
-    as_of = json.loads(meta.read_text()).get("as_of")
+    as_of = (meta or {}).get("as_of")
     return dt.date.fromisoformat(str(as_of)[:10]) if as_of else None
 
 
-def _as_of_version(model_dir: Path, versions: list[str], as_of: dt.date) -> tuple[str, str] | None:
+def _as_of_version(
+    model_dir: Path, metas: dict[str, dict], as_of: dt.date
+) -> tuple[str, str] | None:
     """The champion as it stood for ``as_of``: the newest champion change to a model trained
     for ``as_of`` or before, else the best of the newest such run (none passed its gates)."""
     history = model_dir / "champion_history.jsonl"
     lines = history.read_text().splitlines() if history.exists() else []
     for line in reversed(lines):
         version = json.loads(line)["version"]
-        if (trained := _trained_for(model_dir, version)) and trained <= as_of:
+        if (trained := _trained_for(metas.get(version))) and trained <= as_of:
             return version, "champion_as_of"
-    older = [v for v in versions if (t := _trained_for(model_dir, v)) and t <= as_of]
+    older = {v: m for v, m in metas.items() if (t := _trained_for(m)) and t <= as_of}
     if not older:
         return None
-    return _best_of_newest_run(model_dir, older), "no_champion_best_of_newest_run_failed_gates"
+    return _best_of_newest_run(older), "no_champion_best_of_newest_run_failed_gates"
 
 
 def resolve_scoring_version(
@@ -142,13 +144,14 @@ def resolve_scoring_version(
     scored with a model trained on data after it, and its replay uses the model its first
     run used. When no model that old exists, the current one, with a warning."""
     champ = champion_version(model_dir)
-    versions = list_versions(model_dir)
-    if not versions:
+    metas = _metadata(model_dir)  # read once: every choice below looks at the metadata
+    if not metas:
         hint = TRAIN_HINTS.get(kind, TRAIN_HINTS["churn"])
         raise FileNotFoundError(f"no {kind} model registered in {model_dir}; {hint}")
-    current = champ or _best_of_newest_run(model_dir, versions)
-    if as_of is not None and (trained := _trained_for(model_dir, current)) and trained > as_of:
-        if found := _as_of_version(model_dir, versions, as_of):
+    current = champ or _best_of_newest_run(metas)
+    trained = _trained_for(metas.get(current))
+    if as_of is not None and trained and trained > as_of:
+        if found := _as_of_version(model_dir, metas, as_of):
             log.info("scoring %s with %s, the %s model as of that date", as_of, found[0], kind)
             return found
         log.warning(
@@ -168,17 +171,17 @@ def resolve_scoring_version(
     return current, "no_champion_best_of_newest_run_failed_gates"
 
 
-def _best_of_newest_run(model_dir: Path, versions: list[str]) -> str:
+def _best_of_newest_run(metas: dict[str, dict]) -> str:
     """Of the versions trained for the newest as_of (LightGBM and its baseline challenger),
     the one with the best holdout ROC-AUC; the newest version when none has one."""
-    metas = [json.loads((model_dir / v / "metadata.json").read_text()) for v in versions]
-    newest_as_of = metas[-1].get("as_of")
-    candidates = [
-        (m.get("metrics", {}).get("roc_auc"), i)
-        for i, m in enumerate(metas)
+    versions = list(metas)
+    newest_as_of = metas[versions[-1]].get("as_of")
+    scored = [
+        (auc, i)
+        for i, m in enumerate(metas.values())
         if m.get("as_of") == newest_as_of
+        and isinstance(auc := m.get("metrics", {}).get("roc_auc"), int | float)
     ]
-    scored = [(auc, i) for auc, i in candidates if isinstance(auc, int | float)]
     if not scored:
         return versions[-1]
     return versions[max(scored)[1]]
