@@ -79,11 +79,21 @@ def older_than_published(as_of: date, settings: Settings | None = None) -> str |
 
 
 def publish(
-    settings: Settings | None = None, parquet_dir: Path | None = None, as_of: date | None = None
+    settings: Settings | None = None,
+    parquet_dir: Path | None = None,
+    as_of: date | None = None,
+    full: bool = False,
 ) -> dict:
     """Write the published snapshot; return its path, publish id and table row counts.
 
-    With ``as_of`` (the run's date) nothing is published when a newer date already is."""
+    With ``as_of`` (the run's date) nothing is published when a newer date already is.
+
+    A day changes a small part of the marts, so by default the new snapshot starts as a
+    copy of the current one and each table is brought up to the warehouse's content:
+    kept when equal, patched (rows gone deleted, new rows inserted) when a small share
+    changed, copied whole otherwise; every patched table is checked against the
+    warehouse's fingerprint and copied whole if they differ. ``full`` writes a fresh
+    file: the erasure does, so that no deleted row lingers in a reused file's blocks."""
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
         # Postgres serves readers itself (MVCC, the read-only bi_reader role): nothing to copy.
@@ -95,27 +105,29 @@ def publish(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
+    reused = not full and _copy_reusable(target, tmp)
     # Microseconds first, so ids sort in publish order even within one second.
     publish_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
     published_at = datetime.now(UTC).replace(tzinfo=None)
     counts: dict[str, int] = {}
+    how: dict[str, int] = {"kept": 0, "patched": 0, "copied": 0}
     manifest: list[tuple] = []
     with duckdb_connection(settings) as con:
         con.execute(f"attach '{tmp}' as pub")
         try:
             for schema in PUBLISHED_SCHEMAS:
                 con.execute(f"create schema if not exists pub.{schema}")
-                for table in _tables(con, schema):
-                    con.execute(
-                        f'create table pub.{schema}."{table}" as select * from {schema}."{table}"'
-                    )
-                    rows, fingerprint = con.execute(
-                        fingerprint_sql(f'pub.{schema}."{table}"')
-                    ).fetchone()
+                tables = _tables(con, schema)
+                for table in sorted(set(_tables(con, schema, "pub")) - set(tables)):
+                    con.execute(f'drop table pub.{schema}."{table}"')
+                for table in tables:
+                    rows, fingerprint, mode = _sync_table(con, schema, table)
+                    how[mode] += 1
                     counts[f"{schema}.{table}"] = rows
                     manifest.append(
-                        (publish_id, published_at, as_of, schema, table, rows, fingerprint or "0")
+                        (publish_id, published_at, as_of, schema, table, rows, fingerprint)
                     )
+            con.execute(f"drop schema if exists pub.{MANIFEST_SCHEMA} cascade")
             con.execute(f"create schema pub.{MANIFEST_SCHEMA}")
             con.execute(
                 f"""create table pub.{MANIFEST_SCHEMA}.{MANIFEST_TABLE} (
@@ -132,21 +144,93 @@ def publish(
     _fsync(tmp)
     os.replace(tmp, target)
     _fsync(target.parent)
-    log.info("published %d tables to %s (publish %s)", len(counts), target, publish_id)
+    log.info(
+        "published %d tables to %s (publish %s; %s)",
+        len(counts),
+        target,
+        publish_id,
+        "from the last snapshot: " + ", ".join(f"{n} {k}" for k, n in how.items())
+        if reused
+        else "a fresh file",
+    )
     result = {"published": str(target), "publish_id": publish_id, "tables": counts}
+    if reused:
+        result["from_last_snapshot"] = how
     if parquet_dir is not None:
         result["parquet"] = str(export_parquet(target, Path(parquet_dir), publish_id))
     return result
 
 
-def _tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    """Base tables of ``schema`` in the connection's own database (not attached ones)."""
+# A table where more than this share of rows changed is copied whole: patching it would
+# cost as much and leave the file with more dead rows.
+PATCH_MAX_SHARE = 0.2
+
+
+def _copy_reusable(target: Path, tmp: Path) -> bool:
+    """Start ``tmp`` as a copy of the current snapshot when it is one we can build on."""
+    if not target.exists():
+        return False
+    try:
+        with duckdb.connect(str(target), read_only=True) as con:
+            con.execute(f"select count(*) from {MANIFEST_SCHEMA}.{MANIFEST_TABLE}").fetchall()
+    except duckdb.Error:
+        return False  # an older version's snapshot, or not a DuckDB file: start afresh
+    shutil.copyfile(target, tmp)
+    return True
+
+
+def _sync_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tuple[int, str, str]:
+    """Make ``pub.<schema>.<table>`` equal the warehouse's table; rows, fingerprint, how."""
+    source, copy = f'{schema}."{table}"', f'pub.{schema}."{table}"'
+    rows, fingerprint = _fingerprint(con, source)
+    if _columns(con, schema, table) == _columns(con, schema, table, "pub"):
+        if _fingerprint(con, copy) == (rows, fingerprint):
+            return rows, fingerprint, "kept"
+        # Rows are compared whole, by their hash: a changed row is one gone, one new.
+        new = con.execute(
+            f"select count(*) from {source} w where hash(w) not in (select hash(p) from {copy} p)"
+        ).fetchone()[0]
+        if new <= PATCH_MAX_SHARE * max(rows, 1):
+            con.execute(
+                f"delete from {copy} p where hash(p) not in (select hash(w) from {source} w)"
+            )
+            con.execute(
+                f"insert into {copy} select * from {source} w "
+                f"where hash(w) not in (select hash(p) from {copy} p)"
+            )
+            if _fingerprint(con, copy) == (rows, fingerprint):
+                return rows, fingerprint, "patched"
+            log.info("%s: patched copy differs (repeated rows?); copying it whole", copy)
+    con.execute(f"create or replace table {copy} as select * from {source}")
+    return rows, fingerprint, "copied"
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
+    rows, fingerprint = con.execute(fingerprint_sql(relation)).fetchone()
+    return rows, fingerprint or "0"
+
+
+def _columns(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, catalog: str | None = None
+) -> list[tuple]:
+    """Column names and types in order (of ``catalog``; the connection's own by default)."""
+    return con.execute(
+        """select column_name, data_type from information_schema.columns
+            where table_catalog = coalesce(?, current_database())
+              and table_schema = ? and table_name = ?
+            order by ordinal_position""",
+        [catalog, schema, table],
+    ).fetchall()
+
+
+def _tables(con: duckdb.DuckDBPyConnection, schema: str, catalog: str | None = None) -> list[str]:
+    """Base tables of ``schema`` in ``catalog`` (the connection's own database by default)."""
     rows = con.execute(
         """select table_name from information_schema.tables
-            where table_catalog = current_database() and table_schema = ?
+            where table_catalog = coalesce(?, current_database()) and table_schema = ?
               and table_type = 'BASE TABLE'
             order by table_name""",
-        [schema],
+        [catalog, schema],
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -448,7 +448,7 @@ def erase(
         if settings.published.exists():
             from activate.publish import publish
 
-            publish(settings)
+            publish(settings, full=True)  # a fresh file: no erased row in reused blocks
             result.removed["published snapshot (republished)"] = 1
         if compact:
             _compact_duckdb(settings.warehouse_path)

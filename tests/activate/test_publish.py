@@ -117,3 +117,72 @@ def test_a_rerun_of_an_older_date_never_makes_the_snapshot_older(cli_env: Path) 
     _marts(3, revision="d+1 again")
     assert publish(as_of=next_day)["publish_id"] != first["publish_id"]
     assert published_as_of() == next_day
+
+
+def _marts_equal_published() -> None:
+    """Every mart in the snapshot holds exactly the warehouse's rows (a multiset compare)."""
+    settings = get_settings()
+    with duckdb.connect() as con:
+        con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
+        con.execute(f"attach '{settings.published}' as pub (read_only)")
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_catalog || '.' || table_name from information_schema.tables "
+                "where table_schema = 'marts'"
+            ).fetchall()
+        }
+        names = {t.split(".", 1)[1] for t in tables}
+        assert {t for t in tables if t.startswith("wh.")} == {f"wh.{n}" for n in names}
+        assert {t for t in tables if t.startswith("pub.")} == {f"pub.{n}" for n in names}
+        for name in names:
+            for a, b in (("wh", "pub"), ("pub", "wh")):
+                extra = con.execute(
+                    f"select count(*) from (select * from {a}.marts.{name} "
+                    f"except all select * from {b}.marts.{name})"
+                ).fetchall()
+                assert extra == [(0,)], f"{name}: rows in {a} that are not in {b}"
+
+
+def test_a_day_patches_the_last_snapshot_and_it_equals_the_warehouse(cli_env: Path) -> None:
+    """The daily publish starts from the last snapshot: unchanged tables are kept, a few new
+    or changed rows are patched in, a rebuilt table is copied, a dropped one goes."""
+    n = 1000
+    events = pd.DataFrame({"event_id": range(n), "customer_key": [f"k{i % 50}" for i in range(n)]})
+    warehouse.replace_rows(events, "marts", "fct_events")
+    _marts(50)
+    warehouse.replace_rows(pd.DataFrame({"x": [1]}), "marts", "retired")
+    assert "from_last_snapshot" not in publish()  # the first publish writes a fresh file
+
+    # The next day: 10 new events and one changed, a rebuilt dim, nothing new in the scores.
+    events.loc[3, "customer_key"] = "k49"
+    events = pd.concat([events, pd.DataFrame({"event_id": range(n, n + 10), "customer_key": "k1"})])
+    warehouse.replace_rows(events, "marts", "fct_events")
+    _marts(50, revision="b")
+    with warehouse.duckdb_connection() as con:
+        con.execute("drop table marts.retired")
+    result = publish()
+    assert result["from_last_snapshot"] == {"kept": 1, "patched": 1, "copied": 1}
+    assert result["tables"]["marts.fct_events"] == n + 10
+    assert check_snapshot(get_settings().published).ok
+    _marts_equal_published()
+
+    # A repeated row cannot be patched by hash: the table is copied whole, still equal.
+    with warehouse.duckdb_connection() as con:
+        con.execute("insert into marts.fct_events select * from marts.fct_events limit 1")
+    assert publish()["from_last_snapshot"]["copied"] == 1
+    assert check_snapshot(get_settings().published).ok
+    _marts_equal_published()
+
+
+def test_a_snapshot_of_another_version_is_not_built_on(cli_env: Path) -> None:
+    published = get_settings().published
+    published.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(published)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.dim_customer_720 as select 'stale' as customer_key")
+    _marts(3)
+    result = publish()
+    assert "from_last_snapshot" not in result
+    assert check_snapshot(published).ok
+    _marts_equal_published()
