@@ -56,6 +56,7 @@ def test_report_files_and_ratio_fields(smoke: tuple[Path, dict, str]) -> None:
         "train_churn_vs_bare_lightgbm",
         "dbt_incremental_vs_full",
         "daily_incremental_vs_full",
+        "daily_run_vs_full_run",
         "airflow_vs_direct",
         "dbt_in_airflow_vs_plain",
     ):
