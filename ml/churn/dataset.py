@@ -66,6 +66,18 @@ def build_training_frame(as_of: dt.date, cfg: ChurnConfig) -> tuple[pd.DataFrame
     return frame, info
 
 
+def _held_customers(rows: pd.DataFrame, seed: int) -> set:
+    """A fifth of the customers in ``rows``, drawn within churners and within the others: a
+    random fifth of a small company can hold no churner, and a fit then has one class."""
+    churner = rows.groupby("customer_key")["churned"].max().astype(bool)
+    rng = np.random.default_rng(seed)
+    held: set = set()
+    for keys in (churner.index[churner].to_numpy(), churner.index[~churner].to_numpy()):
+        if len(keys):
+            held |= set(rng.choice(keys, size=max(1, len(keys) // 5), replace=False))
+    return held
+
+
 def _fallback_split(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     """With too few cutoffs, carve valid/calibration from the train customers (logged)."""
     names = set(frame["split"])
@@ -78,22 +90,33 @@ def _fallback_split(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     if "calibration" in names:
         frame.loc[frame["split"] == "calibration", "split"] = "valid+calibration"
         return frame
-    # A fifth of the train customers, drawn within churners and within the others: a
-    # random fifth of a small company can hold no churner, and calibration then has
-    # one class to learn from.
-    train = frame[frame["split"] == "train"]
-    churner = train.groupby("customer_key")["churned"].max().astype(bool)
-    rng = np.random.default_rng(seed)
-    held: set = set()
-    for keys in (churner.index[churner].to_numpy(), churner.index[~churner].to_numpy()):
-        if len(keys):
-            held |= set(rng.choice(keys, size=max(1, len(keys) // 5), replace=False))
+    held = _held_customers(frame[frame["split"] == "train"], seed)
     mask = (frame["split"] == "train") & frame["customer_key"].isin(held)
     frame.loc[mask, "split"] = "valid+calibration"
     log.warning(
         "only train + holdout cutoffs: 20%% of train customers used for early stopping "
         "and calibration"
     )
+    return frame
+
+
+def _early_stopping_split(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Early stopping on customers the booster never sees: a fifth of the customers, all
+    their train and valid cutoffs; the others' rows of both train it.
+
+    Label windows of neighbouring cutoffs overlap (30-day steps, H = 90), so the same
+    customer with nearly the same label sits in a training cutoff and the next one: a
+    valid cutoff of the same customers rewards memorising them. Measured on the demo
+    company (3,000 customers): early stopping picked 943 trees and the holdout ROC-AUC
+    was 0.787; on held-out customers 37 trees and 0.825 (0.816-0.822 for other draws).
+    The holdout and calibration cutoffs stay as they are, later in time."""
+    if "valid" not in set(frame["split"]):
+        return frame  # the fallback: valid and calibration share held-out customers
+    frame = frame.copy()
+    pool = frame["split"].isin(["train", "valid"])
+    held = frame["customer_key"].isin(_held_customers(frame[pool], seed))
+    frame.loc[pool & held, "split"] = "valid"
+    frame.loc[pool & ~held, "split"] = "train"
     return frame
 
 
@@ -120,7 +143,7 @@ class TrainingData:
 def training_data(as_of: dt.date, cfg: ChurnConfig) -> TrainingData:
     """Labels, features, split and feature matrices for ``as_of`` (train_churn's inputs)."""
     frame, info = build_training_frame(as_of, cfg)
-    frame = _fallback_split(frame, cfg.seed)
+    frame = _early_stopping_split(_fallback_split(frame, cfg.seed), cfg.seed)
     parts = {name: _rows(frame, name) for name in SPLITS}
     spec = infer_spec(parts["train"][info["feature_columns"]])
     return TrainingData(

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def lgb_params(cfg: ChurnConfig, scale_pos_weight: float) -> dict:
     return {
         "objective": "binary",
-        "metric": ["auc", "binary_logloss"],
+        "metric": ["binary_logloss", "auc"],  # the first one stops early
         "learning_rate": cfg.learning_rate,
         "num_leaves": cfg.num_leaves,
         "min_data_in_leaf": cfg.min_data_in_leaf,
@@ -41,7 +41,9 @@ def fit_booster(
     y_valid: np.ndarray,
     cfg: ChurnConfig,
 ) -> lgb.Booster:
-    """LightGBM binary classifier; imbalance via scale_pos_weight, early stopping on valid AUC."""
+    """LightGBM binary classifier; imbalance via scale_pos_weight; the number of trees by
+    early stopping on the valid rows' log loss (smoother than AUC on a few hundred held-out
+    customers, where AUC peaked at 2 trees by chance), then fitted on train and valid."""
     pos = float(np.sum(y_train))
     neg = float(len(y_train) - pos)
     if pos == 0 or neg == 0:
@@ -64,9 +66,16 @@ def fit_booster(
             lgb.log_evaluation(0),
         ],
     )
-    log.info(
-        "LightGBM: %d trees (best iteration), scale_pos_weight %.2f", booster.best_iteration, spw
-    )
+    trees = booster.best_iteration or booster.current_iteration()
+    # The early-stopping rows are held-out customers (ml.churn.dataset): once they have
+    # chosen the number of trees, they train too, so a small company loses no customers.
+    X_all = pd.concat([X_train, X_valid], ignore_index=True)
+    y_all = np.concatenate([y_train, y_valid])
+    pos = float(np.sum(y_all))
+    params = lgb_params(cfg, (len(y_all) - pos) / pos)
+    all_set = lgb.Dataset(X_all, label=y_all, categorical_feature=cats or "auto")
+    booster = lgb.train(params, all_set, num_boost_round=trees)
+    log.info("LightGBM: %d trees (early stopping), scale_pos_weight %.2f", trees, spw)
     return booster
 
 

@@ -155,7 +155,7 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
                     n: str(train[n].dtype) if n in train else "derived (ml.churn.features)"
                     for n in spec.names
                 },
-                "best_iteration": booster.best_iteration,
+                "trees": booster.current_iteration(),
                 "params": {
                     k: v for k, v in vars(cfg).items() if k not in ("model_dir", "reports_dir")
                 },

@@ -25,7 +25,9 @@ class ChurnConfig:
     inactivity_days: int = 365  # C720_ML_INACTIVITY_DAYS: lapsed longer than this = not eligible
     n_holdout_cutoffs: int = 1  # latest labelled cutoff(s) kept for the final comparison
     n_calibration_cutoffs: int = 1  # next cutoff(s): calibration of probabilities
-    n_valid_cutoffs: int = 1  # next cutoff(s): early stopping
+    # next cutoff(s) back: early stopping, on a fifth of the customers over these and the train
+    # cutoffs (ml.churn.dataset._early_stopping_split); the others train on both
+    n_valid_cutoffs: int = 1
     seed: int = 42
     num_threads: int = 2  # C720_ML_NUM_THREADS
     learning_rate: float = 0.05
