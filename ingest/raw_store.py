@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 from customer720.settings import Settings
 from customer720.warehouse import Destination, WarehouseUnavailable, open_destination
-from ingest.contract import METADATA_COLUMNS, Column, TableSpec, all_raw_tables, rules
+from ingest.contract import (
+    METADATA_COLUMNS,
+    Column,
+    TableSpec,
+    all_raw_tables,
+    crm_tables,
+    rules,
+)
 from ingest.errors import IngestError
 
 SCHEMA = "raw"
@@ -68,8 +75,23 @@ BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
         "watermark": "TIMESTAMP",
         "updated_at": "TIMESTAMP",
     },
+    # Which CRM state a run for a date read: the loads up to loaded_through (ingest.crm_history).
+    "crm_as_of": {
+        "as_of_date": "DATE",
+        "loaded_through": "TIMESTAMP",
+        "recorded_at": "TIMESTAMP",
+    },
 }
-_TABLE_CONSTRAINTS = {"watermarks": ", primary key (source, table_name)"}
+_TABLE_CONSTRAINTS = {
+    "watermarks": ", primary key (source, table_name)",
+    "crm_as_of": ", primary key (as_of_date)",
+}
+
+# A CRM table's earlier versions: raw.<table>_history holds each row a load replaced, with
+# the load time that replaced it (_valid_to; it was valid from its _loaded_at) and that
+# load's batch id. The raw table itself keeps the current version of each key.
+HISTORY_SUFFIX = "_history"
+HISTORY_COLUMNS = {"_valid_to": "TIMESTAMP", "_replaced_by": "VARCHAR"}
 
 
 def open_raw(settings: Settings) -> Destination:
@@ -98,10 +120,19 @@ def raw_columns(spec: TableSpec) -> dict[str, str]:
     return {**{c.name: c.type for c in spec.columns}, **METADATA_COLUMNS}
 
 
+def history_table(spec: TableSpec) -> str:
+    """The table of a CRM table's replaced versions (``HISTORY_SUFFIX``)."""
+    return spec.raw_table + HISTORY_SUFFIX
+
+
 def ensure_raw_layer(dest: Destination) -> None:
-    """Create the raw schema, every contract table and the bookkeeping tables if missing."""
+    """Create the raw schema, every contract table, the CRM tables' history tables and the
+    bookkeeping tables if missing."""
     dest.execute(f"create schema if not exists {SCHEMA}")
     tables = {spec.raw_table: raw_columns(spec) for spec in all_raw_tables()}
+    tables.update(
+        {history_table(spec): raw_columns(spec) | HISTORY_COLUMNS for spec in crm_tables()}
+    )
     tables.update(BOOKKEEPING_TABLES)
     for table, columns in tables.items():
         cols = ", ".join(_column_ddl(dest, n, t) for n, t in columns.items())
@@ -507,12 +538,15 @@ def rejection_message(dest: Destination, batch_id: str, sources: list[str], max_
 
 
 __all__ = [
+    "HISTORY_COLUMNS",
+    "HISTORY_SUFFIX",
     "SCHEMA",
     "audit",
     "audit_many",
     "audit_reasons",
     "drift_report",
     "ensure_raw_layer",
+    "history_table",
     "new_batch_id",
     "open_raw",
     "raw_columns",

@@ -10,7 +10,8 @@ personal data in clear: ``sha256("<kind>:<value>")``.
 
 A person keeps being recognised when they come back under a new id: a new CRM record
 with a suppressed email, an order of a suppressed contact, a new cookie that logs in as a
-suppressed contact. Those ids join the list too, and their earlier rows are removed.
+suppressed contact. Those ids join the list too, and their earlier rows are removed, from
+the CRM history tables (``ingest.crm_history``) as well.
 What was removed is counted per table in ``privacy.suppression_log`` (no ids).
 """
 
@@ -23,9 +24,9 @@ import re
 from collections.abc import Iterable
 
 from customer720.warehouse import Destination
-from ingest.contract import all_raw_tables
+from ingest.contract import all_raw_tables, crm_tables
 from ingest.emails import email_sql, normalise_email
-from ingest.raw_store import utc_now
+from ingest.raw_store import history_table, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,18 @@ def apply_suppression(dest: Destination, batch_id: str) -> dict[str, int]:
         )
         new_ids[kind] |= {r[0] for r in found}
         add(dest, [(kind, subject_hash(kind, r[0])) for r in found], f"ingest:{batch_id}")
-    # 2. Delete this load's rows of suppressed people, and every row of ids new to the list.
+    # 2. Delete this load's rows of suppressed people, and every row of ids new to the list;
+    # in the CRM history tables, the versions this load replaced and the new ids' versions.
     removed: dict[str, int] = {}
-    for table, columns in tables:
+    in_load = [(table, columns, "_batch_id") for table, columns in tables]
+    in_load += [
+        (history_table(spec), [c for c in spec.column_names if c in COLUMN_KINDS], "_replaced_by")
+        for spec in crm_tables()
+    ]
+    for table, columns, batch_column in in_load:
         if not columns:
             continue
-        scope, params = ["_batch_id = ?"], [batch_id]
+        scope, params = [f"{batch_column} = ?"], [batch_id]
         for column in columns:
             values = sorted(new_ids.get(COLUMN_KINDS[column], ()))
             if values:

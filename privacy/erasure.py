@@ -11,9 +11,9 @@
    ``information_schema`` (new models are covered without a list): a row goes when a
    column named for an id holds one of the person's ids (``customer_key``,
    ``contact_id``/``*_contact_id``/``user_id``, ``anonymous_id``, ``email_hash``,
-   ``email``, ``order_id``, ``*node_id``). Staging views follow raw; tables (the SCD2
-   snapshot, incremental models, the identity graph, scores and their history) are
-   deleted from directly. ``raw.quarantine`` records that name the person go too.
+   ``email``, ``order_id``, ``*node_id``). Staging views follow raw; tables (the CRM's
+   earlier versions in ``raw.crm_*_history``, the SCD2 snapshot, incremental models, the
+   identity graph, scores and their history) are deleted from directly. ``raw.quarantine`` records that name the person go too.
 3. **Elsewhere** — the CRM writeback table (``c720_customer_scores``), report files
    (rows of CSV reports, ids in other text reports), the published snapshot
    (republished), and, on DuckDB, the warehouse file is rewritten so deleted rows do not
@@ -223,15 +223,22 @@ def resolve_identity(
         ident.emails.add(normalise_email(email))
     if contact_id is not None:
         ident.contact_ids.add(str(contact_id))
+    # The contacts' earlier versions too: an email the person had before is theirs.
     contact_tables = [
         f"{s}.{t}"
-        for s, t in (("raw", "crm_contacts"), ("staging", "snap_crm__contacts"))
+        for s, t in (
+            ("raw", "crm_contacts"),
+            ("raw", "crm_contacts_history"),
+            ("staging", "snap_crm__contacts"),
+        )
         if _table_exists(fetch, s, t)
+    ]
+    order_tables = [
+        f"raw.{t}" for t in ("crm_orders", "crm_orders_history") if _table_exists(fetch, "raw", t)
     ]
     has_graph = _table_exists(fetch, "intermediate", "int_identity_nodes_resolved")
     has_dim = _table_exists(fetch, "marts", "dim_customer_720")
     has_events = _table_exists(fetch, "raw", "web_events")
-    has_orders = _table_exists(fetch, "raw", "crm_orders")
     for _ in range(10):  # a fixed point in two or three rounds
         before = ident.size()
         for table in contact_tables:
@@ -258,10 +265,10 @@ def resolve_identity(
                 ident.contact_ids,
             )
             ident.customer_keys |= {r[0] for r in rows}
-        if has_orders:
+        for table in order_tables:
             rows = _select_in(
                 fetch,
-                "select order_id from raw.crm_orders",
+                f"select order_id from {table}",
                 "cast(contact_id as varchar)",
                 ident.contact_ids,
             )

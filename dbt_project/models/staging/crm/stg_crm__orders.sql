@@ -2,7 +2,8 @@ with
 
 source as (
 
-    select * from {{ source('crm', 'crm_orders') }}
+    -- the CRM as the run's date read it: the newest state, or a past one in a re-run
+    {{ crm_state_as_of('crm_orders') }}
 
 ),
 
