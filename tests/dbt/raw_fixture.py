@@ -1,8 +1,9 @@
 """A tiny hand-made raw layer for building and testing the dbt project.
 
 ``create_raw(target)`` creates schema ``raw`` with every table of ``ingest/contract.json``
-(contract columns + ``_batch_id``/``_loaded_at``/``_source``) in a DuckDB file (a path) or a
-Postgres database (a ``postgresql://`` URL) and fills it with a few rows that cover the
+(contract columns + ``_batch_id``/``_loaded_at``/``_source``), the CRM tables' empty history
+tables and ``crm_as_of``, in a DuckDB file (a path) or a Postgres database (a
+``postgresql://`` URL) and fills it with a few rows that cover the
 identity-stitching cases. ``EXPECTED_PERSONS`` lists the persons dim_customer_720 must hold.
 
 Cases:
@@ -618,6 +619,20 @@ def create_raw(target: str | Path, *, crm_only: bool = False, empty: bool = Fals
                 }
                 values.append([{**r, **meta}.get(c) for c in names])
             cur.executemany(sql, values)
+        # The CRM history (replaced versions) and the pins of the CRM state runs read:
+        # empty, as after loads that changed nothing (ingest/crm_history.py).
+        for table in TABLES:
+            if not table.startswith("crm_"):
+                continue
+            cols = {**tables[table], "_valid_to": "TIMESTAMP", "_replaced_by": "VARCHAR"}
+            ddl = ", ".join(f"{c} {_pg_type(t) if is_pg else t}" for c, t in cols.items())
+            cur.execute(f"drop table if exists raw.{table}_history")
+            cur.execute(f"create table raw.{table}_history ({ddl})")
+        cur.execute("drop table if exists raw.crm_as_of")
+        cur.execute(
+            "create table raw.crm_as_of "
+            "(as_of_date date primary key, loaded_through timestamp, recorded_at timestamp)"
+        )
         if not is_pg:
             con.commit()
     finally:

@@ -54,7 +54,14 @@ def pg_warehouse(postgres_url: str, local_dir: Path, monkeypatch: pytest.MonkeyP
 
 def test_erase_and_suppress_on_postgres(pg_warehouse: Path, tmp_path: Path) -> None:
     crm, events = tmp_path / "crm", tmp_path / "events"
-    t0, t1 = "2024-03-01 10:00:00", "2024-03-02 10:00:00"
+    early, t0, t1 = "2024-02-28 10:00:00", "2024-03-01 10:00:00", "2024-03-02 10:00:00"
+    # Ana had another email, and her order another total: the raw history keeps them.
+    _crm(
+        crm,
+        [f"1,ana.old@example.com,true,{early},{early},false"],
+        [f"10,1,{early},placed,10.0,{early}"],
+    )
+    extract_crm(crm)
     _crm(
         crm,
         [f"1,ana@example.com,true,{t0},{t0},false", f"2, ANA@example.com,true,{t0},{t0},false",
@@ -77,13 +84,16 @@ def test_erase_and_suppress_on_postgres(pg_warehouse: Path, tmp_path: Path) -> N
         {"10", "11"},
         {"c-ana"},
     )
+    assert "ana.old@example.com" in ident.emails  # found in the history
     assert len(find_traces(ident)) >= 4
 
     result = erase(email="Ana@Example.com")
     assert result.remaining == []
     assert result.removed == {
         "raw.crm_contacts": 2,
+        "raw.crm_contacts_history": 1,
         "raw.crm_orders": 2,
+        "raw.crm_orders_history": 1,
         "raw.web_events": 2,
         "raw.quarantine": 1,
     }
@@ -93,7 +103,7 @@ def test_erase_and_suppress_on_postgres(pg_warehouse: Path, tmp_path: Path) -> N
         crm,
         [f"1,ana@example.com,true,{t0},{t1},false", f"2, ANA@example.com,true,{t0},{t1},false",
          f"3,bob@example.com,true,{t0},{t0},false", f"4,ana@example.com ,true,{t1},{t1},false"],
-        [f"10,1,{t0},shipped,12.5,{t1}", f"13,4,{t1},placed,5.0,{t1}", f"12,3,{t0},placed,8.0,{t0}"],
+        [f"10,1,{t0},shipped,12.5,{t1}", f"13,4,{t1},placed,5.0,{t1}", f"12,3,{t0},shipped,8.0,{t1}"],
     )  # fmt: skip
     _events(
         events, "2024-03-02", [("c-new", "4"), ("c-new", None), ("c-ana", None), ("c-bob", None)]
@@ -110,10 +120,14 @@ def test_erase_and_suppress_on_postgres(pg_warehouse: Path, tmp_path: Path) -> N
                       (select count(*) from raw.crm_orders where contact_id = '3'),
                       (select count(*) from raw.web_events where anonymous_id = 'c-bob')"""
         )[0]
+        bob_history = dest.fetchall(
+            "select count(*) from raw.crm_orders_history where contact_id = '3'"
+        )
         suppressed = dict(
             dest.fetchall(
                 "select table_name, sum(rows_removed) from privacy.suppression_log group by 1"
             )
         )
     assert bob == (1, 1, 2), "suppression took someone else's rows"
+    assert bob_history == [(1,)], "suppression took someone else's earlier versions"
     assert suppressed == {"raw.crm_contacts": 3, "raw.crm_orders": 2, "raw.web_events": 3}
