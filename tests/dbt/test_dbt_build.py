@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -357,7 +358,9 @@ def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
 def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
     """The analysis date reaches dbt as env DBT_AS_OF, not a var (dbt re-parses the whole
     project whenever --vars change): the build of the next day, in the same project and
-    target folder, re-parses only the file that reads it, and the new date takes effect."""
+    target folder, re-parses only the files that read it (the as-of model, and the CRM
+    staging views, which select the CRM state of the date: macros/crm_state.sql), and the
+    new date takes effect."""
     db, env = duck
     create_raw(db)
     select = ["--select", "+int_as_of_dates_resolved", "--log-level-file", "debug"]
@@ -372,7 +375,17 @@ def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
         dates.append(duck_rows(db, "select as_of_date from intermediate.int_as_of_dates_resolved"))
     assert [str(d[0][0]) for d in dates] == ["2026-02-27", "2026-02-28"]
     assert "Unable to do partial parsing" not in parse_log, parse_log[:3000]
-    assert "Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed" in parse_log
+    reads_date = {"intermediate/int_as_of_dates_resolved.sql"} | {
+        f"staging/crm/stg_crm__{t}.sql"
+        for t in ("contacts", "products", "orders", "order_items", "tickets", "email_events",
+                  "survey_responses")
+    }  # fmt: skip
+    changed = f"0 files deleted, 0 files added, {len(reads_date)} files changed"
+    assert f"Partial parsing enabled: {changed}" in parse_log
+    updated = set(
+        re.findall(r"Partial parsing: updated file: customer720://models/(\S+)", parse_log)
+    )
+    assert updated == reads_date
     # a var as_of (the old way) is refused with the way to set it, not silently ignored
     proc = subprocess.run(
         [str(DBT), "run", *select[:2], "--vars", "{as_of: '2026-02-28'}"]
