@@ -35,7 +35,7 @@ from ingest.contract import TableSpec
 
 log = logging.getLogger(__name__)
 
-PINS_TABLE = f"{raw_store.SCHEMA}.crm_as_of"
+PINS_TABLE = f"{raw_store.SCHEMA}.crm_as_of"  # raw_store.BOOKKEEPING_TABLES["crm_as_of"]
 
 
 def keep_replaced_versions(
@@ -111,7 +111,9 @@ def pin_crm_state(as_of: date, settings: Settings | None = None) -> CrmState:
     of a later state and must be rebuilt."""
     settings = settings or get_settings()
     with raw_store.open_raw(settings) as dest:
-        raw_store.ensure_raw_layer(dest)
+        # Only the pins table: the raw layer is ingest's to create (a table missing there
+        # must fail the build that reads it, not be created empty here).
+        raw_store.ensure_bookkeeping_table(dest, "crm_as_of")
         dest.begin()
         state = pin(dest, as_of)
         dest.commit()

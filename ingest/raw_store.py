@@ -144,6 +144,15 @@ def ensure_raw_layer(dest: Destination) -> None:
     dest.commit()
 
 
+def ensure_bookkeeping_table(dest: Destination, table: str) -> None:
+    """Create one bookkeeping table (and the raw schema) if missing, nothing else."""
+    dest.execute(f"create schema if not exists {SCHEMA}")
+    cols = ", ".join(_column_ddl(dest, n, t) for n, t in BOOKKEEPING_TABLES[table].items())
+    dest.execute(
+        f'create table if not exists {SCHEMA}."{table}" ({cols}{_TABLE_CONSTRAINTS.get(table, "")})'
+    )
+
+
 def _widen_integer_ids(dest: Destination) -> None:
     """Turn id columns a warehouse made before ids were text (BIGINT) into text.
 
@@ -545,6 +554,7 @@ __all__ = [
     "audit_many",
     "audit_reasons",
     "drift_report",
+    "ensure_bookkeeping_table",
     "ensure_raw_layer",
     "history_table",
     "new_batch_id",
