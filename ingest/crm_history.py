@@ -1,4 +1,4 @@
-"""The CRM as it was loaded: earlier versions of CRM rows, and which state a date's run read.
+"""The raw layer as a date's run read it: earlier versions of CRM rows, and the loads read.
 
 A CRM source keeps only its current state, and the CRM extract merges it into
 ``raw.crm_<table>`` on the key, so without more a re-run of a past date D would read
@@ -8,16 +8,17 @@ today's CRM (issue #19). Two things keep the past:
   ``raw.crm_<table>_history`` (:func:`keep_replaced_versions`), stamped with the load time
   that replaced it (``_valid_to``); it was valid from its own ``_loaded_at``. Only changed
   rows are added, so the daily extract stays as cheap as the merge itself.
-- **Pins** — ``raw.crm_as_of`` records, per date, the loads a run for that date read
-  (``loaded_through``: :func:`pin_crm_state`, called by the transform stage before its
-  build). A run for the newest date reads the newest state (its pin moves forward with it);
-  a re-run of an older date D keeps D's pin, and the staging models
-  (``dbt_project/macros/crm_state.sql``) then select the CRM as loaded through it: the rows
-  loaded by then that no later load of that time had replaced. So a replay of D reads the
-  CRM its first run read, whatever changed since.
+- **Pins** — ``raw.as_of_loads`` records, per date, the loads a run for that date read
+  (``loaded_through``: :func:`pin_loads`, called by the transform stage before its
+  build). A run for the newest date reads everything loaded (its pin moves forward with
+  it); a re-run of an older date D keeps D's pin, and the staging models
+  (``dbt_project/macros/as_of_loads.sql``) then select the CRM as loaded through it (the
+  rows loaded by then that no load before it had replaced) and the web events loaded by
+  then (they are appended, never changed). So a replay of D reads what its first run read,
+  whatever was loaded since.
 
-A past date never run before (a true backfill) is pinned to the state the earliest later
-date read: the nearest state to D the warehouse has. The erasure (``privacy/``) removes a
+A past date never run before (a true backfill) is pinned to what the earliest later date
+read: the nearest state to D the warehouse has. The erasure (``privacy/``) removes a
 person from the history tables like from every table, and the suppression of erased
 people (:mod:`ingest.suppression`) covers them too.
 """
@@ -35,7 +36,7 @@ from ingest.contract import TableSpec
 
 log = logging.getLogger(__name__)
 
-PINS_TABLE = f"{raw_store.SCHEMA}.crm_as_of"  # raw_store.BOOKKEEPING_TABLES["crm_as_of"]
+PINS_TABLE = f"{raw_store.SCHEMA}.as_of_loads"  # raw_store.BOOKKEEPING_TABLES["as_of_loads"]
 
 
 def keep_replaced_versions(
@@ -61,8 +62,8 @@ def keep_replaced_versions(
 
 
 @dataclass(frozen=True)
-class CrmState:
-    """The CRM state a run for ``as_of`` reads: the loads through ``loaded_through``."""
+class LoadsPin:
+    """What a run for ``as_of`` reads of the raw layer: the loads through ``loaded_through``."""
 
     as_of: date
     loaded_through: datetime
@@ -76,8 +77,8 @@ class CrmState:
         }
 
 
-def pin(dest: Destination, as_of: date) -> CrmState:
-    """Record (or keep) which CRM state a run for ``as_of`` reads; see the module doc."""
+def pin(dest: Destination, as_of: date) -> LoadsPin:
+    """Record (or keep) which loads a run for ``as_of`` reads; see the module doc."""
     later = dest.fetchall(
         f"select min(loaded_through) from {PINS_TABLE} where as_of_date > ?", [as_of]
     )[0][0]
@@ -89,36 +90,38 @@ def pin(dest: Destination, as_of: date) -> CrmState:
         dest.insert_rows(
             PINS_TABLE, ["as_of_date", "loaded_through", "recorded_at"], [(as_of, now, now)]
         )
-        return CrmState(as_of, now, replay=False)
+        return LoadsPin(as_of, now, replay=False)
     if pinned:
-        return CrmState(as_of, pinned[0][0], replay=True)
+        return LoadsPin(as_of, pinned[0][0], replay=True)
     # Never run before, older than a date that was: the nearest state to it that is known.
     dest.insert_rows(
         PINS_TABLE, ["as_of_date", "loaded_through", "recorded_at"], [(as_of, later, now)]
     )
     log.warning(
-        "CRM state for %s: this date was never run before and a later one was; it reads the "
-        "CRM as loaded through %s (what the earliest later date read)",
+        "loads for %s: this date was never run before and a later one was; it reads the "
+        "CRM and the events as loaded through %s (what the earliest later date read)",
         as_of,
         later,
     )
-    return CrmState(as_of, later, replay=True)
+    return LoadsPin(as_of, later, replay=True)
 
 
-def pin_crm_state(as_of: date, settings: Settings | None = None) -> CrmState:
-    """Pin the CRM state of a run for ``as_of`` in the warehouse (the transform stage calls
+def pin_loads(as_of: date, settings: Settings | None = None) -> LoadsPin:
+    """Pin the loads a run for ``as_of`` reads, in the warehouse (the transform stage calls
     this before its build); ``replay`` tells the build that incremental models hold rows
-    of a later state and must be rebuilt."""
+    of later loads and must be rebuilt."""
     settings = settings or get_settings()
     with raw_store.open_raw(settings) as dest:
         # Only the pins table: the raw layer is ingest's to create (a table missing there
         # must fail the build that reads it, not be created empty here).
-        raw_store.ensure_bookkeeping_table(dest, "crm_as_of")
+        raw_store.ensure_bookkeeping_table(dest, "as_of_loads")
         dest.begin()
         state = pin(dest, as_of)
         dest.commit()
     if state.replay:
         log.info(
-            "a re-run of %s: it reads the CRM as loaded through %s", as_of, state.loaded_through
+            "a re-run of %s: it reads the CRM and events as loaded through %s",
+            as_of,
+            state.loaded_through,
         )
     return state

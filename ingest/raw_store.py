@@ -75,8 +75,8 @@ BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
         "watermark": "TIMESTAMP",
         "updated_at": "TIMESTAMP",
     },
-    # Which CRM state a run for a date read: the loads up to loaded_through (ingest.crm_history).
-    "crm_as_of": {
+    # Which loads a run for a date read: those up to loaded_through (ingest.crm_history).
+    "as_of_loads": {
         "as_of_date": "DATE",
         "loaded_through": "TIMESTAMP",
         "recorded_at": "TIMESTAMP",
@@ -84,7 +84,7 @@ BOOKKEEPING_TABLES: dict[str, dict[str, str]] = {
 }
 _TABLE_CONSTRAINTS = {
     "watermarks": ", primary key (source, table_name)",
-    "crm_as_of": ", primary key (as_of_date)",
+    "as_of_loads": ", primary key (as_of_date)",
 }
 
 # A CRM table's earlier versions: raw.<table>_history holds each row a load replaced, with

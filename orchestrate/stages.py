@@ -102,22 +102,22 @@ def _quality_raw(as_of: date, failed_loads: tuple[str, ...] | list[str] = ()) ->
     return check_raw(as_of, failed_loads=failed_loads).as_dict()
 
 
-def _dbt(selector: str, reads_crm: bool = False) -> Callable[..., dict]:
+def _dbt(selector: str, reads_raw: bool = False) -> Callable[..., dict]:
     def build(as_of: date, args: list[str] | None = None) -> dict:
         """One ``dbt build`` of the selector; its nodes counted by status.
 
-        ``reads_crm``: the build holds the CRM staging models. It pins the CRM state the
-        date reads first (``ingest.crm_history``); in a re-run of a past date that state is
-        older than what the incremental models hold, so they are rebuilt from it."""
+        ``reads_raw``: the build holds the staging models. It pins the loads the date reads
+        first (``ingest.crm_history``); in a re-run of a past date those are older than
+        what the incremental models hold, so they are rebuilt from them."""
         from customer720.dbt import run_dbt
 
-        crm: dict[str, Any] = {}
-        if reads_crm:
-            from ingest.crm_history import pin_crm_state
+        pinned: dict[str, Any] = {}
+        if reads_raw:
+            from ingest.crm_history import pin_loads
 
-            state = pin_crm_state(as_of)
-            crm = {"crm_state": state.as_dict()}
-            if state.replay:
+            pin = pin_loads(as_of)
+            pinned = {"loads_pin": pin.as_dict()}
+            if pin.replay:
                 args = [*(args or []), "--full-refresh"]
         nodes = run_dbt("build", as_of=as_of, selector=selector, args=args)
         statuses: dict[str, int] = {}
@@ -127,7 +127,7 @@ def _dbt(selector: str, reads_crm: bool = False) -> Callable[..., dict]:
             "nodes": len(nodes),
             "node_seconds": round(sum(n["seconds"] for n in nodes), 1),
             "statuses": statuses,
-            **crm,
+            **pinned,
         }
 
     build.__name__ = f"dbt_{selector}"
@@ -180,7 +180,7 @@ STAGES: dict[str, Stage] = {
         Stage("ingest_crm", INGEST, "ingest_crm", _ingest_crm),
         Stage("ingest_events", INGEST, "ingest_events", _ingest_events),
         Stage("quality_raw", INGEST, "quality_raw", _quality_raw, gate=True),
-        Stage("marts", TRANSFORM, "dbt", _dbt("marts", reads_crm=True)),
+        Stage("marts", TRANSFORM, "dbt", _dbt("marts", reads_raw=True)),
         Stage("quality_marts", TRANSFORM, "quality_marts", _quality_marts, gate=True),
         Stage("train_churn", TRAIN, "churn_model", _ml("train_churn"), ml=True),
         Stage("train_recommender", TRAIN, "recommender_model", _ml("train_recommender"), ml=True),

@@ -2,7 +2,7 @@
 
 ``create_raw(target)`` creates schema ``raw`` with every table of ``ingest/contract.json``
 (contract columns + ``_batch_id``/``_loaded_at``/``_source``), the CRM tables' empty history
-tables and ``crm_as_of``, in a DuckDB file (a path) or a Postgres database (a
+tables and ``as_of_loads``, in a DuckDB file (a path) or a Postgres database (a
 ``postgresql://`` URL) and fills it with a few rows that cover the
 identity-stitching cases. ``EXPECTED_PERSONS`` lists the persons dim_customer_720 must hold.
 
@@ -619,7 +619,7 @@ def create_raw(target: str | Path, *, crm_only: bool = False, empty: bool = Fals
                 }
                 values.append([{**r, **meta}.get(c) for c in names])
             cur.executemany(sql, values)
-        # The CRM history (replaced versions) and the pins of the CRM state runs read:
+        # The CRM history (replaced versions) and the pins of the loads runs read:
         # empty, as after loads that changed nothing (ingest/crm_history.py).
         for table in TABLES:
             if not table.startswith("crm_"):
@@ -628,9 +628,9 @@ def create_raw(target: str | Path, *, crm_only: bool = False, empty: bool = Fals
             ddl = ", ".join(f"{c} {_pg_type(t) if is_pg else t}" for c, t in cols.items())
             cur.execute(f"drop table if exists raw.{table}_history")
             cur.execute(f"create table raw.{table}_history ({ddl})")
-        cur.execute("drop table if exists raw.crm_as_of")
+        cur.execute("drop table if exists raw.as_of_loads")
         cur.execute(
-            "create table raw.crm_as_of "
+            "create table raw.as_of_loads "
             "(as_of_date date primary key, loaded_through timestamp, recorded_at timestamp)"
         )
         if not is_pg:

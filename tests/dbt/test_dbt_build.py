@@ -358,9 +358,9 @@ def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
 def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
     """The analysis date reaches dbt as env DBT_AS_OF, not a var (dbt re-parses the whole
     project whenever --vars change): the build of the next day, in the same project and
-    target folder, re-parses only the files that read it (the as-of model, and the CRM
-    staging views, which select the CRM state of the date: macros/crm_state.sql), and the
-    new date takes effect."""
+    target folder, re-parses only the files that read it (the as-of model, and the staging
+    models, which select the loads the date reads: macros/as_of_loads.sql), and the new
+    date takes effect."""
     db, env = duck
     create_raw(db)
     select = ["--select", "+int_as_of_dates_resolved", "--log-level-file", "debug"]
@@ -375,7 +375,7 @@ def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
         dates.append(duck_rows(db, "select as_of_date from intermediate.int_as_of_dates_resolved"))
     assert [str(d[0][0]) for d in dates] == ["2026-02-27", "2026-02-28"]
     assert "Unable to do partial parsing" not in parse_log, parse_log[:3000]
-    reads_date = {"intermediate/int_as_of_dates_resolved.sql"} | {
+    reads_date = {"intermediate/int_as_of_dates_resolved.sql", "staging/web/stg_web__events.sql"} | {
         f"staging/crm/stg_crm__{t}.sql"
         for t in ("contacts", "products", "orders", "order_items", "tickets", "email_events",
                   "survey_responses")

@@ -1,8 +1,8 @@
 """The CRM as it was loaded (issue #19), on DuckDB and Postgres: ``ingest/crm_history.py``.
 
 A load that changes CRM rows keeps the versions it replaced in ``raw.crm_<table>_history``
-(only those: a load of an unchanged CRM adds nothing), a run pins the CRM state its date
-read in ``raw.crm_as_of``, and the staging models read, for a re-run of a past date, the CRM
+(only those: a load of an unchanged CRM adds nothing), a run pins the loads its date
+read in ``raw.as_of_loads``, and the staging models read, for a re-run of a past date, the CRM
 as that date's run read it - and the newest state for the newest date. The whole pipeline
 replaying a date is ``tests/faults/test_backfill_order.py``; here the same SQL runs on both
 warehouses (ingest, then ``dbt run`` of the CRM staging views).
@@ -21,7 +21,7 @@ from customer720.dbt import run_dbt
 from customer720.settings import get_settings
 from customer720.warehouse import open_destination
 from ingest import extract_crm
-from ingest.crm_history import pin_crm_state
+from ingest.crm_history import pin_loads
 
 D, D1 = date(2024, 3, 1), date(2024, 3, 2)
 T0, T1 = "2024-03-01 09:00:00", "2024-03-02 09:00:00"
@@ -68,7 +68,7 @@ def test_a_replay_reads_the_crm_as_its_first_run_did(warehouse: Callable) -> Non
         [("10", "1", T0, "delivered", 20.0, T0), ("11", "2", T0, "placed", 5.0, T0)],
     )
     extract_crm()
-    first = pin_crm_state(D)  # the run of D
+    first = pin_loads(D)  # the run of D
     assert not first.replay
 
     # On D + 1 Ana moves and withdraws her consent, her order is refunded, Bob orders again.
@@ -91,8 +91,8 @@ def test_a_replay_reads_the_crm_as_its_first_run_did(warehouse: Callable) -> Non
         "(select count(*) from raw.crm_orders_history)"
     ) == [(1, 1)]
 
-    assert not pin_crm_state(D1).replay  # the run of D + 1
-    replay = pin_crm_state(D)
+    assert not pin_loads(D1).replay  # the run of D + 1
+    replay = pin_loads(D)
     assert (replay.replay, replay.loaded_through) == (True, first.loaded_through)
 
     def staging(day: date) -> tuple[list[tuple], list[tuple]]:
@@ -114,15 +114,15 @@ def test_a_replay_reads_the_crm_as_its_first_run_did(warehouse: Callable) -> Non
         ("2", "bob@example.com", True, "DE"),
     ]
     assert orders == [("10", "returned"), ("11", "placed"), ("12", "placed")]
-    assert not pin_crm_state(D1).replay  # a re-run of the newest date reads the newest state
+    assert not pin_loads(D1).replay  # a re-run of the newest date reads the newest state
 
 
 def test_a_date_never_run_before_a_later_one_reads_the_nearest_state(warehouse: Callable) -> None:
     get_settings().sources_dir.mkdir(parents=True)
     _crm(get_settings().sources_dir / "crm.sqlite", [("1", "a@x.com", 1, "GB", T0, T0)], [])
     extract_crm()
-    later = pin_crm_state(D1)
-    backfill = pin_crm_state(D)
+    later = pin_loads(D1)
+    backfill = pin_loads(D)
     assert (backfill.replay, backfill.loaded_through) == (True, later.loaded_through)
     # ... and keeps it: a replay of that backfill reads the same state
-    assert pin_crm_state(D) == backfill
+    assert pin_loads(D) == backfill

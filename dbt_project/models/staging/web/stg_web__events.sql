@@ -14,6 +14,8 @@
     Indexes (the anti-join, the watermark, sessions' lookups) only on Postgres: DuckDB
     scans columns fast without them, and building its ART indexes on 15M events at commit
     took longer than the table itself.
+    A re-run of a past date reads the events loaded when that date was first run (the pin
+    of macros/as_of_loads.sql; the stage builds it with --full-refresh then).
     After changing the columns, run once with --full-refresh (on_schema_change = fail).
 -#}
 {{
@@ -47,7 +49,10 @@ with
 
 source as (
 
+    -- in a re-run of a past date, the events loaded when that date was first run
+    -- (macros/as_of_loads.sql); every event otherwise
     select * from {{ source('web', 'web_events') }}
+    where {{ loaded_by_pin('_loaded_at') }}
 
 ),
 
