@@ -7,9 +7,10 @@ company in OUT_DIR, keeping the state after the first D, and prints every table 
 warehouse's marts and ml schemas whose rows of D or before differ between the first run of
 D and its replay (``faultkit.differences``: counts and a few rows of each side). With
 ``--append`` the company starts one day shorter and the simulator appends D + 1 before the
-D + 1 run, as a real source grows; without it the sources hold D + 1 from the start (what
-``test_backfill_order.py`` asserts has no difference). Measurements: README, "Backfills
-and re-runs of a past date".
+D + 1 run, as a real source grows (CRM rows change, events arrive); without it the sources
+hold D + 1 from the start. ``test_backfill_order.py`` asserts no difference with a CRM
+changed by hand between the runs. Measurements: README, "Backfills and re-runs of a past
+date".
 """
 
 from __future__ import annotations
