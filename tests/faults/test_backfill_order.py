@@ -54,9 +54,8 @@ def _change_crm(crm: Path) -> dict[str, str]:
     """What a CRM's users do on D + 1; returns the ids changed."""
     con = sqlite3.connect(crm)
     try:
-        one = con.execute  # each query below returns exactly one row
         # a customer with a delivered order: edited, consent withdrawn, a new email
-        contact, order = one(
+        contact, order = con.execute(
             "select contact_id, order_id from orders where status = 'delivered' "
             "order by ordered_at limit 1"
         ).fetchone()
@@ -73,8 +72,10 @@ def _change_crm(crm: Path) -> dict[str, str]:
             [EDITED_AT, order],
         )
         # a new order of D + 1, with a line
-        buyer = one("select contact_id from orders order by ordered_at desc limit 1").fetchone()[0]
-        product, price = one("select product_id, price from products limit 1").fetchone()
+        buyer = con.execute(
+            "select contact_id from orders order by ordered_at desc limit 1"
+        ).fetchone()[0]
+        product, price = con.execute("select product_id, price from products limit 1").fetchone()
         new_order = "d1-order-1"
         con.execute(
             """insert into orders (order_id, contact_id, ordered_at, status, channel,
@@ -89,7 +90,9 @@ def _change_crm(crm: Path) -> dict[str, str]:
             [new_order, product, price, EDITED_AT],
         )
         # an open ticket closed
-        ticket = one("select ticket_id from tickets where status <> 'closed' limit 1").fetchone()[0]
+        ticket = con.execute(
+            "select ticket_id from tickets where status <> 'closed' limit 1"
+        ).fetchone()[0]
         con.execute(
             "update tickets set status = 'closed', resolved_at = ?, updated_at = ? "
             "where ticket_id = ?",
