@@ -1,9 +1,10 @@
 """The incremental facts equal a full refresh, on DuckDB and Postgres (issues #18, #20).
 
 ``fct_orders``, ``fct_order_items``, ``fct_sessions`` and ``fct_product_interactions`` are
-incremental (a load watermark + exact re-keying of the rows a new identity link moves). After
-each of these changes the incremental build must give the same rows as ``--full-refresh`` in
-every mart:
+incremental (a load watermark + exact re-keying of the rows a new identity link moves), and
+so is ``ml.customer_features`` (kept past cutoffs, changed persons recomputed). After each of
+these changes the incremental build must give the same rows as ``--full-refresh`` in every
+mart and in the feature table:
 
 (a) a new day (DuckDB: ``python -m simulator --append-days 1`` + the real ingest; Postgres:
     the last day of the hand-made fixture delivered again one day later, new ids);
@@ -35,7 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_identity_truth as truth  # noqa: E402
 from raw_fixture import create_raw  # noqa: E402
 
-FACTS = "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products"
+FACTS = (
+    "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products "
+    # the feature table and the watermark its next incremental build starts from
+    "+customer_features int_feature_inputs_loaded"
+)
 
 
 # --- an engine-neutral connection to the warehouse ----------------------------------------------
@@ -97,10 +102,12 @@ class Warehouse:
             con.close()
 
     def state(self) -> dict[str, list[str]]:
-        """Every mart table's rows as sorted text: to compare two builds."""
+        """Every mart table's and ml.customer_features' rows as sorted text: to compare two
+        builds (ml's other tables are the ML stage's outputs)."""
         tables = self.rows(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema = 'marts' and table_type = 'BASE TABLE'"
+            "where (table_schema = 'marts' or (table_schema = 'ml' and "
+            "table_name = 'customer_features')) and table_type = 'BASE TABLE'"
         )
         out = {}
         for schema, table in tables:
