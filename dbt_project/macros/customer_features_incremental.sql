@@ -10,19 +10,25 @@
     int_feature_inputs_loaded recorded right after that build. No watermark (first build,
     the table was never recorded) = everything is recomputed. -#}
 
-{#- The watermark as a string literal, or none: int_feature_inputs_loaded is downstream of
-    customer_features (it records what the build saw), so it is read here by name, not ref. -#}
-{% macro customer_features_watermark() -%}
+{#- The watermark an incremental model starts from, as a string literal, or none: the one
+    value of `model_name` (a one-row model downstream of the incremental one, recording what
+    its last build saw), read here by name, not ref (a ref would be a cycle). -#}
+{% macro recorded_watermark(model_name, column) -%}
     {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set node = graph.nodes.values() | selectattr('name', 'equalto', 'int_feature_inputs_loaded') | first -%}
+    {%- set node = graph.nodes.values() | selectattr('name', 'equalto', model_name) | first -%}
     {%- set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
     {%- if relation is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set values = run_query('select cast(inputs_loaded_at as ' ~ dbt.type_string() ~ ') from ' ~ relation).columns[0].values() -%}
+    {%- set values = run_query('select cast(' ~ column ~ ' as ' ~ dbt.type_string() ~ ') from ' ~ relation).columns[0].values() -%}
     {{ return(values[0] if values | length > 0 else none) }}
+{%- endmacro %}
+
+
+{% macro customer_features_watermark() -%}
+    {{ return(recorded_watermark('int_feature_inputs_loaded', 'inputs_loaded_at')) }}
 {%- endmacro %}
 
 
@@ -86,5 +92,21 @@
                 select customer_key from {{ ref('fct_orders') }} where customer_key is not null
             )
         {%- endif %}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of int_identity_nodes_resolved: an email hash is a node only while one of its
+    edges is used (the over-merge guard may stop using them); an incremental build does not
+    rebuild that node's row, so it is deleted here. -#}
+{% macro identity_nodes_forget_unused_emails() -%}
+    {%- if execute and is_incremental() -%}
+        delete from {{ this }}
+        where node_type = 'email'
+          and node_id not in (
+              select other_node_id
+              from {{ ref('int_identity_edges_guarded') }}
+              where is_used and other_node_type = 'email'
+          )
     {%- endif -%}
 {%- endmacro %}

@@ -39,7 +39,7 @@ from raw_fixture import create_raw  # noqa: E402
 FACTS = (
     "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products "
     # the feature table and the watermark its next incremental build starts from
-    "+customer_features int_feature_inputs_loaded"
+    "+customer_features int_feature_inputs_loaded int_identity_inputs_loaded"
 )
 
 

@@ -585,6 +585,25 @@ events_daily as (
         count(*) as event_count
     from events
     where event_type in ('product_view', 'add_to_cart')
+    {%- if is_incremental() %}
+      -- only what this build's pairs count: the 60 days before the earliest cutoff computed
+      -- for every buyer, and the devices of changed persons (not the whole history)
+      and (
+          collector_at > (
+              select {{ dbt.dateadd('day', -61, 'min(cutoff_at)') }}
+              from cutoffs
+              where cutoff_date not in (select cutoff_date from kept_cutoffs)
+          )
+          {%- if watermark is not none %}
+          or anonymous_id in (
+              select anonymous_links.anonymous_id
+              from anonymous_links
+              inner join changed_keys
+                  on anonymous_links.customer_key = changed_keys.customer_key
+          )
+          {%- endif %}
+      )
+    {%- endif %}
     group by 1, 2, 3
 
 ),
