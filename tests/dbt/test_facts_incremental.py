@@ -14,7 +14,9 @@ mart and in the feature table:
     and one customer's only order returned (fully refunded) - the customer is no buyer in
     the facts nor in the churn labels' order history;
 (d) a new identity link: a login of one person's device as another person's contact, which
-    merges the two and re-keys old rows.
+    merges the two and re-keys old rows;
+(e) an erasure (``python -m privacy erase``) of that merged person: their rows leave raw and
+    every table, the next incremental build must not bring them back nor keep stale rows.
 
 The scenarios change ``raw`` directly (engine-neutral SQL with parameters), so the same code
 runs on both engines. Each step: incremental build of the facts and their upstream, a
@@ -330,6 +332,25 @@ def assert_refunded_is_no_buyer(wh: Warehouse, contact_id: str) -> None:
     ) == [(0,)]
 
 
+def erase(contact_id: str, env: dict[str, str]) -> None:
+    """``python -m privacy erase`` of one contact (the real command, its own process)."""
+    truth._run(
+        [sys.executable, "-m", "privacy", "erase", "--contact-id", str(contact_id), "--no-compact"],
+        env,
+    )
+
+
+def assert_erased(wh: Warehouse, contact_id: str) -> None:
+    assert wh.rows(
+        f"select count(*) from marts.fct_orders where contact_id = {wh.mark}", (contact_id,)
+    ) == [(0,)]
+    assert wh.rows(
+        "select count(*) from intermediate.int_identity_nodes_resolved "
+        f"where contact_id = {wh.mark}",
+        (contact_id,),
+    ) == [(0,)]
+
+
 def assert_one_person(wh: Warehouse, anonymous_id: str, contact_id: str) -> None:
     keys = wh.rows(
         "select distinct customer_key from intermediate.int_identity_nodes_resolved "
@@ -431,6 +452,10 @@ def test_duckdb_facts_incremental_equal_full_refresh(company: Path) -> None:
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+    # (e) an erasure of the merged person
+    erase(linked_contact, truth._clean_env(company))
+    assert_incremental_equals_full(wh, run, "an erasure", command="build")
+    assert_erased(wh, linked_contact)
 
 
 # --- Postgres: the hand-made fixture ------------------------------------------------------------
@@ -484,6 +509,9 @@ def test_postgres_facts_incremental_equal_full_refresh(postgres_url: str, tmp_pa
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+    erase(linked_contact, {**truth._clean_env(local), "C720_WAREHOUSE": postgres_url})
+    assert_incremental_equals_full(wh, run, "an erasure", command="build")
+    assert_erased(wh, linked_contact)
 
 
 # --- the contract: a negative total only as a credit note ---------------------------------------
