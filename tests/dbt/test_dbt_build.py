@@ -401,8 +401,9 @@ def test_a_new_day_keeps_partial_parsing(duck, tmp_path: Path) -> None:
 
 def test_cutoff_grid_derives_from_the_data_unless_set(duck, tmp_path: Path) -> None:
     """macros/cutoff_grid.sql: with no grid setting the step is a third of the churn
-    horizon (90 -> 30 days) or half (182 -> 91), and the grid reaches back as far as the
-    data's first order (2025-09-05, 177 days before AS_OF); explicit vars set it."""
+    horizon (90 -> 30 days) or half (182 -> 91); the grid is anchored at the data's first
+    order day (2025-09-05, 177 days before AS_OF) and reaches back to a step after it, plus AS_OF itself
+    (the scored cutoff); explicit vars set it."""
     db, env = duck
     create_raw(db)
 
@@ -413,17 +414,17 @@ def test_cutoff_grid_derives_from_the_data_unless_set(duck, tmp_path: Path) -> N
         return [r[0] for r in duck_rows(db, sql)]
 
     assert grid({}, "+customer_features") == [  # the models it reads once, then only it
-        "2025-10-02",
-        "2025-11-01",
-        "2025-12-01",
-        "2025-12-31",
-        "2026-01-30",
+        "2025-10-05",
+        "2025-11-04",
+        "2025-12-04",
+        "2026-01-03",
+        "2026-02-02",
         "2026-03-01",
     ]
-    assert grid({"churn_horizon_days": 182}) == ["2025-11-30", "2026-03-01"]
+    assert grid({"churn_horizon_days": 182}) == ["2025-12-05", "2026-03-01"]
     assert grid({"cutoff_step_days": 14, "cutoff_count": 2}) == [
-        "2026-02-01",
-        "2026-02-15",
+        "2026-02-06",
+        "2026-02-20",
         "2026-03-01",
     ]
 

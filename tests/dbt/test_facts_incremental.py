@@ -1,9 +1,10 @@
 """The incremental facts equal a full refresh, on DuckDB and Postgres (issues #18, #20).
 
 ``fct_orders``, ``fct_order_items``, ``fct_sessions`` and ``fct_product_interactions`` are
-incremental (a load watermark + exact re-keying of the rows a new identity link moves). After
-each of these changes the incremental build must give the same rows as ``--full-refresh`` in
-every mart:
+incremental (a load watermark + exact re-keying of the rows a new identity link moves), and
+so is ``ml.customer_features`` (kept past cutoffs, changed persons recomputed). After each of
+these changes the incremental build must give the same rows as ``--full-refresh`` in every
+mart and in the feature table:
 
 (a) a new day (DuckDB: ``python -m simulator --append-days 1`` + the real ingest; Postgres:
     the last day of the hand-made fixture delivered again one day later, new ids);
@@ -13,7 +14,9 @@ every mart:
     and one customer's only order returned (fully refunded) - the customer is no buyer in
     the facts nor in the churn labels' order history;
 (d) a new identity link: a login of one person's device as another person's contact, which
-    merges the two and re-keys old rows.
+    merges the two and re-keys old rows;
+(e) an erasure (``python -m privacy erase``) of that merged person: their rows leave raw and
+    every table, the next incremental build must not bring them back nor keep stale rows.
 
 The scenarios change ``raw`` directly (engine-neutral SQL with parameters), so the same code
 runs on both engines. Each step: incremental build of the facts and their upstream, a
@@ -35,7 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_identity_truth as truth  # noqa: E402
 from raw_fixture import create_raw  # noqa: E402
 
-FACTS = "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products"
+FACTS = (
+    "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products "
+    # the feature table and the watermark its next incremental build starts from
+    "+customer_features int_feature_inputs_loaded int_identity_inputs_loaded"
+)
 
 
 # --- an engine-neutral connection to the warehouse ----------------------------------------------
@@ -97,10 +104,12 @@ class Warehouse:
             con.close()
 
     def state(self) -> dict[str, list[str]]:
-        """Every mart table's rows as sorted text: to compare two builds."""
+        """Every mart table's and ml.customer_features' rows as sorted text: to compare two
+        builds (ml's other tables are the ML stage's outputs)."""
         tables = self.rows(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema = 'marts' and table_type = 'BASE TABLE'"
+            "where (table_schema = 'marts' or (table_schema = 'ml' and "
+            "table_name = 'customer_features')) and table_type = 'BASE TABLE'"
         )
         out = {}
         for schema, table in tables:
@@ -323,6 +332,25 @@ def assert_refunded_is_no_buyer(wh: Warehouse, contact_id: str) -> None:
     ) == [(0,)]
 
 
+def erase(contact_id: str, env: dict[str, str]) -> None:
+    """``python -m privacy erase`` of one contact (the real command, its own process)."""
+    truth._run(
+        [sys.executable, "-m", "privacy", "erase", "--contact-id", str(contact_id), "--no-compact"],
+        env,
+    )
+
+
+def assert_erased(wh: Warehouse, contact_id: str) -> None:
+    assert wh.rows(
+        f"select count(*) from marts.fct_orders where contact_id = {wh.mark}", (contact_id,)
+    ) == [(0,)]
+    assert wh.rows(
+        "select count(*) from intermediate.int_identity_nodes_resolved "
+        f"where contact_id = {wh.mark}",
+        (contact_id,),
+    ) == [(0,)]
+
+
 def assert_one_person(wh: Warehouse, anonymous_id: str, contact_id: str) -> None:
     keys = wh.rows(
         "select distinct customer_key from intermediate.int_identity_nodes_resolved "
@@ -424,6 +452,10 @@ def test_duckdb_facts_incremental_equal_full_refresh(company: Path) -> None:
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+    # (e) an erasure of the merged person
+    erase(linked_contact, truth._clean_env(company))
+    assert_incremental_equals_full(wh, run, "an erasure", command="build")
+    assert_erased(wh, linked_contact)
 
 
 # --- Postgres: the hand-made fixture ------------------------------------------------------------
@@ -477,6 +509,9 @@ def test_postgres_facts_incremental_equal_full_refresh(postgres_url: str, tmp_pa
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+    erase(linked_contact, {**truth._clean_env(local), "C720_WAREHOUSE": postgres_url})
+    assert_incremental_equals_full(wh, run, "an erasure", command="build")
+    assert_erased(wh, linked_contact)
 
 
 # --- the contract: a negative total only as a credit note ---------------------------------------

@@ -12,7 +12,25 @@
 -- anonymous ids, so a person's key is the hash of their lowest contact id when they have
 -- one and it does not move when new cookies join.
 -- is_converged = false flags a node whose label one more pass would still change.
+--
+-- Incremental (issue #18): a build propagates only over the components a change touches -
+-- the components at both ends of a used edge whose ends carry different labels (a new
+-- link merges them), the component of a node the over-merge guard cut off (a hub whose
+-- label is not its own) or of an email node no longer used, and the new nodes (contacts,
+-- used email hashes, devices with a web event loaded after the watermark that
+-- int_identity_inputs_loaded recorded). Their rows replace the old ones (node_id); the
+-- other components keep theirs. Labels are the components' smallest sort keys, so the
+-- rows equal a full build's. No watermark = a full build.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='node_id',
+    on_schema_change='fail',
+    post_hook="{{ identity_nodes_forget_unused_emails() }}"
+) }}
 {%- set passes = var('identity_passes') | int %}
+{%- set watermark = recorded_watermark('int_identity_inputs_loaded', 'events_loaded_at') if is_incremental() else none %}
+{%- set scoped = is_incremental() and watermark is not none %}
 with
 
 contacts as (
@@ -73,7 +91,7 @@ contact_ids as (
 
 ),
 
-nodes as (
+candidate_nodes as (
 
     select
         'contact:' || cast(contact_id as {{ dbt.type_string() }}) as node_id,
@@ -110,8 +128,103 @@ nodes as (
         anonymous_id,
         '3:' || anonymous_id as sort_key
     from events
+    {%- if scoped %}
+    -- devices already resolved are in {{ this }}; new ones come with newly loaded events
+    where {{ loaded_since('loaded_at', watermark) }}
+
+    union
+
+    select
+        node_id,
+        node_type,
+        contact_id,
+        email_hash,
+        anonymous_id,
+        '3:' || anonymous_id as sort_key
+    from {{ this }}
+    where node_type = 'anon'
+    {%- endif %}
 
 ),
+{%- if scoped %}
+
+previous as (
+
+    select node_id, component_label from {{ this }}
+
+),
+
+used_edge_labels as (
+
+    select
+        contact_previous.component_label as contact_label,
+        other_previous.component_label as other_label
+    from edges
+    left join previous as contact_previous
+        on edges.contact_node_id = contact_previous.node_id
+    left join previous as other_previous
+        on edges.other_node_id = other_previous.node_id
+    where edges.is_used
+
+),
+
+affected_labels as (
+
+    -- a used edge between two components (or to a new node): they merge
+    select contact_label as component_label
+    from used_edge_labels
+    where contact_label is not null and contact_label is distinct from other_label
+
+    union
+
+    select other_label
+    from used_edge_labels
+    where other_label is not null and other_label is distinct from contact_label
+
+    union
+
+    -- a node the over-merge guard cuts off that still shares a label: its component splits
+    select previous.component_label
+    from edges
+    inner join previous
+        on edges.other_node_id = previous.node_id
+    where not edges.is_used
+      and previous.component_label <> case
+          when edges.other_node_type = 'email' then '2:' || substr(edges.other_node_id, 7)
+          else '3:' || substr(edges.other_node_id, 6)
+      end
+
+    union
+
+    -- an email node no longer used (the post-hook deletes it): its component may split
+    select previous.component_label
+    from {{ this }} as previous
+    where previous.node_type = 'email'
+      and previous.node_id not in (
+          select other_node_id from edges where is_used and other_node_type = 'email'
+      )
+
+),
+
+nodes as (
+
+    -- new nodes, and every node of an affected component
+    select candidate_nodes.*
+    from candidate_nodes
+    left join previous
+        on candidate_nodes.node_id = previous.node_id
+    where previous.node_id is null
+       or previous.component_label in (select component_label from affected_labels)
+
+),
+{%- else %}
+
+nodes as (
+
+    select * from candidate_nodes
+
+),
+{%- endif %}
 
 node_keys as (
 

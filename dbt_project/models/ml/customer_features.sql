@@ -23,7 +23,22 @@
         (first evidence of a used identity edge <= cutoff_at).
     No label columns: labels are built by the ML stage from data after cutoff_at.
 -#}
+-- depends_on: {{ ref('stg_crm__tickets') }}
+-- depends_on: {{ ref('stg_crm__contacts') }}
+-- depends_on: {{ ref('stg_web__events') }}
+-- depends_on: {{ ref('int_identity_edges_guarded') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ customer_features_forget() }}"
+) }}
+{#- Incremental (macros/customer_features_incremental.sql): the pre-hook forgets the rows of
+    dropped cutoffs and of changed persons; this query computes every buyer at the cutoffs
+    no row holds (the as-of cutoff) and the changed persons at every cutoff. A full build
+    computes every buyer at every cutoff: the same rows. -#}
 {%- set text = dbt.type_string() -%}
+{%- set watermark = customer_features_watermark() if is_incremental() else none %}
 
 with
 
@@ -108,6 +123,51 @@ cutoffs as (
 
 ),
 
+buyers as (
+
+    select distinct customer_key from orders where customer_key is not null
+
+),
+{%- if is_incremental() %}
+
+kept_cutoffs as (
+
+    -- after the pre-hook: the grid's cutoffs whose rows are kept (unchanged persons)
+    select distinct cutoff_date from {{ this }}
+
+),
+{%- if watermark is not none %}
+
+changed_keys as (
+
+    {{ customer_features_changed_keys(watermark) }}
+
+),
+{%- endif %}
+{%- endif %}
+
+customer_cutoffs as (
+
+    -- the (person, cutoff) pairs this build computes, each with the person's previous
+    -- computed cutoff (session_buckets)
+    select
+        buyers.customer_key,
+        cutoffs.cutoff_date,
+        cutoffs.cutoff_at,
+        lag(cutoffs.cutoff_at) over (
+            partition by buyers.customer_key order by cutoffs.cutoff_at
+        ) as previous_cutoff_at
+    from buyers
+    cross join cutoffs
+    {%- if is_incremental() %}
+    where cutoffs.cutoff_date not in (select cutoff_date from kept_cutoffs)
+        {%- if watermark is not none %}
+        or buyers.customer_key in (select customer_key from changed_keys where customer_key is not null)
+        {%- endif %}
+    {%- endif %}
+
+),
+
 contact_keys as (
 
     select contact_id, customer_key
@@ -158,9 +218,9 @@ orders_known as (
                 and not (orders.is_cancelled and orders.updated_at <= cutoffs.cutoff_at)
             ) as is_late_known
     from orders
-    inner join cutoffs
-        on orders.ordered_at <= cutoffs.cutoff_at
-    where orders.customer_key is not null
+    inner join customer_cutoffs as cutoffs
+        on orders.customer_key = cutoffs.customer_key
+        and orders.ordered_at <= cutoffs.cutoff_at
 
 ),
 
@@ -258,8 +318,9 @@ contacts_known as (
     from contacts
     inner join contact_keys
         on contacts.contact_id = contact_keys.contact_id
-    inner join cutoffs
-        on contacts.created_at <= cutoffs.cutoff_at
+    inner join customer_cutoffs as cutoffs
+        on contact_keys.customer_key = cutoffs.customer_key
+        and contacts.created_at <= cutoffs.cutoff_at
 
 ),
 
@@ -321,8 +382,9 @@ ticket_features as (
     from tickets
     inner join contact_keys
         on tickets.contact_id = contact_keys.contact_id
-    inner join cutoffs
-        on tickets.created_at <= cutoffs.cutoff_at
+    inner join customer_cutoffs as cutoffs
+        on contact_keys.customer_key = cutoffs.customer_key
+        and tickets.created_at <= cutoffs.cutoff_at
     group by 1, 2
 
 ),
@@ -341,8 +403,9 @@ surveys_ranked as (
     from survey_responses
     inner join contact_keys
         on survey_responses.contact_id = contact_keys.contact_id
-    inner join cutoffs
-        on survey_responses.responded_at <= cutoffs.cutoff_at
+    inner join customer_cutoffs as cutoffs
+        on contact_keys.customer_key = cutoffs.customer_key
+        and survey_responses.responded_at <= cutoffs.cutoff_at
 
 ),
 
@@ -382,8 +445,9 @@ email_features as (
     from email_events
     inner join contact_keys
         on email_events.contact_id = contact_keys.contact_id
-    inner join cutoffs
-        on email_events.occurred_at <= cutoffs.cutoff_at
+    inner join customer_cutoffs as cutoffs
+        on contact_keys.customer_key = cutoffs.customer_key
+        and email_events.occurred_at <= cutoffs.cutoff_at
         -- only the rows a feature counts (the last 90 days; unsubscribes ever): an older
         -- send, open or click only made a row of zeros, which the final left join's
         -- coalesce gives anyway (each email event joined every later cutoff before)
@@ -425,8 +489,9 @@ sessions_recent as (
         cutoffs.cutoff_at,
         sessions_linked.started_at
     from sessions_linked
-    inner join cutoffs
-        on sessions_linked.visible_at <= cutoffs.cutoff_at
+    inner join customer_cutoffs as cutoffs
+        on sessions_linked.customer_key = cutoffs.customer_key
+        and sessions_linked.visible_at <= cutoffs.cutoff_at
         and sessions_linked.started_at > {{ dbt.dateadd('day', -60, 'cutoffs.cutoff_at') }}
 
 ),
@@ -447,31 +512,22 @@ session_counts as (
 
 ),
 
-cutoff_windows as (
-
-    select
-        cutoff_date,
-        cutoff_at,
-        lag(cutoff_at) over (order by cutoff_at) as previous_cutoff_at
-    from cutoffs
-
-),
-
 session_buckets as (
 
-    -- the latest session start per person among the sessions the cutoff is the first to
-    -- see: each session joins one cutoff (it joined every later one before, the whole
-    -- history times the grid)
+    -- the latest session start per person among the sessions the cutoff is the first of
+    -- the person's computed cutoffs to see: each session joins one cutoff (it joined every
+    -- later one before, the whole history times the grid)
     select
         sessions_linked.customer_key,
-        cutoff_windows.cutoff_date,
+        cutoffs.cutoff_date,
         max(sessions_linked.started_at) as last_started_at
     from sessions_linked
-    inner join cutoff_windows
-        on sessions_linked.visible_at <= cutoff_windows.cutoff_at
+    inner join customer_cutoffs as cutoffs
+        on sessions_linked.customer_key = cutoffs.customer_key
+        and sessions_linked.visible_at <= cutoffs.cutoff_at
         and (
-            cutoff_windows.previous_cutoff_at is null
-            or sessions_linked.visible_at > cutoff_windows.previous_cutoff_at
+            cutoffs.previous_cutoff_at is null
+            or sessions_linked.visible_at > cutoffs.previous_cutoff_at
         )
     group by 1, 2
 
@@ -479,19 +535,18 @@ session_buckets as (
 
 session_latest as (
 
-    -- the latest session seen by each cutoff: a running max over the cutoffs
+    -- the latest session seen by each cutoff: a running max over the person's cutoffs
     select
-        session_persons.customer_key,
+        cutoffs.customer_key,
         cutoffs.cutoff_date,
         max(session_buckets.last_started_at) over (
-            partition by session_persons.customer_key
+            partition by cutoffs.customer_key
             order by cutoffs.cutoff_date
             rows between unbounded preceding and current row
         ) as last_session_at
-    from (select distinct customer_key from session_buckets) as session_persons
-    cross join cutoffs
+    from customer_cutoffs as cutoffs
     left join session_buckets
-        on session_persons.customer_key = session_buckets.customer_key
+        on cutoffs.customer_key = session_buckets.customer_key
         and cutoffs.cutoff_date = session_buckets.cutoff_date
 
 ),
@@ -530,6 +585,25 @@ events_daily as (
         count(*) as event_count
     from events
     where event_type in ('product_view', 'add_to_cart')
+    {%- if is_incremental() %}
+      -- only what this build's pairs count: the 60 days before the earliest cutoff computed
+      -- for every buyer, and the devices of changed persons (not the whole history)
+      and (
+          collector_at > (
+              select {{ dbt.dateadd('day', -61, 'min(cutoff_at)') }}
+              from cutoffs
+              where cutoff_date not in (select cutoff_date from kept_cutoffs)
+          )
+          {%- if watermark is not none %}
+          or anonymous_id in (
+              select anonymous_links.anonymous_id
+              from anonymous_links
+              inner join changed_keys
+                  on anonymous_links.customer_key = changed_keys.customer_key
+          )
+          {%- endif %}
+      )
+    {%- endif %}
     group by 1, 2, 3
 
 ),
@@ -546,8 +620,9 @@ events_known as (
     from events_daily
     inner join anonymous_links
         on events_daily.anonymous_id = anonymous_links.anonymous_id
-    inner join cutoffs
-        on events_daily.seen_by <= cutoffs.cutoff_at
+    inner join customer_cutoffs as cutoffs
+        on anonymous_links.customer_key = cutoffs.customer_key
+        and events_daily.seen_by <= cutoffs.cutoff_at
         and events_daily.seen_by > {{ dbt.dateadd('day', -60, 'cutoffs.cutoff_at') }}
         and anonymous_links.linked_at <= cutoffs.cutoff_at
 
