@@ -6,10 +6,13 @@
     events loaded into stg_web__events after the latest load already built here (minus
     events_load_lookback_minutes(), the same margin the staging table re-reads; the
     watermark is read first and inlined as a literal, so DuckDB skips old row groups), or
-    events without a load time. All sessions of touched anonymous ids are rebuilt from
-    their full event history and replace the old ones, so an incremental run yields exactly
-    what a full refresh would - late-arriving events included, however old their event
-    time; re-running changes nothing. Cost follows the devices with new events, not the
+    events without a load time. A touched id's sessions that ended more than a session
+    timeout before its first new event cannot change (no new event can join or split
+    them): they are read back from this table as they are, and only the later events are
+    sessionised again, numbered on from the kept sessions. The whole set of the id's
+    sessions replaces the old one, so an incremental run yields exactly what a full refresh
+    would - late-arriving events included, however old their event time (they move the
+    boundary back); re-running changes nothing. Cost follows the new events, not the
     history. (Devices merely active in the last days by event time are not rebuilt: their
     events were all built before, the load time is what says something is new.)
 -#}
@@ -23,6 +26,9 @@
 }}
 
 {%- set watermark = incremental_watermark('last_loaded_at') %}
+{%- set session_columns = [
+    'session_id', 'anonymous_id', 'session_number', 'started_at', 'ended_at', 'platform', 'device_type', 'channel_group', 'referrer', 'utm_source', 'utm_medium', 'utm_campaign', 'landing_page_url', 'event_count', 'page_views', 'product_views', 'add_to_carts', 'checkout_starts', 'purchases', 'searches', 'email_clicks', 'cart_value', 'has_purchase', 'is_cart_abandoned', 'user_contact_id', 'email_contact_id', 'order_id', 'last_loaded_at',
+] %}
 
 with
 
@@ -33,26 +39,56 @@ events as (
 ),
 
 {% if watermark is not none %}
-touched_anonymous_ids as (
+new_events as (
 
-    select distinct anonymous_id
+    select anonymous_id, min(collector_at) as first_new_at
     from events
     where {{ loaded_since('loaded_at', watermark) }}
+    group by 1
+
+),
+
+kept_sessions as (
+
+    select
+        {%- for column in session_columns %}
+        built.{{ column }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ this }} as built
+    inner join new_events
+        on built.anonymous_id = new_events.anonymous_id
+    where built.ended_at < {{ dbt.dateadd(
+        'minute', -1 * (var('session_timeout_minutes') | int), 'new_events.first_new_at'
+    ) }}
+
+),
+
+boundaries as (
+
+    select
+        new_events.anonymous_id,
+        max(kept_sessions.ended_at) as kept_until,
+        coalesce(max(kept_sessions.session_number), 0) as session_offset
+    from new_events
+    left join kept_sessions
+        on new_events.anonymous_id = kept_sessions.anonymous_id
+    group by 1
 
 ),
 
 scoped_events as (
 
-    select events.*
+    select events.*, boundaries.session_offset
     from events
-    inner join touched_anonymous_ids
-        on events.anonymous_id = touched_anonymous_ids.anonymous_id
+    inner join boundaries
+        on events.anonymous_id = boundaries.anonymous_id
+    where boundaries.kept_until is null or events.collector_at > boundaries.kept_until
 
 ),
 {% else %}
 scoped_events as (
 
-    select * from events
+    select *, 0 as session_offset from events
 
 ),
 {% endif %}
@@ -84,7 +120,7 @@ sessions_numbered as (
             partition by anonymous_id
             order by collector_at, event_id
             rows between unbounded preceding and current row
-        ) as session_number
+        ) + session_offset as session_number
     from gaps_flagged
 
 ),
@@ -197,3 +233,9 @@ final as (
 )
 
 select * from final
+{%- if watermark is not none %}
+
+union all
+
+select * from kept_sessions
+{%- endif %}
