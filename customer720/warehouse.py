@@ -4,10 +4,10 @@ The embedded default is a DuckDB file; production may be Postgres (``C720_WAREHO
 Stages call this module instead of opening connections themselves, so the engine switch,
 URL handling and connection opening live here and nowhere else. Two ways in:
 
-- **Query helpers** (``query_df``, ``scalar``, ``table_exists``, ``replace_rows``,
-  ``duckdb_connection``): each call opens and closes its own connection: DuckDB allows
-  one writing process per file, and holding a connection across a long task would block
-  dbt.
+- **Query helpers** (``query_df``, ``query_arrow``, ``scalar``, ``table_exists``,
+  ``replace_rows``, ``duckdb_connection``): each call opens and closes its own
+  connection: DuckDB allows one writing process per file, and holding a connection across
+  a long task would block dbt.
 - **A Destination** (``open_destination``), for loads and erasure that run many
   statements in one transaction. Validation always runs in DuckDB (``Destination.work``):
   reading files, typing, finding bad records. Only the results cross to the destination,
@@ -117,6 +117,17 @@ def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
             return pd.read_sql_query(sa.text(sql), con)
     with duckdb_connection(settings) as con:
         return con.execute(sql).df()
+
+
+def query_arrow(sql: str, settings: Settings | None = None) -> pa.Table:
+    """Run a SELECT and return an Arrow table. For large reads: text stays in Arrow's
+    compact buffers instead of one Python object per value (``query_df``'s object columns
+    cost ~60 bytes a value; ten million web events made the recommender's read 6 GB)."""
+    settings = settings or get_settings()
+    if settings.warehouse_is_postgres:
+        return pa.Table.from_pandas(query_df(sql, settings), preserve_index=False)
+    with duckdb_connection(settings) as con:
+        return con.sql(sql).to_arrow_table()
 
 
 def scalar(sql: str, settings: Settings | None = None) -> Any:

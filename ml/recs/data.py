@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from customer720 import warehouse
 from ml.common.data import dates, require_table, ts
@@ -122,46 +124,59 @@ def load_products() -> pd.DataFrame:
     return df
 
 
-def load_interactions(until: dt.date) -> pd.DataFrame:
-    """Web/app product interactions known at ``until`` 00:00; empty frame without web data."""
-    cols = [
-        "customer_key",
-        "session_id",
-        "product_id",
-        "interaction_type",
-        "occurred_at",
-        "occurred_date",
-    ]
+INTERACTION_COLUMNS = (
+    "customer_key",
+    "session_id",
+    "product_id",
+    "interaction_type",
+    "occurred_at",
+)
+
+
+def load_interactions(until: dt.date, kinds: tuple[str, ...] | None = None) -> pa.Table:
+    """Web/app product interactions known at ``until`` 00:00 (only ``kinds``, lower case,
+    if given), as Arrow (ten million rows at scale M); empty without web data."""
     if not warehouse.table_exists("marts", "fct_product_interactions"):
         log.info("marts.fct_product_interactions missing: recommending without web data")
-        return pd.DataFrame(columns=cols)
-    sql = f"""
+        return pa.table({c: pa.array([], pa.string()) for c in INTERACTION_COLUMNS})
+    only = (
+        " and lower(interaction_type) in (" + ", ".join(f"'{k}'" for k in kinds) + ")"
+        if kinds
+        else ""
+    )
+    return warehouse.query_arrow(
+        f"""
     select customer_key, session_id, product_id, lower(interaction_type) as interaction_type,
-           occurred_at, cast(occurred_at as date) as occurred_date
+           occurred_at
     from marts.fct_product_interactions
-    where product_id is not null and occurred_at <= {ts(until)}
+    where product_id is not null and occurred_at <= {ts(until)}{only}
     order by customer_key, occurred_at, session_id, product_id, interaction_type
     """
-    df = warehouse.query_df(sql)
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    df["customer_key"] = df["customer_key"].astype("string").astype(object)
-    df["product_id"] = df["product_id"].astype(str)  # ids are text (ingest/contract.json)
-    df["occurred_at"] = pd.to_datetime(df["occurred_at"])
-    return dates(df, "occurred_date")
-
-
-def _order_channels() -> pd.DataFrame:
-    return warehouse.query_df(
-        "select order_id, coalesce(lower(channel), 'unknown') as channel from marts.fct_orders"
     )
 
 
-def _session_channels(until: dt.date) -> pd.DataFrame:
-    cols = ["customer_key", "started_at", "channel_group"]
+def _lines_with_channel(until: dt.date) -> pa.Table:
+    """:func:`load_order_items`' rows with the order's channel (``marts.fct_orders``), in
+    the same order, as Arrow: what :func:`load` codes."""
+    require_table("marts", "fct_order_items")
+    return warehouse.query_arrow(
+        f"""
+    select i.customer_key, i.order_id, i.product_id, i.category, i.quantity, i.line_amount,
+           i.ordered_at, coalesce(lower(o.channel), 'unknown') as channel
+    from marts.fct_order_items i
+    left join marts.fct_orders o on o.order_id = i.order_id
+    where i.customer_key is not null and i.product_id is not null
+      and coalesce(i.is_purchase, false)
+      and i.ordered_at <= {ts(until)}
+    order by i.customer_key, i.ordered_at, i.order_id, i.product_id, i.quantity, i.line_amount
+    """
+    )
+
+
+def _session_channels(until: dt.date) -> pa.Table:
     if not warehouse.table_exists("marts", "fct_sessions"):
-        return pd.DataFrame(columns=cols)
-    return warehouse.query_df(
+        return pa.table({c: pa.array([], pa.string()) for c in SESSION_COLUMNS})
+    return warehouse.query_arrow(
         "select customer_key, started_at, coalesce(lower(channel_group), 'unknown') as "
         "channel_group from marts.fct_sessions "
         f"where customer_key is not null and started_at <= {ts(until)} "
@@ -169,90 +184,152 @@ def _session_channels(until: dt.date) -> pd.DataFrame:
     )
 
 
+SESSION_COLUMNS = ("customer_key", "started_at", "channel_group")
+
+
 def load(as_of: dt.date) -> RecData:
-    """Everything known at ``as_of`` 00:00, coded."""
-    products = load_products()
-    lines = load_order_items(as_of)
-    inter = load_interactions(as_of)
-    web = inter[inter["interaction_type"].isin(["view", "cart"])] if len(inter) else inter
-    sessions = _session_channels(as_of)
-    if len(lines):
-        lines = lines.merge(_order_channels(), on="order_id", how="left")
-    else:
-        lines = lines.assign(channel=pd.Series(dtype=object))
-    return encode(products, lines, web, sessions)
+    """Everything known at ``as_of`` 00:00, coded. Read as Arrow and coded there: no
+    Python object per value (the ~10M web events at scale M were ~5 GB as pandas objects)."""
+    return encode(
+        load_products(),
+        _lines_with_channel(as_of),
+        load_interactions(as_of, kinds=("view", "cart")),
+        _session_channels(as_of),
+    )
 
 
-def encode(
-    products: pd.DataFrame, lines: pd.DataFrame, web: pd.DataFrame, sessions: pd.DataFrame
-) -> RecData:
-    """Code the frames (see :func:`load` for their columns). Public for tests."""
+Frame = pd.DataFrame | pa.Table
+
+
+def _arrow(frame: Frame, text: tuple[str, ...]) -> pa.Table:
+    """``frame`` as Arrow with the ``text`` columns as strings (integer ids become their
+    decimal text; nulls stay null)."""
+    if isinstance(frame, pd.DataFrame):
+        frame = frame.copy()
+        for c in text:
+            if c in frame:
+                col = frame[c]
+                frame[c] = col.where(col.isna(), col.astype(str)).astype(object)
+        frame = pa.Table.from_pandas(frame, preserve_index=False)
+    for c in text:
+        if c in frame.column_names and frame.schema.field(c).type != pa.string():
+            frame = frame.set_column(
+                frame.schema.get_field_index(c), c, pc.cast(frame[c], pa.string())
+            )
+    return frame
+
+
+def _unique(*cols: pa.ChunkedArray) -> np.ndarray:
+    """Sorted distinct non-null strings of ``cols`` (numpy's order: by code point)."""
+    parts = [pc.unique(c).drop_null().to_numpy(zero_copy_only=False) for c in cols if len(c)]
+    if not parts:
+        return np.array([], str)
+    return np.unique(np.concatenate(parts).astype(str))
+
+
+def _codes(col: pa.ChunkedArray, values: np.ndarray, dtype: type) -> np.ndarray:
+    """Position of each value of ``col`` in the sorted ``values`` (-1: absent or null)."""
+    if not len(col):
+        return np.array([], dtype)
+    idx = pc.index_in(col, value_set=pa.array(values.tolist(), pa.string()))
+    return pc.fill_null(idx, -1).to_numpy(zero_copy_only=False).astype(dtype)
+
+
+def _stamps(col: pa.ChunkedArray) -> np.ndarray:
+    if not len(col):
+        return np.array([], "datetime64[ns]")
+    if not pa.types.is_timestamp(col.type):
+        col = pc.cast(col, pa.timestamp("ns"))
+    return col.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+
+
+def _numbers(col: pa.ChunkedArray) -> np.ndarray:
+    if not len(col):
+        return np.array([], float)
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+    values = pd.Series(col.to_numpy(zero_copy_only=False))  # decimals, text
+    return pd.to_numeric(values, errors="coerce").to_numpy(float)
+
+
+def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) -> RecData:
+    """Code the frames (pandas or Arrow; see :func:`load` for their columns; ``web`` rows
+    are views or carts). Public for tests."""
     # Product ids are text (ingest/contract.json); integer ids become their decimal text.
     products = products.astype({"product_id": str})
-    lines = lines.astype({"product_id": str})
-    if len(web):
-        web = web.astype({"product_id": str})
+    lines = _arrow(lines, ("customer_key", "order_id", "product_id", "category", "channel"))
+    web = _arrow(web, ("customer_key", "session_id", "product_id", "interaction_type"))
+    sessions = _arrow(sessions, ("customer_key", "channel_group"))
+    has_web = len(web) > 0
     ids = np.unique(
         np.concatenate(
             [
                 products["product_id"].to_numpy(str),
-                lines["product_id"].to_numpy(str),
-                web["product_id"].to_numpy(str) if len(web) else np.array([], str),
+                _unique(lines["product_id"]),
+                _unique(web["product_id"]) if has_web else np.array([], str),
             ]
         )
     )
     prod = products.drop_duplicates("product_id").set_index("product_id").reindex(ids)
-    # The catalogue's category; an unknown product keeps its order line's copy.
-    line_cat = lines.groupby("product_id")["category"].first() if len(lines) else pd.Series()
+    line_item = _codes(lines["product_id"], ids, np.int32)
+    # The catalogue's category; an unknown product keeps its (first) order line's copy.
+    line_cat = pd.Series(dtype=object)
+    if len(lines):
+        cat = lines["category"]
+        known = pc.is_valid(cat).to_numpy(zero_copy_only=False)
+        first_item, first_row = np.unique(line_item[known], return_index=True)
+        line_cat = pd.Series(
+            cat.filter(pc.is_valid(cat)).take(pa.array(first_row)).to_numpy(zero_copy_only=False),
+            index=ids[first_item],
+        )
     cat_names = prod["category"].fillna(pd.Series(ids, index=ids).map(line_cat)).fillna("unknown")
     categories, category = np.unique(cat_names.astype(str).to_numpy(), return_inverse=True)
     in_catalogue = prod["name"].notna().to_numpy() if "name" in prod else np.ones(len(ids), bool)
     allowed = in_catalogue & ~prod["is_discontinued"].fillna(True).astype(bool).to_numpy()
     names = prod["name"].fillna("product " + pd.Series(ids, index=ids).astype(str))
 
-    keys = [lines["customer_key"].astype(str)]
-    if len(web):
-        keys.append(web["customer_key"].dropna().astype(str))
-    customers = np.unique(np.concatenate([k.to_numpy(dtype=object) for k in keys]).astype(str))
-    cust_index = pd.Index(customers)
-
-    order_channels = lines["channel"].fillna("unknown").astype(str).to_numpy() if len(lines) else []
-    session_channels = (
-        sessions["channel_group"].astype(str).to_numpy() if len(sessions) else np.array([])
+    customers = _unique(lines["customer_key"], *([web["customer_key"]] if has_web else []))
+    order_channels = (
+        pc.fill_null(lines["channel"], "unknown")
+        if len(lines)
+        else pa.chunked_array([], pa.string())
     )
-    channels = np.unique(np.concatenate([np.asarray(order_channels, str), session_channels]))
-    chan_index = pd.Index(channels)
+    channels = _unique(order_channels, *([sessions["channel_group"]] if len(sessions) else []))
 
-    qty = pd.to_numeric(lines["quantity"], errors="coerce").to_numpy(float)
-    amount = pd.to_numeric(lines["line_amount"], errors="coerce").to_numpy(float)
+    qty = _numbers(lines["quantity"]) if len(lines) else np.array([], float)
+    amount = _numbers(lines["line_amount"]) if len(lines) else np.array([], float)
     with np.errstate(divide="ignore", invalid="ignore"):
         unit = np.where(qty > 0, amount / qty, np.nan)
     items = pd.DataFrame(
         {
-            "cust": cust_index.get_indexer(lines["customer_key"].astype(str)).astype(np.int32),
-            "item": np.searchsorted(ids, lines["product_id"].to_numpy(str)).astype(np.int32),
-            "order_id": lines["order_id"].to_numpy(),
-            "ordered_at": pd.to_datetime(lines["ordered_at"]).to_numpy("datetime64[ns]"),
+            "cust": _codes(lines["customer_key"], customers, np.int32),
+            "item": line_item,
+            # orders in order of first appearance (as pd.factorize): only grouped by
+            "order_id": (
+                pc.dictionary_encode(lines["order_id"]).combine_chunks().indices.to_numpy()
+                if len(lines)
+                else np.array([], np.int32)
+            ).astype(np.int64),
+            "ordered_at": _stamps(lines["ordered_at"]),
             "unit_price": unit,
-            "channel": chan_index.get_indexer(np.asarray(order_channels, str)).astype(np.int16)
-            if len(lines)
-            else np.array([], np.int16),
+            "channel": _codes(order_channels, channels, np.int16),
         }
     )
-    if len(web):
-        wkeys = web["customer_key"]
-        cust = np.full(len(web), -1, np.int32)
-        known = wkeys.notna().to_numpy()
-        cust[known] = cust_index.get_indexer(wkeys[known].astype(str))
+    if has_web:
         web_df = pd.DataFrame(
             {
-                "cust": cust,
-                "session": pd.factorize(web["session_id"].astype(str))[0].astype(np.int64),
-                "item": np.searchsorted(ids, web["product_id"].to_numpy(str)).astype(np.int32),
-                "kind": np.where(web["interaction_type"].to_numpy() == "cart", CART, VIEW).astype(
-                    np.int8
-                ),
-                "occurred_at": pd.to_datetime(web["occurred_at"]).to_numpy("datetime64[ns]"),
+                "cust": _codes(web["customer_key"], customers, np.int32),
+                "session": pc.dictionary_encode(web["session_id"], null_encoding="encode")
+                .combine_chunks()
+                .indices.to_numpy(zero_copy_only=False)
+                .astype(np.int64),
+                "item": _codes(web["product_id"], ids, np.int32),
+                "kind": np.where(
+                    pc.equal(web["interaction_type"], "cart").to_numpy(zero_copy_only=False),
+                    CART,
+                    VIEW,
+                ).astype(np.int8),
+                "occurred_at": _stamps(web["occurred_at"]),
             }
         )
     else:
@@ -266,15 +343,13 @@ def encode(
             }
         )
     if len(sessions):
-        scust = cust_index.get_indexer(sessions["customer_key"].astype(str))
+        scust = _codes(sessions["customer_key"], customers, np.int32)
         keep = scust >= 0  # sessions of customers with no product interaction or order: unused
         sess_df = pd.DataFrame(
             {
-                "cust": scust[keep].astype(np.int32),
-                "started_at": pd.to_datetime(sessions["started_at"]).to_numpy("datetime64[ns]")[
-                    keep
-                ],
-                "channel": chan_index.get_indexer(session_channels[keep]).astype(np.int16),
+                "cust": scust[keep],
+                "started_at": _stamps(sessions["started_at"])[keep],
+                "channel": _codes(sessions["channel_group"], channels, np.int16)[keep],
             }
         )
     else:

@@ -236,3 +236,48 @@ def test_top_k_orders_by_score(k):
     top = rank.top_k(feats, np.array([0.1, 0.9, 0.5, 0.3]), k)
     assert top[top["cust"] == 1]["item"].tolist() == [6, 7, 5]
     assert top["rank"].tolist() == [1, 2, 3, 1]
+
+
+@pytest.mark.parametrize("fixture", ["synthetic_wh", "synthetic_wh_noweb"])
+def test_history_read_as_arrow_codes_like_pandas_frames(fixture, request):
+    """``load`` reads the warehouse as Arrow in one joined query per table and codes it
+    there (no Python object per web event: 6.3 GB -> 2.4 GB at scale M); the coded history
+    must equal coding the rows read as pandas frames the way it was done before (order
+    lines, then their orders' channels merged in pandas): every code, time and price, so
+    training and ranking do not change."""
+    as_of = request.getfixturevalue(fixture)["as_of"]
+    web = fixture == "synthetic_wh"
+    d = rec_data.load(as_of)
+    t = f"timestamp '{as_of} 00:00:00'"
+    lines = rec_data.load_order_items(as_of).merge(
+        warehouse.query_df(
+            "select order_id, coalesce(lower(channel), 'unknown') as channel from marts.fct_orders"
+        ),
+        on="order_id",
+        how="left",
+    )
+    inter = warehouse.query_df(
+        "select customer_key, session_id, product_id, lower(interaction_type) as "
+        "interaction_type, occurred_at from marts.fct_product_interactions "
+        f"where product_id is not null and occurred_at <= {t} "
+        "and lower(interaction_type) in ('view', 'cart') "
+        "order by customer_key, occurred_at, session_id, product_id, interaction_type"
+    )
+    sessions = (
+        warehouse.query_df(
+            "select customer_key, started_at, coalesce(lower(channel_group), 'unknown') as "
+            f"channel_group from marts.fct_sessions where customer_key is not null "
+            f"and started_at <= {t} order by customer_key, started_at"
+        )
+        if warehouse.table_exists("marts", "fct_sessions")
+        else pd.DataFrame(columns=["customer_key", "started_at", "channel_group"])
+    )
+    assert web == (len(inter) > 0)
+    ref = rec_data.encode(rec_data.load_products(), lines, inter, sessions)
+    for field in ("customers", "product_ids", "category", "categories", "price", "allowed"):
+        np.testing.assert_array_equal(getattr(d, field), getattr(ref, field))
+    np.testing.assert_array_equal(d.names, ref.names)
+    np.testing.assert_array_equal(d.channels, ref.channels)
+    for frame in ("items", "web", "sessions"):
+        pd.testing.assert_frame_equal(getattr(d, frame), getattr(ref, frame))
+    assert len(d.items) and (len(d.web) > 0) == web
