@@ -12,52 +12,53 @@
 -- anonymous ids, so a person's key is the hash of their lowest contact id when they have
 -- one and it does not move when new cookies join.
 -- is_converged = false flags a node whose label one more pass would still change.
+{{ config(post_hook=drop_cte_tables()) }}
 {%- set passes = var('identity_passes') | int %}
 with
 
-contacts as (
+{% call warehouse_cte('contacts') %}
 
     select * from {{ ref('stg_crm__contacts') }}
 
-),
+{% endcall %}
 
-orders as (
+{% call warehouse_cte('orders') %}
 
     select * from {{ ref('stg_crm__orders') }}
 
-),
+{% endcall %}
 
-tickets as (
+{% call warehouse_cte('tickets') %}
 
     select * from {{ ref('stg_crm__tickets') }}
 
-),
+{% endcall %}
 
-email_events as (
+{% call warehouse_cte('email_events') %}
 
     select * from {{ ref('stg_crm__email_events') }}
 
-),
+{% endcall %}
 
-survey_responses as (
+{% call warehouse_cte('survey_responses') %}
 
     select * from {{ ref('stg_crm__survey_responses') }}
 
-),
+{% endcall %}
 
-events as (
+{% call warehouse_cte('events') %}
 
     select * from {{ ref('stg_web__events') }}
 
-),
+{% endcall %}
 
-edges as (
+{% call warehouse_cte('edges') %}
 
     select * from {{ ref('int_identity_edges_guarded') }}
 
-),
+{% endcall %}
 
-contact_ids as (
+{% call warehouse_cte('contact_ids') %}
 
     select contact_id from contacts
     union
@@ -71,9 +72,9 @@ contact_ids as (
     union
     select contact_id from edges
 
-),
+{% endcall %}
 
-nodes as (
+{% call warehouse_cte('nodes', materialize_on_spark=true) %}
 
     select
         'contact:' || cast(contact_id as {{ dbt.type_string() }}) as node_id,
@@ -111,15 +112,15 @@ nodes as (
         '3:' || anonymous_id as sort_key
     from events
 
-),
+{% endcall %}
 
-node_keys as (
+{% call warehouse_cte('node_keys') %}
 
     select node_id, sort_key from nodes
 
-),
+{% endcall %}
 
-used_edges as (
+{% call warehouse_cte('used_edges') %}
 
     select
         contact_keys.sort_key as contact_key,
@@ -131,10 +132,10 @@ used_edges as (
         on edges.other_node_id = other_keys.node_id
     where edges.is_used
 
-),
+{% endcall %}
 
 -- propagation runs on sort keys (unique per node): a label is the key of a node
-adjacency as (
+{% call warehouse_cte('adjacency', materialize_on_spark=true) %}
 
     select contact_key as node_key, other_key as neighbour_key from used_edges
     union
@@ -142,15 +143,15 @@ adjacency as (
     union
     select sort_key as node_key, sort_key as neighbour_key from nodes
 
-),
+{% endcall %}
 
-pass_0 as materialized (
+{% call warehouse_cte('pass_0', materialize=true) %}
 
     select sort_key as node_key, sort_key as label from nodes
 
-),
+{% endcall %}
 {% for i in range(1, passes + 2) %}
-spread_{{ i }} as materialized (
+{% call warehouse_cte('spread_' ~ i, materialize=true) %}
 
     select
         adjacency.node_key,
@@ -160,9 +161,9 @@ spread_{{ i }} as materialized (
         on adjacency.neighbour_key = neighbour.node_key
     group by 1
 
-),
+{% endcall %}
 
-hooks_{{ i }} as (
+{% call warehouse_cte('hooks_' ~ i) %}
 
     select
         previous.label as owner_key,
@@ -172,9 +173,9 @@ hooks_{{ i }} as (
         on previous.node_key = spread_{{ i }}.node_key
     group by 1
 
-),
+{% endcall %}
 
-hooked_{{ i }} as materialized (
+{% call warehouse_cte('hooked_' ~ i, materialize=true) %}
 
     select
         previous.node_key,
@@ -187,9 +188,9 @@ hooked_{{ i }} as materialized (
     inner join hooks_{{ i }}
         on previous.label = hooks_{{ i }}.owner_key
 
-),
+{% endcall %}
 
-pass_{{ i }} as materialized (
+{% call warehouse_cte('pass_' ~ i, materialize=true) %}
 
     select
         hooked.node_key,
@@ -198,7 +199,7 @@ pass_{{ i }} as materialized (
     inner join hooked_{{ i }} as target
         on hooked.label = target.node_key
 
-),
+{% endcall %}
 {% endfor %}
 final as (
 
