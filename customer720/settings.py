@@ -62,7 +62,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "C720_WAREHOUSE",
         "`.local/warehouse.duckdb`",
-        "a DuckDB file, a `postgresql://` URL (ingest, dbt and ML then use Postgres), or Apache Spark: `spark` (a local session, `local[*]`) or a master URL `spark://host:port` (README \"Scale out on Spark\")",
+        'a DuckDB file, a `postgresql://` URL (ingest, dbt and ML then use Postgres), or Apache Spark: `spark` (a local session, `local[*]`) or a master URL `spark://host:port` (README "Scale out on Spark")',
     ),
     Variable(
         "C720_SPARK_DIR",

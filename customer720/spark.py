@@ -26,12 +26,13 @@ import logging
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from customer720.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     import duckdb
+    import pandas as pd
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,68 @@ def session(settings: Settings | None = None) -> SparkSession:
     log.info("starting Spark (%s)", settings.spark_master)
     _session = builder.enableHiveSupport().getOrCreate()
     _session.sparkContext.setLogLevel("ERROR")
+    register_raw(_session, settings)
     return _session
+
+
+def register_raw(spark: SparkSession, settings: Settings) -> None:
+    """The raw hand-off's tables in database ``raw`` (as dbt's on-run-start hook
+    register_raw_tables does for a dbt run), for readers that check raw rows."""
+    root = raw_dir(settings)
+    if not root.exists():
+        return
+    spark.sql(f"create database if not exists {RAW_SCHEMA}")
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        spark.sql(f"drop table if exists {RAW_SCHEMA}.{folder.name}")
+        spark.sql(f"create table {RAW_SCHEMA}.{folder.name} using parquet location '{folder}'")
+
+
+def replace_rows(
+    df: pd.DataFrame, schema: str, table: str, where: dict[str, Any], settings: Settings
+) -> int:
+    """``customer720.warehouse.replace_rows`` on Spark: the table's rows that do not match
+    ``where`` plus ``df``, written as a new table that then takes the old one's name
+    (Parquet tables have no DELETE; a table cannot be overwritten while it is read)."""
+    spark = session(settings)
+    spark.sql(f"create database if not exists {schema}")
+    name = f"{schema}.{table}"
+    incoming = spark.createDataFrame(df) if len(df) else None
+    if spark.catalog.tableExists(name):
+        existing = spark.table(name)
+        if where:
+            keep = " and ".join(f"{k} = {_literal(v)}" for k, v in where.items())
+            existing = existing.where(f"not coalesce({keep}, false)")
+        else:
+            existing = existing.limit(0)
+        if incoming is not None:
+            incoming = incoming.selectExpr(
+                *(
+                    f"cast({f.name} as {f.dataType.simpleString()}) as {f.name}"
+                    for f in existing.schema
+                )
+            )
+            existing = existing.unionByName(incoming)
+        staged = f"{schema}.{table}__replacing"
+        spark.sql(f"drop table if exists {staged}")
+        existing.write.format("parquet").saveAsTable(staged)
+        spark.sql(f"drop table {name}")
+        spark.sql(f"alter table {staged} rename to {name}")
+    elif incoming is not None:
+        incoming.write.format("parquet").saveAsTable(name)
+    log.info("wrote %d rows to %s", len(df), name)
+    return len(df)
+
+
+def _literal(value: Any) -> str:
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return f"timestamp '{value:%Y-%m-%d %H:%M:%S}'"
+    if isinstance(value, dt.date):
+        return f"date '{value.isoformat()}'"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def stop_session() -> None:

@@ -112,6 +112,10 @@ def _duckdb_has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -
 def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
     """Run a SELECT and return a DataFrame."""
     settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        return session(settings).sql(sql).toPandas()
     if settings.warehouse_is_postgres:
         with pg_engine(settings).connect() as con:
             return pd.read_sql_query(sa.text(sql), con)
@@ -121,6 +125,11 @@ def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
 
 def scalar(sql: str, settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        rows = session(settings).sql(sql).take(1)
+        return rows[0][0] if rows else None
     if settings.warehouse_is_postgres:
         with pg_engine(settings).connect() as con:
             return con.execute(sa.text(sql)).scalar()
@@ -131,6 +140,10 @@ def scalar(sql: str, settings: Settings | None = None) -> Any:
 
 def table_exists(schema: str, table: str, settings: Settings | None = None) -> bool:
     settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        return bool(session(settings).catalog.tableExists(f"{schema}.{table}"))
     if settings.warehouse_is_postgres:
         with pg_engine(settings).connect() as con:
             return sa.inspect(con).has_table(table, schema=schema)
@@ -156,6 +169,10 @@ def replace_rows(
     """
     settings = settings or get_settings()
     where = where or {}
+    if settings.warehouse_is_spark:
+        from customer720.spark import replace_rows as spark_replace_rows
+
+        return spark_replace_rows(df, schema, table, where, settings)
     if settings.warehouse_is_postgres:
         with pg_engine(settings).begin() as con:
             con.execute(sa.text(f'create schema if not exists "{schema}"'))
@@ -395,6 +412,35 @@ class PostgresDestination(Destination):
         self._scratch.cleanup()
 
 
+class SparkRawDestination(DuckDBDestination):
+    """A Spark warehouse's raw layer: the DuckDB raw store (validation, quarantine and
+    idempotent loads as for a DuckDB warehouse), handed to Spark as Parquet when the
+    work is done without error (``customer720.spark.export_raw``)."""
+
+    engine = "duckdb"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.warehouse_path)
+        self.settings = settings
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            from customer720.spark import export_raw
+
+            try:
+                self.commit()
+                export_raw(self.work, self.settings)
+            except BaseException:
+                self.close()
+                raise
+        super().__exit__(exc_type, exc, tb)
+
+
 def open_destination(settings: Settings | None = None) -> Destination:
     """The warehouse named by ``C720_WAREHOUSE`` as a :class:`Destination`.
 
@@ -403,4 +449,7 @@ def open_destination(settings: Settings | None = None) -> Destination:
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
         return PostgresDestination(settings.warehouse)
+    if settings.warehouse_is_spark:
+        settings.spark_dir.mkdir(parents=True, exist_ok=True)
+        return SparkRawDestination(settings)
     return DuckDBDestination(settings.warehouse_path)
