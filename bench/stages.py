@@ -60,6 +60,21 @@ def _registry(name: str) -> Stage:
     return run
 
 
+def _on_spark(name: str) -> Stage:
+    """A registry stage with the warehouse on a local Spark session (C720_WAREHOUSE=spark),
+    on the same company and date as the DuckDB steps. Its own process (bench.measure), so
+    the setting stays there; Spark's state is apart, in C720_SPARK_DIR."""
+
+    def run(params: Params) -> dict:
+        import os
+
+        os.environ["C720_WAREHOUSE"] = "spark"
+        return _registry(name)(params)
+
+    run.__name__ = f"spark_{name}"
+    return run
+
+
 def airflow_prepare(params: Params) -> dict:
     """Airflow's metadata DB and pool, made once before the timed run (as a deployment has)."""
     from customer720.settings import get_settings
@@ -139,6 +154,10 @@ STAGES: dict[str, Stage] = {
             ("writeback", "crm_writeback"),
         )
     },
+    # the same stages with the warehouse on Spark (local[*]): transform scales out there
+    "spark_ingest_crm": _on_spark("ingest_crm"),
+    "spark_ingest_events": _on_spark("ingest_events"),
+    "spark_dbt_build": _on_spark("marts"),
     "airflow_prepare": airflow_prepare,
     "airflow": airflow,
     "dbt_plain": dbt_plain,

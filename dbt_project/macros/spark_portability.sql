@@ -139,3 +139,24 @@
     listagg({{ measure }}, {{ delimiter_text }})
     {%- if order_by_clause %} within group ({{ order_by_clause }}){% endif %}
 {%- endmacro %}
+
+
+{#- dbt-spark's dateadd / datediff raise on a null date (assert_not_null) and round
+    sub-day differences up; the project's SQL needs null in, null out, and the DuckDB /
+    Postgres meaning of datediff: the number of day / hour / minute / second boundaries
+    between the two. -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart | upper }}, cast({{ interval }} as int), {{ from_date_or_timestamp }})
+{%- endmacro %}
+
+{% macro spark__datediff(first_date, second_date, datepart) -%}
+    {%- set seconds = {'second': 1, 'minute': 60, 'hour': 3600} -%}
+    {%- if datepart == 'day' -%}
+        datediff(to_date({{ second_date }}), to_date({{ first_date }}))
+    {%- elif datepart in seconds -%}
+        (floor(to_unix_timestamp({{ second_date }}) / {{ seconds[datepart] }})
+         - floor(to_unix_timestamp({{ first_date }}) / {{ seconds[datepart] }}))
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("datediff by " ~ datepart ~ " is not defined for Spark in this project") }}
+    {%- endif -%}
+{%- endmacro %}

@@ -28,14 +28,20 @@ PY = sys.executable
 
 # mart -> (key columns, numeric columns whose sums must agree)
 MARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "dim_customer_720": (("customer_key",), ("total_orders", "total_revenue")),
-    "fct_orders": (("order_id",), ("net_amount",)),
-    "fct_order_items": (("order_item_id",), ("net_line_amount",)),
-    "fct_sessions": (("session_id",), ()),
-    "fct_touchpoints": (("touchpoint_id",), ()),
+    "dim_customer_720": (
+        ("customer_key",),
+        ("order_count", "total_revenue", "device_count", "tenure_days", "recency_days"),
+    ),
+    "fct_orders": (("order_id",), ("total_amount", "net_amount", "item_count")),
+    "fct_order_items": (("order_item_id",), ("quantity", "net_line_amount")),
+    "fct_sessions": (
+        ("session_id",),
+        ("duration_seconds", "event_count", "page_views", "cart_value"),
+    ),
+    "fct_touchpoints": (("touchpoint_id",), ("value", "sentiment")),
     "fct_product_interactions": (("interaction_type", "source_id"), ()),
-    "fct_moments_of_impact": (("moment_id",), ()),
-    "dim_products": (("product_id",), ()),
+    "fct_moments_of_impact": (("moment_id",), ("value_amount", "sessions_recent")),
+    "dim_products": (("product_id",), ("price",)),
 }
 
 
@@ -87,9 +93,11 @@ def _spark_table(spark_dir: Path, schema: str, table: str) -> str:
 def _facts(con: duckdb.DuckDBPyConnection, relation: str, keys, sums) -> dict:
     key = ", ".join(keys)
     aggregates = "".join(f", round(sum({c}), 4)" for c in sums)
-    row = con.execute(f"select count(*), count(distinct ({key})){aggregates} from {relation}")
+    row = con.execute(
+        f"select count(*), count(distinct ({key})){aggregates} from {relation}"
+    ).fetchone()
     keyset = {tuple(r) for r in con.execute(f"select {key} from {relation}").fetchall()}
-    return {"counts": row.fetchone(), "keys": keyset}
+    return {"counts": row, "keys": keyset}
 
 
 def test_marts_equal_duckdb(built: dict[str, Path]) -> None:
