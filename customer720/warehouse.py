@@ -1,6 +1,8 @@
 """One way to read from and write to the warehouse, whichever engine it is.
 
-The embedded default is a DuckDB file; production may be Postgres (``C720_WAREHOUSE``).
+The embedded default is a DuckDB file; production may be Postgres (``C720_WAREHOUSE``), or
+Apache Spark (``spark`` / ``spark://host:port``: the query helpers run on the SparkSession of
+``customer720.spark``; loads go to its DuckDB raw store, handed to Spark as Parquet).
 Stages call this module instead of opening connections themselves, so the engine switch,
 URL handling and connection opening live here and nowhere else. Two ways in:
 
