@@ -6,7 +6,8 @@ Both run the pipeline's two dbt builds (selectors `marts`, `score_marts`) with t
 Spark's tables are Parquet files under spark.sql.warehouse.dir; DuckDB reads them, so the
 comparison needs no second JVM. Per mart: row count, key set, and key aggregates.
 
-Cost: one Spark JVM (both builds in one process, ~3-4 min on 2 cores); skipped when pyspark
+Cost: one Spark JVM (both builds in one process): 206 s for the module on 2 shared cores
+(simulation, both ingests and the DuckDB builds included); skipped when pyspark
 is not installed (`make test` installs the `spark` extra).
 """
 
