@@ -5,6 +5,7 @@ SHELL := /bin/bash
 VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
 UV        := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTHON    ?= 3.11
 
@@ -22,7 +23,7 @@ export DO_NOT_TRACK=1
 export GX_ANALYTICS_ENABLED=False
 export SCARF_ANALYTICS=false
 
-.PHONY: help install run train backfill test lint bench airflow airflow-stop app docs chromium clean lock
+.PHONY: help install spark run train backfill test lint bench airflow airflow-stop app docs chromium clean lock
 
 help: ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +40,14 @@ $(STAMP): requirements.txt pyproject.toml quality/docs_assets/assets.json
 
 install: $(STAMP) ## create .venv with the pinned environment
 
+# The `spark` extra (pyspark, dbt-spark): its own lock, requirements-spark.txt (the default
+# lock plus Spark); the tests need it, `make install` / `make run` do not (DuckDB).
+$(SPARK_STAMP): $(STAMP) requirements-spark.txt
+	$(UV) pip install -q --python $(PY) --compile-bytecode -r requirements-spark.txt
+	@touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP) ## add Apache Spark to .venv (C720_WAREHOUSE=spark; make test does this)
+
 run: $(STAMP) ## make the demo company and run the whole pipeline through Airflow
 	$(PY) -m simulator --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED) --out $(SOURCES) --if-missing
 	C720_TASK_RETRIES=0 $(PY) -m orchestrate run
@@ -50,12 +59,12 @@ backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	$(PY) -m orchestrate backfill --start $(START) --end $(END)
 
-test: $(STAMP) chromium lint ## lint, then the test suite (unit, integration, end-to-end, browser)
+test: $(STAMP) $(SPARK_STAMP) chromium lint ## lint, then the test suite (unit, integration, end-to-end, browser)
 	@# one worker per core, a test file per worker: module fixtures (a simulated company,
 	@# an Airflow home) are built once; the slowest tests are listed at the end
 	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
-bench: $(STAMP) ## time every stage vs the engines' limits (make bench SCALE=S|M); report in bench/results/
+bench: $(STAMP) $(SPARK_STAMP) ## time every stage vs the engines' limits (make bench SCALE=S|M); report in bench/results/
 	$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff, and a dbt parse of the project
@@ -81,8 +90,10 @@ chromium: ## install headless Chromium for the browser tests, if missing
 airflow-stop: ## stop an Airflow UI started with `make airflow`
 	@test -x $(PY) && $(PY) -m orchestrate stop || true
 
-lock: ## re-compile requirements.txt from pyproject.toml
+lock: ## re-compile requirements.txt (and requirements-spark.txt, with Spark) from pyproject.toml
 	$(UV) pip compile -q pyproject.toml --extra dev --python-version $(PYTHON) -o requirements.txt
+	$(UV) pip compile -q pyproject.toml --extra dev --extra spark --python-version $(PYTHON) \
+	  --constraint requirements.txt -o requirements-spark.txt
 
 clean: airflow-stop ## remove local state (.local/) and the environment (.venv/)
 	rm -rf .local .venv .pytest_cache .ruff_cache

@@ -7,6 +7,8 @@ Three days of pipeline on one simulated company, so every comparison is on the s
    beside it the reference limits (bare read_json, one SQL pass, bare ``lightgbm.train``).
 2. **incremental** — one simulated day appended, then the same stages called directly
    (the DAG's task functions, one process each): the daily cost of a warehouse with history.
+   Then **spark**: the same day's ingest and dbt builds with the warehouse on a local Spark
+   session (``C720_WAREHOUSE=spark``), against the DuckDB steps just before.
 3. **airflow** — one more day appended, then the same pipeline through Airflow's public
    entry point (``python -m orchestrate run --date D``): the orchestration cost; then one
    plain ``dbt build`` of the same date's marts, against the transform DAG's dbt tasks.
@@ -35,7 +37,7 @@ SCALES: dict[str, Scale] = {
 
 @dataclass(frozen=True)
 class Step:
-    phase: str  # full | incremental | airflow | setup
+    phase: str  # full | spark | incremental | airflow | setup
     stage: str  # a key of bench.stages.STAGES
 
     @property
@@ -60,6 +62,10 @@ DAILY = [
     "writeback",
 ]
 
+# The stages run again with the warehouse on Spark, after the full run (same data, same day).
+# (Not the score marts: on Spark they would read empty ML outputs, no like-for-like figure.)
+SPARK = ["spark_ingest_crm", "spark_ingest_events", "spark_dbt_build"]
+
 # Reference limits run right after the stage they bound, on the same warehouse state.
 REFERENCES = {
     "ingest_events": "ref_read_json",
@@ -74,6 +80,7 @@ def full_plan() -> list[Step]:
         steps.append(Step("full", stage))
         if stage in REFERENCES:
             steps.append(Step("reference", REFERENCES[stage]))
+    steps += [Step("spark", stage) for stage in SPARK]
     steps.append(Step("setup", "append_day"))
     steps += [Step("incremental", stage) for stage in DAILY]
     steps.append(Step("setup", "append_day"))
@@ -124,6 +131,18 @@ RATIOS = [
         "full/train_churn",
         "reference/ref_lightgbm",
         "train_churn (labels, fit, calibration, evaluation, registry) vs bare lightgbm.train",
+    ),
+    (
+        "spark_dbt_vs_duckdb",
+        "spark/spark_dbt_build",
+        "full/dbt_build",
+        "dbt build of the marts on Spark local[*] vs on DuckDB (same data, 2 cores)",
+    ),
+    (
+        "spark_ingest_vs_duckdb",
+        "spark/spark_ingest_events",
+        "full/ingest_events",
+        "load_events into the Spark warehouse (DuckDB raw store + Parquet hand-off) vs DuckDB",
     ),
     (
         "dbt_incremental_vs_full",

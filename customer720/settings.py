@@ -62,7 +62,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "C720_WAREHOUSE",
         "`.local/warehouse.duckdb`",
-        "a DuckDB file, or a `postgresql://` URL (ingest, dbt and ML then use Postgres)",
+        'a DuckDB file, a `postgresql://` URL (ingest, dbt and ML then use Postgres), or Apache Spark: `spark` (a local session, `local[*]`) or a master URL `spark://host:port` (README "Scale out on Spark")',
+    ),
+    Variable(
+        "C720_SPARK_DIR",
+        "`.local/spark`",
+        "Spark warehouse only: its tables (`spark.sql.warehouse.dir`), metastore and the raw layer's DuckDB store and Parquet hand-off; a shared filesystem path (or URI) for a real cluster",
+    ),
+    Variable(
+        "C720_SPARK_CONF",
+        "–",
+        "Spark warehouse only: extra Spark settings, `key=value` separated by `;` (e.g. `spark.executor.memory=4g;spark.sql.shuffle.partitions=64`)",
     ),
     Variable("C720_PUBLISHED", "`.local/published.duckdb`", "the snapshot readers use"),
     Variable("C720_MODEL_DIR", "`.local/models`", "model registry"),
@@ -262,6 +272,19 @@ def _bands(name: str, default: tuple[float, float]) -> tuple[float, float]:
     return low, high
 
 
+def _pairs(name: str) -> dict[str, str]:
+    """``key=value;key=value`` as a dict (empty when unset)."""
+    pairs: dict[str, str] = {}
+    for item in (env(name) or "").split(";"):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{name} must be key=value pairs separated by ';', not {item!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def _path(name: str, default: Path) -> Path:
     value = env(name)
     return Path(value).expanduser().resolve() if value else default
@@ -280,6 +303,8 @@ class Settings:
     no_events: bool
     truth_dir: Path
     warehouse: str
+    spark_dir: Path
+    spark_conf: dict[str, str]
     published: Path
     airflow_home: Path
     model_dir: Path
@@ -318,14 +343,31 @@ class Settings:
         return self.warehouse.startswith(("postgres://", "postgresql://", "postgresql+"))
 
     @property
+    def warehouse_is_spark(self) -> bool:
+        return self.warehouse == "spark" or self.warehouse.startswith("spark://")
+
+    @property
+    def spark_master(self) -> str:
+        """The Spark master of a Spark warehouse: ``local[*]`` for ``spark``, else the URL."""
+        if not self.warehouse_is_spark:
+            raise ValueError("C720_WAREHOUSE does not name a Spark warehouse")
+        return "local[*]" if self.warehouse == "spark" else self.warehouse
+
+    @property
     def warehouse_path(self) -> Path:
-        """The DuckDB file (only meaningful when the warehouse is not Postgres)."""
+        """The DuckDB file. On Spark, the raw layer's DuckDB store: ingest validates and
+        lands there (contract, quarantine, idempotent deletes need transactions) and hands
+        the raw tables to Spark as Parquet (customer720/spark.py)."""
         if self.warehouse_is_postgres:
             raise ValueError("C720_WAREHOUSE points at Postgres; there is no DuckDB file")
+        if self.warehouse_is_spark:
+            return self.spark_dir / "raw_store.duckdb"
         return Path(self.warehouse)
 
     @property
     def dbt_target(self) -> str:
+        if self.warehouse_is_spark:
+            return "spark"
         return "postgres" if self.warehouse_is_postgres else "duckdb"
 
     def tool_env(self) -> dict[str, str]:
@@ -369,6 +411,13 @@ class Settings:
                 DBT_PG_PASSWORD=url.password or "",
                 DBT_PG_DBNAME=url.database or "postgres",
             )
+        elif self.warehouse_is_spark:
+            env["C720_SPARK_DIR"] = str(self.spark_dir)
+            env["DBT_SPARK_MASTER"] = self.spark_master
+            env["DBT_SPARK_DIR"] = str(self.spark_dir)
+            from customer720.spark import conf_json  # a leaf module: no import cycle at load
+
+            env["DBT_SPARK_CONF"] = conf_json(self)
         else:
             env["DBT_DUCKDB_PATH"] = self.warehouse
             # Bounded memory: DuckDB spills to disk above the limit (profiles.yml settings).
@@ -388,6 +437,8 @@ def get_settings() -> Settings:
         no_events=_bool("C720_NO_EVENTS", False),
         truth_dir=_path("C720_TRUTH_DIR", sources / "truth"),
         warehouse=env("C720_WAREHOUSE", str(local / "warehouse.duckdb")),
+        spark_dir=_path("C720_SPARK_DIR", local / "spark"),
+        spark_conf=_pairs("C720_SPARK_CONF"),
         published=_path("C720_PUBLISHED", local / "published.duckdb"),
         # Airflow's own variable: Airflow reads it too, so it keeps its name.
         airflow_home=Path(os.environ["AIRFLOW_HOME"]).expanduser().resolve()

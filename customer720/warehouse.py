@@ -1,6 +1,8 @@
 """One way to read from and write to the warehouse, whichever engine it is.
 
-The embedded default is a DuckDB file; production may be Postgres (``C720_WAREHOUSE``).
+The embedded default is a DuckDB file; production may be Postgres (``C720_WAREHOUSE``), or
+Apache Spark (``spark`` / ``spark://host:port``: the query helpers run on the SparkSession of
+``customer720.spark``; loads go to its DuckDB raw store, handed to Spark as Parquet).
 Stages call this module instead of opening connections themselves, so the engine switch,
 URL handling and connection opening live here and nowhere else. Two ways in:
 
@@ -112,6 +114,10 @@ def _duckdb_has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -
 def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
     """Run a SELECT and return a DataFrame."""
     settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        return session(settings).sql(sql).toPandas()
     if settings.warehouse_is_postgres:
         with pg_engine(settings).connect() as con:
             return pd.read_sql_query(sa.text(sql), con)
@@ -132,6 +138,11 @@ def query_arrow(sql: str, settings: Settings | None = None) -> pa.Table:
 
 def scalar(sql: str, settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        rows = session(settings).sql(sql).take(1)
+        return rows[0][0] if rows else None
     if settings.warehouse_is_postgres:
         with pg_engine(settings).connect() as con:
             return con.execute(sa.text(sql)).scalar()
@@ -142,6 +153,10 @@ def scalar(sql: str, settings: Settings | None = None) -> Any:
 
 def table_exists(schema: str, table: str, settings: Settings | None = None) -> bool:
     settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        return bool(session(settings).catalog.tableExists(f"{schema}.{table}"))
     if settings.warehouse_is_postgres:
         with pg_engine(settings).connect() as con:
             return sa.inspect(con).has_table(table, schema=schema)
@@ -167,6 +182,10 @@ def replace_rows(
     """
     settings = settings or get_settings()
     where = where or {}
+    if settings.warehouse_is_spark:
+        from customer720.spark import replace_rows as spark_replace_rows
+
+        return spark_replace_rows(df, schema, table, where, settings)
     if settings.warehouse_is_postgres:
         with pg_engine(settings).begin() as con:
             con.execute(sa.text(f'create schema if not exists "{schema}"'))
@@ -406,6 +425,35 @@ class PostgresDestination(Destination):
         self._scratch.cleanup()
 
 
+class SparkRawDestination(DuckDBDestination):
+    """A Spark warehouse's raw layer: the DuckDB raw store (validation, quarantine and
+    idempotent loads as for a DuckDB warehouse), handed to Spark as Parquet when the
+    work is done without error (``customer720.spark.export_raw``)."""
+
+    engine = "duckdb"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings.warehouse_path)
+        self.settings = settings
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            from customer720.spark import export_raw
+
+            try:
+                self.commit()
+                export_raw(self.work, self.settings)
+            except BaseException:
+                self.close()
+                raise
+        super().__exit__(exc_type, exc, tb)
+
+
 def open_destination(settings: Settings | None = None) -> Destination:
     """The warehouse named by ``C720_WAREHOUSE`` as a :class:`Destination`.
 
@@ -414,4 +462,7 @@ def open_destination(settings: Settings | None = None) -> Destination:
     settings = settings or get_settings()
     if settings.warehouse_is_postgres:
         return PostgresDestination(settings.warehouse)
+    if settings.warehouse_is_spark:
+        settings.spark_dir.mkdir(parents=True, exist_ok=True)
+        return SparkRawDestination(settings)
     return DuckDBDestination(settings.warehouse_path)

@@ -6,5 +6,5 @@
   hence the detour through decimal.
 #}
 {% macro stable_double(expression) -%}
-    cast(round(cast({{ expression }} as decimal(38, 9)), 6) as double precision)
+    cast(round(cast({{ expression }} as decimal(38, 9)), 6) as {{ type_double() }})
 {%- endmacro %}

@@ -1,8 +1,7 @@
 {#- Lower-case text with every run of non-letters replaced by one space, padded with a
-    space on both sides, so ' word ' matches whole words (portable: DuckDB and Postgres
-    both support regexp_replace(..., 'g')). -#}
+    space on both sides, so ' word ' matches whole words (portable: regexp_replace_all). -#}
 {% macro normalise_text_for_matching(column) -%}
-    ' ' || trim(regexp_replace(lower(coalesce({{ column }}, '')), '[^a-z]+', ' ', 'g')) || ' '
+    ' ' || trim({{ regexp_replace_all("lower(coalesce(" ~ column ~ ", ''))", "'[^a-z]+'", "' '") }}) || ' '
 {%- endmacro %}
 
 {#- An id as text: ids are text end to end (ingest/contract.json), so '0035g00000AbCdEAAZ',
@@ -32,5 +31,5 @@
 
 {#- numerator / denominator as double, null when the denominator is 0 or null. -#}
 {% macro safe_divide(numerator, denominator) -%}
-    (cast({{ numerator }} as double precision) / nullif(cast({{ denominator }} as double precision), 0))
+    (cast({{ numerator }} as {{ type_double() }}) / nullif(cast({{ denominator }} as {{ type_double() }}), 0))
 {%- endmacro %}

@@ -20,62 +20,63 @@
 -- used email hashes, devices with a web event loaded after the watermark that
 -- int_identity_inputs_loaded recorded). Their rows replace the old ones (node_id); the
 -- other components keep theirs. Labels are the components' smallest sort keys, so the
--- rows equal a full build's. No watermark = a full build.
+-- rows equal a full build's. No watermark = a full build. On Spark (no DELETE) a table,
+-- rebuilt whole.
 {{ config(
-    materialized='incremental',
+    materialized=incremental_facts_materialization(),
     incremental_strategy='delete+insert',
     unique_key='node_id',
     on_schema_change='fail',
-    post_hook="{{ identity_nodes_forget_unused_emails() }}"
+    post_hook=["{{ identity_nodes_forget_unused_emails() }}"] + drop_cte_tables()
 ) }}
 {%- set passes = var('identity_passes') | int %}
 {%- set watermark = recorded_watermark('int_identity_inputs_loaded', 'events_loaded_at') if is_incremental() else none %}
 {%- set scoped = is_incremental() and watermark is not none %}
 with
 
-contacts as (
+{% call warehouse_cte('contacts') %}
 
     select * from {{ ref('stg_crm__contacts') }}
 
-),
+{% endcall %}
 
-orders as (
+{% call warehouse_cte('orders') %}
 
     select * from {{ ref('stg_crm__orders') }}
 
-),
+{% endcall %}
 
-tickets as (
+{% call warehouse_cte('tickets') %}
 
     select * from {{ ref('stg_crm__tickets') }}
 
-),
+{% endcall %}
 
-email_events as (
+{% call warehouse_cte('email_events') %}
 
     select * from {{ ref('stg_crm__email_events') }}
 
-),
+{% endcall %}
 
-survey_responses as (
+{% call warehouse_cte('survey_responses') %}
 
     select * from {{ ref('stg_crm__survey_responses') }}
 
-),
+{% endcall %}
 
-events as (
+{% call warehouse_cte('events') %}
 
     select * from {{ ref('stg_web__events') }}
 
-),
+{% endcall %}
 
-edges as (
+{% call warehouse_cte('edges') %}
 
     select * from {{ ref('int_identity_edges_guarded') }}
 
-),
+{% endcall %}
 
-contact_ids as (
+{% call warehouse_cte('contact_ids') %}
 
     select contact_id from contacts
     union
@@ -89,9 +90,9 @@ contact_ids as (
     union
     select contact_id from edges
 
-),
+{% endcall %}
 
-candidate_nodes as (
+{% call warehouse_cte('candidate_nodes') %}
 
     select
         'contact:' || cast(contact_id as {{ dbt.type_string() }}) as node_id,
@@ -145,16 +146,16 @@ candidate_nodes as (
     where node_type = 'anon'
     {%- endif %}
 
-),
+{% endcall %}
 {%- if scoped %}
 
-previous as (
+{% call warehouse_cte('previous') %}
 
     select node_id, component_label from {{ this }}
 
-),
+{% endcall %}
 
-used_edge_labels as (
+{% call warehouse_cte('used_edge_labels') %}
 
     select
         contact_previous.component_label as contact_label,
@@ -166,9 +167,9 @@ used_edge_labels as (
         on edges.other_node_id = other_previous.node_id
     where edges.is_used
 
-),
+{% endcall %}
 
-affected_labels as (
+{% call warehouse_cte('affected_labels') %}
 
     -- a used edge between two components (or to a new node): they merge
     select contact_label as component_label
@@ -204,9 +205,9 @@ affected_labels as (
           select other_node_id from edges where is_used and other_node_type = 'email'
       )
 
-),
+{% endcall %}
 
-nodes as (
+{% call warehouse_cte('nodes', materialize_on_spark=true) %}
 
     -- new nodes, and every node of an affected component
     select candidate_nodes.*
@@ -216,23 +217,23 @@ nodes as (
     where previous.node_id is null
        or previous.component_label in (select component_label from affected_labels)
 
-),
+{% endcall %}
 {%- else %}
 
-nodes as (
+{% call warehouse_cte('nodes', materialize_on_spark=true) %}
 
     select * from candidate_nodes
 
-),
+{% endcall %}
 {%- endif %}
 
-node_keys as (
+{% call warehouse_cte('node_keys') %}
 
     select node_id, sort_key from nodes
 
-),
+{% endcall %}
 
-used_edges as (
+{% call warehouse_cte('used_edges') %}
 
     select
         contact_keys.sort_key as contact_key,
@@ -244,10 +245,10 @@ used_edges as (
         on edges.other_node_id = other_keys.node_id
     where edges.is_used
 
-),
+{% endcall %}
 
 -- propagation runs on sort keys (unique per node): a label is the key of a node
-adjacency as (
+{% call warehouse_cte('adjacency', materialize_on_spark=true) %}
 
     select contact_key as node_key, other_key as neighbour_key from used_edges
     union
@@ -255,15 +256,15 @@ adjacency as (
     union
     select sort_key as node_key, sort_key as neighbour_key from nodes
 
-),
+{% endcall %}
 
-pass_0 as materialized (
+{% call warehouse_cte('pass_0', materialize=true) %}
 
     select sort_key as node_key, sort_key as label from nodes
 
-),
+{% endcall %}
 {% for i in range(1, passes + 2) %}
-spread_{{ i }} as materialized (
+{% call warehouse_cte('spread_' ~ i, materialize=true) %}
 
     select
         adjacency.node_key,
@@ -273,9 +274,9 @@ spread_{{ i }} as materialized (
         on adjacency.neighbour_key = neighbour.node_key
     group by 1
 
-),
+{% endcall %}
 
-hooks_{{ i }} as (
+{% call warehouse_cte('hooks_' ~ i) %}
 
     select
         previous.label as owner_key,
@@ -285,9 +286,9 @@ hooks_{{ i }} as (
         on previous.node_key = spread_{{ i }}.node_key
     group by 1
 
-),
+{% endcall %}
 
-hooked_{{ i }} as materialized (
+{% call warehouse_cte('hooked_' ~ i, materialize=true) %}
 
     select
         previous.node_key,
@@ -300,9 +301,9 @@ hooked_{{ i }} as materialized (
     inner join hooks_{{ i }}
         on previous.label = hooks_{{ i }}.owner_key
 
-),
+{% endcall %}
 
-pass_{{ i }} as materialized (
+{% call warehouse_cte('pass_' ~ i, materialize=true) %}
 
     select
         hooked.node_key,
@@ -311,7 +312,7 @@ pass_{{ i }} as materialized (
     inner join hooked_{{ i }} as target
         on hooked.label = target.node_key
 
-),
+{% endcall %}
 {% endfor %}
 final as (
 

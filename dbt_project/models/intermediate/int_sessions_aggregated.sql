@@ -18,7 +18,7 @@
 -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_facts_materialization(),
         incremental_strategy='delete+insert',
         unique_key='anonymous_id',
         on_schema_change='sync_all_columns',
@@ -218,7 +218,7 @@ final as (
         cast(session_metrics.purchases as integer) as purchases,
         cast(session_metrics.searches as integer) as searches,
         cast(session_metrics.email_clicks as integer) as email_clicks,
-        cast(session_metrics.cart_value as double precision) as cart_value,
+        cast(session_metrics.cart_value as {{ type_double() }}) as cart_value,
         session_metrics.purchases > 0 as has_purchase,
         session_metrics.add_to_carts > 0 and session_metrics.purchases = 0 as is_cart_abandoned,
         session_metrics.user_contact_id,

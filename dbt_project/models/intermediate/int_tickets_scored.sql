@@ -66,12 +66,12 @@ final as (
         tickets.resolved_at,
         case
             when tickets.resolved_at is not null
-                then cast({{ dbt.datediff('tickets.created_at', 'tickets.resolved_at', 'minute') }} as double precision) / 60.0
+                then cast({{ dbt.datediff('tickets.created_at', 'tickets.resolved_at', 'minute') }} as {{ type_double() }}) / 60.0
         end as resolution_hours,
         cast(coalesce(scored.matched_word_count, 0) as integer) as matched_word_count,
         cast(coalesce(scored.positive_word_count, 0) as integer) as positive_word_count,
         cast(coalesce(scored.negative_word_count, 0) as integer) as negative_word_count,
-        cast(coalesce(scored.sentiment_score, 0) as double precision) as sentiment_score,
+        cast(coalesce(scored.sentiment_score, 0) as {{ type_double() }}) as sentiment_score,
         coalesce(scored.sentiment_score, 0) < -0.2 as is_negative,
         coalesce(scored.sentiment_score, 0) > 0.2 as is_positive
     from tickets

@@ -547,26 +547,26 @@ final as (
 
         -- commerce
         cast(order_count as integer) as order_count,
-        cast(total_revenue as double precision) as total_revenue,
+        cast(total_revenue as {{ type_double() }}) as total_revenue,
         cast(first_order_at as timestamp) as first_order_at,
         cast(last_order_at as timestamp) as last_order_at,
         cast(recency_days as integer) as recency_days,
         cast(order_count as integer) as frequency,
-        cast(total_revenue as double precision) as monetary,
-        cast(avg_order_value as double precision) as avg_order_value,
+        cast(total_revenue as {{ type_double() }}) as monetary,
+        cast(avg_order_value as {{ type_double() }}) as avg_order_value,
         cast(favourite_category as {{ text }}) as favourite_category,
         cast(category_count as integer) as category_count,
         cast(cancelled_order_count as integer) as cancelled_order_count,
         cast(returned_order_count as integer) as returned_order_count,
-        cast(return_rate as double precision) as return_rate,
+        cast(return_rate as {{ type_double() }}) as return_rate,
         cast(late_delivery_count as integer) as late_delivery_count,
 
         -- service and voice of the customer
         cast(ticket_count as integer) as ticket_count,
         cast(open_ticket_count as integer) as open_ticket_count,
         cast(negative_ticket_count as integer) as negative_ticket_count,
-        cast(avg_resolution_hours as double precision) as avg_resolution_hours,
-        cast(avg_ticket_sentiment as double precision) as avg_ticket_sentiment,
+        cast(avg_resolution_hours as {{ type_double() }}) as avg_resolution_hours,
+        cast(avg_ticket_sentiment as {{ type_double() }}) as avg_ticket_sentiment,
         cast(last_nps_score as integer) as last_nps_score,
         cast(last_csat_score as integer) as last_csat_score,
 
@@ -616,7 +616,7 @@ final as (
         ) as persona,
 
         -- predictions (null until the ML stage has scored this person)
-        cast(churn_probability as double precision) as churn_probability,
+        cast(churn_probability as {{ type_double() }}) as churn_probability,
         cast(churn_risk_band as {{ text }}) as churn_risk_band,
         cast(churn_top_reasons as {{ text }}) as churn_top_reasons,
         cast(next_best_products as {{ text }}) as next_best_products,

@@ -9,7 +9,7 @@
 -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_facts_materialization(),
         incremental_strategy='delete+insert',
         unique_key='order_item_id',
         on_schema_change='fail',
@@ -108,7 +108,7 @@ final as (
                 when orders.is_purchase or orders.net_amount < 0 then scoped_items.line_amount
                 else 0
             end
-            as double precision
+            as {{ type_double() }}
         ) as net_line_amount,
         cast(
             case

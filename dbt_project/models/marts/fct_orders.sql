@@ -11,7 +11,7 @@
 -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_facts_materialization(),
         incremental_strategy='delete+insert',
         unique_key='order_id',
         on_schema_change='fail',
@@ -114,7 +114,7 @@ final as (
         scoped_orders.updated_at,
         {{ order_is_purchase('scoped_orders.status', 'scoped_orders.total_amount') }} as is_purchase,
         {{ order_is_return('scoped_orders.status', 'scoped_orders.total_amount') }} as is_return,
-        cast({{ order_net_amount('scoped_orders.status', 'scoped_orders.total_amount') }} as double precision) as net_amount,
+        cast({{ order_net_amount('scoped_orders.status', 'scoped_orders.total_amount') }} as {{ type_double() }}) as net_amount,
         cast(
             case
                 when items_per_order.items_loaded_at > scoped_orders.loaded_at

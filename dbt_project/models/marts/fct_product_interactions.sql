@@ -19,11 +19,11 @@
 -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_facts_materialization(),
         incremental_strategy='delete+insert',
         unique_key=['interaction_type', 'source_id'],
         on_schema_change='fail',
-        post_hook=["delete from {{ this }} where session_id = " ~ removed_row_marker()],
+        post_hook=delete_removed_rows_hook('session_id'),
     )
 }}
 

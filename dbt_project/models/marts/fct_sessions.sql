@@ -11,7 +11,7 @@
 -#}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_facts_materialization(),
         incremental_strategy='delete+insert',
         unique_key='anonymous_id',
         on_schema_change='fail',

@@ -28,7 +28,7 @@
 -- depends_on: {{ ref('stg_web__events') }}
 -- depends_on: {{ ref('int_identity_edges_guarded') }}
 {{ config(
-    materialized='incremental',
+    materialized=incremental_facts_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ customer_features_forget() }}"

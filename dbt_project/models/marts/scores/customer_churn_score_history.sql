@@ -13,7 +13,7 @@ final as (
     select
         cast(customer_key as {{ dbt.type_string() }}) as customer_key,
         cast(as_of_date as date) as as_of_date,
-        cast(churn_probability as double precision) as churn_probability,
+        cast(churn_probability as {{ type_double() }}) as churn_probability,
         cast(risk_band as {{ dbt.type_string() }}) as risk_band,
         cast(top_reasons as {{ dbt.type_string() }}) as top_reasons,
         cast(model_version as {{ dbt.type_string() }}) as model_version,

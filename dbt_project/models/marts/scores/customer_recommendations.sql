@@ -33,7 +33,7 @@ final as (
         cast(recommendations.as_of_date as date) as as_of_date,
         cast(recommendations.rank as integer) as rank,
         {{ text_id('recommendations.product_id') }} as product_id,
-        cast(recommendations.score as double precision) as score,
+        cast(recommendations.score as {{ type_double() }}) as score,
         cast(recommendations.reason as {{ dbt.type_string() }}) as reason,
         cast(recommendations.model_version as {{ dbt.type_string() }}) as model_version,
         cast(recommendations.scored_at as timestamp) as scored_at

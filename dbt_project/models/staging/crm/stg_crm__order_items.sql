@@ -30,8 +30,8 @@ renamed as (
 
         -- numerics
         cast(coalesce(quantity, 1) as integer) as quantity,
-        cast(unit_price as double precision) as unit_price,
-        cast(coalesce(quantity, 1) * coalesce(unit_price, 0) as double precision) as line_amount,
+        cast(unit_price as {{ type_double() }}) as unit_price,
+        cast(coalesce(quantity, 1) * coalesce(unit_price, 0) as {{ type_double() }}) as line_amount,
 
         -- timestamps
         cast(updated_at as timestamp) as updated_at,

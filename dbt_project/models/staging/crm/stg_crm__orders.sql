@@ -32,7 +32,7 @@ renamed as (
         lower(trim(channel)) as channel,
 
         -- numerics
-        cast(coalesce(total_amount, 0) as double precision) as total_amount,
+        cast(coalesce(total_amount, 0) as {{ type_double() }}) as total_amount,
 
         -- booleans
         {{ order_is_cancelled('status') }} as is_cancelled,

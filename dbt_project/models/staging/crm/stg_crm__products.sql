@@ -32,7 +32,7 @@ renamed as (
         brand,
 
         -- numerics
-        cast(price as double precision) as price,
+        cast(price as {{ type_double() }}) as price,
 
         -- booleans
         coalesce(is_discontinued, false) as is_discontinued,

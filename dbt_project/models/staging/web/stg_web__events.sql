@@ -162,7 +162,7 @@ renamed as (
         search_query,
 
         -- numerics
-        cast(price as double precision) as price,
+        cast(price as {{ type_double() }}) as price,
         cast(quantity as integer) as quantity,
 
         -- timestamps
