@@ -272,8 +272,9 @@ def _bands(name: str, default: tuple[float, float]) -> tuple[float, float]:
     return low, high
 
 
-def _pairs(name: str) -> dict[str, str]:
-    """``key=value;key=value`` as a dict (empty when unset)."""
+def _pairs(name: str) -> tuple[tuple[str, str], ...]:
+    """``key=value;key=value`` as (key, value) pairs, later keys winning (empty when unset).
+    A tuple, not a dict: Settings is frozen and hashable (cached per settings)."""
     pairs: dict[str, str] = {}
     for item in (env(name) or "").split(";"):
         if not item.strip():
@@ -282,7 +283,7 @@ def _pairs(name: str) -> dict[str, str]:
         if not sep or not key.strip():
             raise SettingsError(f"{name} must be key=value pairs separated by ';', not {item!r}")
         pairs[key.strip()] = value.strip()
-    return pairs
+    return tuple(pairs.items())
 
 
 def _path(name: str, default: Path) -> Path:
@@ -304,7 +305,7 @@ class Settings:
     truth_dir: Path
     warehouse: str
     spark_dir: Path
-    spark_conf: dict[str, str]
+    spark_conf: tuple[tuple[str, str], ...]  # C720_SPARK_CONF pairs: dict(settings.spark_conf)
     published: Path
     airflow_home: Path
     model_dir: Path

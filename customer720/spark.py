@@ -79,7 +79,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Parquet tables replace partitions, not whole tables, on insert overwrite
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
     }
-    conf.update(settings.spark_conf)
+    conf.update(dict(settings.spark_conf))
     return conf
 
 

@@ -4,15 +4,14 @@
     (first order day + j x step). Anchored, not as_of - k x step: a past cutoff stays the
     same date from day to day, so its features are computed once and kept (the incremental
     build of customer_features recomputes only persons whose inputs changed); only the
-    as-of cutoff moves.
+    as-of cutoff and as_of - H (the holdout question, exactly H before as_of) move.
 
     Derived unless C720_CUTOFF_STEP_DAYS / C720_CUTOFF_COUNT set it (dbt vars
     cutoff_step_days / cutoff_count; null = derived, each on its own). H = churn_horizon_days:
       - step = H / 3 when that is a whole number of days, else H / 2, else H: three cutoffs
-        per horizon (90 -> 30), and the newest labelled cutoff, the holdout, is the newest
-        grid date at most H before as_of: within one step of as_of - H, the freshest
-        question the data can answer that stays fixed between steps (CDNOW, H = 182 -> 91:
-        first order 1997-01-01, the holdout is 1997-12-31, the standard 26-week question);
+        per horizon (90 -> 30); the newest labelled cutoff, the holdout, is as_of - H, the
+        freshest question the data can answer (CDNOW, H = 182 -> 91: first order
+        1997-01-01, the holdout is 1997-12-31, the standard 26-week question);
       - count = the grid dates after the first order day, at most 12: older cutoffs add
         training rows until the history runs out, and the grid never costs more than the
         former fixed 12 x 30. An explicit count reaches before the first order if needed.
@@ -49,6 +48,7 @@
         select {{ dbt.dateadd('day', '(grid.last_j - cutoff_offsets.k + 1) * ' ~ step, 'grid.anchor_date') }} as cutoff_date
         from (
             select
+                as_of_date,
                 anchor_date,
                 cast(floor(({{ days_between('anchor_date', 'as_of_date') }} - 1) * 1.0 / {{ step }}) as integer) as last_j
             from (
@@ -70,6 +70,23 @@
         {%- if count_var is none %}
         where grid.last_j - cutoff_offsets.k + 1 >= 1  -- the first order day itself sees no purchase
         {%- endif %}
+
+        union
+
+        -- as_of - H, the newest question the data can answer (the holdout): it moves with
+        -- as_of like the as-of cutoff, so a short history has its two labelled cutoffs
+        -- whatever day it is; on CDNOW's and the demo's grids it is a grid date anyway
+        select {{ dbt.dateadd('day', -1 * horizon, 'history.as_of_date') }} as cutoff_date
+        from (
+            select
+                dates.as_of_date,
+                cast(min(first_orders.ordered_at) as date) as first_order_date
+            from {{ as_of_dates }} as dates
+            inner join {{ orders }} as first_orders
+                on cast(first_orders.ordered_at as date) <= dates.as_of_date
+            group by dates.as_of_date
+        ) as history
+        where {{ days_between('history.first_order_date', 'history.as_of_date') }} > {{ horizon }}
         {%- endif %}
     ) as cutoff_dates
 {%- endmacro %}
