@@ -99,7 +99,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "C720_CUTOFF_STEP_DAYS",
         "derived",
-        "days between the churn model's training cutoffs (`ml.customer_features`: as_of and first order day + j × step); by default a third of the churn horizon when that is whole days, else half, else the horizon (90 → 30, 182 → 91): the holdout cutoff is then within one step of as_of − horizon ([rule](dbt_project/macros/cutoff_grid.sql))",
+        "days between the churn model's training cutoffs (`ml.customer_features`: as_of and first order day + j × step); by default a third of the churn horizon when that is whole days, else half, else the horizon (90 → 30, 182 → 91): the grid also holds as_of − horizon, the holdout cutoff ([rule](dbt_project/macros/cutoff_grid.sql))",
     ),
     Variable(
         "C720_CUTOFF_COUNT",

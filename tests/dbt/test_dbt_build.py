@@ -403,7 +403,7 @@ def test_cutoff_grid_derives_from_the_data_unless_set(duck, tmp_path: Path) -> N
     """macros/cutoff_grid.sql: with no grid setting the step is a third of the churn
     horizon (90 -> 30 days) or half (182 -> 91); the grid is anchored at the data's first
     order day (2025-09-05, 177 days before AS_OF) and reaches back to a step after it, plus AS_OF itself
-    (the scored cutoff); explicit vars set it."""
+    (the scored cutoff) and AS_OF - H (the holdout); explicit vars set the grid's step and count."""
     db, env = duck
     create_raw(db)
 
@@ -416,13 +416,16 @@ def test_cutoff_grid_derives_from_the_data_unless_set(duck, tmp_path: Path) -> N
     assert grid({}, "+customer_features") == [  # the models it reads once, then only it
         "2025-10-05",
         "2025-11-04",
+        "2025-12-01",  # AS_OF - 90: the holdout question, exactly a horizon back
         "2025-12-04",
         "2026-01-03",
         "2026-02-02",
         "2026-03-01",
     ]
+    # AS_OF - 182 is before the first order: no such question yet
     assert grid({"churn_horizon_days": 182}) == ["2025-12-05", "2026-03-01"]
     assert grid({"cutoff_step_days": 14, "cutoff_count": 2}) == [
+        "2025-12-01",
         "2026-02-06",
         "2026-02-20",
         "2026-03-01",
