@@ -187,20 +187,21 @@ def _sync_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tupl
         if _fingerprint(con, copy) == (rows, fingerprint):
             return rows, fingerprint, "kept"
         # Rows are compared whole, by their hash: a changed row is one gone, one new.
-        new = con.execute(
-            f"select count(*) from {source} w where hash(w) not in (select hash(p) from {copy} p)"
-        ).fetchone()[0]
+        # The new rows once: counted to choose, then inserted (the anti-join runs once).
+        con.execute(
+            f"create or replace temp table publish_new_rows as select * from {source} w "
+            f"where hash(w) not in (select hash(p) from {copy} p)"
+        )
+        new = con.execute("select count(*) from publish_new_rows").fetchone()[0]
         if new <= PATCH_MAX_SHARE * max(rows, 1):
             con.execute(
                 f"delete from {copy} p where hash(p) not in (select hash(w) from {source} w)"
             )
-            con.execute(
-                f"insert into {copy} select * from {source} w "
-                f"where hash(w) not in (select hash(p) from {copy} p)"
-            )
+            con.execute(f"insert into {copy} select * from publish_new_rows")
             if _fingerprint(con, copy) == (rows, fingerprint):
                 return rows, fingerprint, "patched"
             log.info("%s: patched copy differs (repeated rows?); copying it whole", copy)
+    con.execute("drop table if exists publish_new_rows")
     con.execute(f"create or replace table {copy} as select * from {source}")
     return rows, fingerprint, "copied"
 
