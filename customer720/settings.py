@@ -170,6 +170,17 @@ VARIABLES: tuple[Variable, ...] = (
         "daily ranking re-ranks changed customers plus a rotation: every list at most this old "
         "(`1`: re-rank everyone every day)",
     ),
+    # model monitoring
+    Variable(
+        "C720_MONITOR_AUC_MARGIN",
+        "`0.05`",
+        "monitoring alert: a week's realised churn ROC-AUC more than this below the model's holdout ROC-AUC",
+    ),
+    Variable(
+        "C720_MONITOR_PSI_MAX",
+        "`0.25`",
+        "monitoring alert: population stability index of a model feature or of the scores above this, against the model's training data",
+    ),
     # orchestration
     Variable("C720_TASK_RETRIES", "`2`", "Airflow retries per task (`make run` uses 0)"),
     Variable(
@@ -332,6 +343,8 @@ class Settings:
     rec_batch_customers: int
     rec_train_customers: int
     rec_refresh_days: int
+    monitor_auc_margin: float
+    monitor_psi_max: float
     task_retries: int
     alert_webhook: str | None
     airflow_port: int
@@ -471,6 +484,8 @@ def get_settings() -> Settings:
         rec_batch_customers=_int("C720_REC_BATCH_CUSTOMERS", 5000),
         rec_train_customers=_int("C720_REC_TRAIN_CUSTOMERS", 8000),
         rec_refresh_days=_int("C720_REC_REFRESH_DAYS", 14),
+        monitor_auc_margin=_float("C720_MONITOR_AUC_MARGIN", 0.05),
+        monitor_psi_max=_float("C720_MONITOR_PSI_MAX", 0.25),
         # Airflow retries per task; the one-shot `make run` sets 0 so a failure shows at once.
         task_retries=_int("C720_TASK_RETRIES", 2),
         alert_webhook=env("C720_ALERT_WEBHOOK"),

@@ -6,14 +6,18 @@ Started when the marts gate of `customer720_transform` passes, for the same date
 1. **churn scores** for every eligible customer with the champion model
    (train one first: `make train` or the `customer720_train` DAG);
 2. **recommendations** for every active customer;
-3. **dbt** of the score marts (`customer_churn_scores`, `customer_recommendations`,
-   `dim_customer_720` with scores): the task `dbt_score_marts`, one `dbt build` whose
+3. **model monitoring** (`monitor_models`): realised ROC-AUC / Brier / ECE and MAP@10 of
+   scores issued a horizon ago, PSI of features and scores vs training → `ml.model_monitoring`;
+4. **dbt** of the score marts (`customer_churn_scores`, `customer_recommendations`,
+   `dim_customer_720` with scores, `fct_model_monitoring`): the task `dbt_score_marts`, one `dbt build` whose
    log lists every model and test with its status;
-4. the **scores quality gate**: one row per person, this date's scores in [0, 1],
+5. the **scores quality gate**: one row per person, this date's scores in [0, 1],
    recommendations well-formed, no personal data;
-5. **publish** `.local/published.duckdb` atomically (updates `customer720_published_marts`);
-6. **CRM writeback** of the scores (diff-based, consent honoured) and the **run summary**
-   (`.local/reports/runs/<date>/summary.md`, linking the date's gate data docs).
+6. **publish** `.local/published.duckdb` atomically (updates `customer720_published_marts`);
+7. **CRM writeback** of the scores (diff-based, consent honoured), the **model monitoring
+   gate** (`check_models`: alerts through `orchestrate.callbacks.alert`, never fails the
+   run) and the **run summary** (`.local/reports/runs/<date>/summary.md`, linking the
+   date's gate data docs).
 
 A failed gate stops the run before publishing: readers keep the last published snapshot.
 """
@@ -47,6 +51,14 @@ def customer720_score():
         return run_task("recommend", run_date(context))
 
     @task
+    def monitor_models(**context) -> dict:
+        return run_task("monitor_models", run_date(context))
+
+    @task
+    def check_models(**context) -> dict:
+        return run_task("quality_models", run_date(context))
+
+    @task
     def check_scores(**context) -> dict:
         return run_task("quality_scores", run_date(context))
 
@@ -72,10 +84,12 @@ def customer720_score():
     (
         score_churn()
         >> recommend()
+        >> monitor_models()
         >> dbt_build_task("dbt_score_marts", "score_marts")
         >> check_scores()
         >> publish()
         >> sync_crm()
+        >> check_models()
         >> summarize()
     )
 

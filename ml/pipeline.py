@@ -39,6 +39,14 @@ def recommend(as_of: dt.date | str) -> dict:
     return run(as_of)
 
 
+def monitor_models(as_of: dt.date | str) -> dict:
+    """Realised quality of closed issue weeks and PSI of today's scores → ml.model_monitoring
+    (and the monitoring chart of the churn model's report); see ml.monitoring.monitor."""
+    from ml.monitoring.monitor import monitor_models as run
+
+    return run(as_of)
+
+
 def newest_cutoff() -> dt.date | None:
     """The newest ``cutoff_date`` in ``ml.customer_features`` (None if missing or empty):
     the date the ML inputs were last built for. Orchestration asks here instead of

@@ -1,8 +1,10 @@
-"""Failure callbacks for Airflow tasks.
+"""Alerts: the failure callback of Airflow tasks, and :func:`alert` for what must reach
+people without failing a task (the model monitoring gate).
 
-By default a failure is logged with the task, date and error. To page someone, set
-``C720_ALERT_WEBHOOK`` to a Slack (or compatible) incoming-webhook URL; the message is
-posted there as well. Email alerts use Airflow's own SMTP settings (``email_on_failure``).
+By default an alert is logged (with the task, date and error for a failure). To page
+someone, set ``C720_ALERT_WEBHOOK`` to a Slack (or compatible) incoming-webhook URL; the
+message is posted there as well. Email alerts on failure use Airflow's own SMTP settings
+(``email_on_failure``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def log_failure(context: dict) -> None:
         f"customer720 task failed: {getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')} "
         f"for {_run_date(context)}: {context.get('exception')}"
     )
+    alert(message)
+
+
+def alert(message: str) -> None:
+    """Log ``message`` as an error and post it to ``C720_ALERT_WEBHOOK`` when set; never
+    raises (an alert that cannot be posted is logged as a warning)."""
     log.error(message)
     webhook = get_settings().alert_webhook
     if webhook:

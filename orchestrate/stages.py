@@ -51,7 +51,9 @@ def json_safe(value: Any) -> Any:
 class StageResult:
     stage: str
     as_of: str  # ISO date
-    ok: bool  # False only when the stage reports no success (a failing stage raises)
+    # False when the stage reports no success: a failing stage raises, except the
+    # non-blocking model monitoring gate, which reports its alerts and lets the run go on
+    ok: bool
     seconds: float
     summary: dict[str, Any]
     part: str  # its name in the date's run summary
@@ -156,6 +158,20 @@ def _quality_scores(as_of: date) -> dict:
     return check_scores(as_of).as_dict()
 
 
+def _quality_models(as_of: date) -> dict:
+    """The model monitoring gate: alerts (orchestrate.callbacks.alert), never fails the run
+    (why: quality.gates.check_models)."""
+    from orchestrate.callbacks import alert
+    from quality import check_models
+    from quality.gates import drifted_features, monitoring_alert
+
+    gate = check_models(as_of)
+    message = monitoring_alert(gate)
+    if message:
+        alert(message)
+    return gate.as_dict() | {"drifted_features": drifted_features(gate), "blocking": False}
+
+
 def _publish(as_of: date) -> dict:
     from activate.publish import publish
 
@@ -186,10 +202,12 @@ STAGES: dict[str, Stage] = {
         Stage("train_recommender", TRAIN, "recommender_model", _ml("train_recommender"), ml=True),
         Stage("score_churn", SCORE, "churn_scores", _ml("score_churn"), ml=True),
         Stage("recommend", SCORE, "recommendations", _ml("recommend"), ml=True),
+        Stage("monitor_models", SCORE, "model_monitoring", _ml("monitor_models"), ml=True),
         Stage("score_marts", SCORE, "dbt_score_marts", _dbt("score_marts")),
         Stage("quality_scores", SCORE, "quality_scores", _quality_scores, gate=True),
         Stage("publish", SCORE, "publish", _publish),
         Stage("crm_writeback", SCORE, "crm_writeback", _crm_writeback),
+        Stage("quality_models", SCORE, "quality_models", _quality_models, gate=True),
     )
 }
 

@@ -44,6 +44,7 @@ class GateResult:
     success: bool
     suites: list[SuiteResult] = field(default_factory=list)
     data_docs: str = ""
+    alerts: list[str] = field(default_factory=list)  # a non-blocking gate's findings, in words
 
     @property
     def failures(self) -> list[str]:
@@ -56,17 +57,17 @@ class GateResult:
             "success": self.success,
             "failures": self.failures,
             "data_docs": self.data_docs,
-        }
+        } | ({"alerts": self.alerts} if self.alerts else {})
 
 
-def _finish(gate: GateResult, settings: Settings) -> GateResult:
+def _finish(gate: GateResult, settings: Settings, blocking: bool = True) -> GateResult:
     gate.success = all(s.success for s in gate.suites)
     day = date.fromisoformat(gate.as_of)
     gate.data_docs = str(data_docs_index(settings, day))
     out = gx_root(settings, day)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{gate.gate}.json").write_text(json.dumps(asdict(gate), indent=2, default=str))
-    if not gate.success:
+    if not gate.success and blocking:
         lines = "\n  ".join(gate.failures)
         raise QualityGateFailed(
             f"quality gate '{gate.gate}' failed for {gate.as_of}; nothing will be published "
@@ -328,3 +329,69 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
     )
     gate.suites.append(_marts_pii(settings))
     return _finish(gate, settings)
+
+
+def check_models(as_of: date, settings: Settings | None = None) -> GateResult:
+    """After scoring: the date's model monitoring rows (``ml.model_monitoring``, written by
+    the stage ``monitor_models``) hold no alert — realised churn ROC-AUC of an issue week
+    more than ``C720_MONITOR_AUC_MARGIN`` below the model's holdout, or a PSI of a feature
+    or of the score above ``C720_MONITOR_PSI_MAX`` (and above the shift the training data
+    itself spans, see ml/monitoring/psi.py).
+
+    **Non-blocking**: a failed check is returned, not raised; the caller sends the alert
+    (orchestrate.stages, through orchestrate.callbacks.alert). Why: the scores of a drifted
+    or weaker model are still the freshest scores there are — stopping the run would leave
+    readers and the CRM with older scores from the same model, and the realised figures are
+    about scores issued a horizon ago. What helps is a person looking and retraining."""
+    settings = settings or get_settings()
+    gate = GateResult("models", as_of.isoformat(), False)
+    rows = warehouse.query_df(
+        "select model, model_version, metric, subject, cast(issue_week as varchar) as week, "
+        "value, reference_value, threshold, is_alert from ml.model_monitoring "
+        f"where as_of_date = date '{as_of.isoformat()}'",
+        settings,
+    )
+    problems = pd.Series(
+        [_monitoring_problem(r) for r in rows.itertuples(index=False)], dtype=object
+    )
+    gate.alerts = [p for p in problems if p]
+    batch = pd.DataFrame({"check": rows["metric"] + ":" + rows["subject"], "problem": problems})
+    gate.suites.append(
+        run_suite(
+            "model_monitoring",
+            batch,
+            [gx.expectations.ExpectColumnValuesToBeNull(column="problem")],
+            settings,
+            as_of,
+        )
+    )
+    return _finish(gate, settings, blocking=False)
+
+
+def _monitoring_problem(r) -> str | None:
+    if not r.is_alert:
+        return None
+    if r.metric == "psi":
+        what = "the churn score" if r.subject == "score" else f"feature {r.subject}"
+        return f"{r.model} {r.model_version}: PSI of {what} {r.value:.3f} > {r.threshold:.3f}"
+    return (
+        f"{r.model} {r.model_version}: realised {r.metric} {r.value:.3f} of the scores issued "
+        f"in the week of {r.week} is below {r.threshold:.3f} (holdout {r.reference_value:.3f})"
+    )
+
+
+def monitoring_alert(gate: GateResult) -> str | None:
+    """The alert text of a failed :func:`check_models`, naming the drifted features."""
+    if gate.success:
+        return None
+    head = f"customer720 model monitoring for {gate.as_of}: {len(gate.alerts)} alert(s)"
+    drifted = drifted_features(gate)
+    if drifted:
+        head += f"; drifted features: {', '.join(drifted)}"
+    return head + ". " + "; ".join(gate.alerts[:20]) + f". Data docs: {gate.data_docs}"
+
+
+def drifted_features(gate: GateResult) -> list[str]:
+    """The features whose PSI alerted in a :func:`check_models` result."""
+    marker = "PSI of feature "
+    return sorted({a.split(marker, 1)[1].split(" ")[0] for a in gate.alerts if marker in a})

@@ -85,6 +85,12 @@ def generate_parser() -> argparse.ArgumentParser:
         "Shopify forms) instead of integers",
     )
     parser.add_argument(
+        "--price-shift",
+        metavar="FACTOR@YYYY-MM-DD",
+        help="injected drift for model monitoring: from that day on every price is multiplied "
+        "by FACTOR (e.g. 2.0@2024-09-01); later appends keep it",
+    )
+    parser.add_argument(
         "--start",
         type=_date,
         default=date(2024, 1, 1),
@@ -267,6 +273,7 @@ def run_generate(argv: list[str]) -> int:
                     gzip_level=args.gzip_level,
                     export=args.export,
                     text_ids=args.text_ids,
+                    **_price_shift(args.price_shift),
                 )
                 summary = generate(config, progress=progress)
         except (ValueError, FileNotFoundError) as exc:
@@ -280,6 +287,19 @@ def run_generate(argv: list[str]) -> int:
         summary["rows"]["orders"],
     )
     return 0
+
+
+def _price_shift(text: str | None) -> dict:
+    """``FACTOR@YYYY-MM-DD`` as SimulationConfig fields (a clear error for other input)."""
+    if not text:
+        return {}
+    factor, sep, day = text.partition("@")
+    try:
+        return {"price_shift_factor": float(factor), "price_shift_from": date.fromisoformat(day)}
+    except ValueError:
+        raise ValueError(
+            f"--price-shift {text!r}: write FACTOR@YYYY-MM-DD, e.g. 2.0@2024-09-01"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

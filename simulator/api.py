@@ -51,6 +51,8 @@ def generate(config: SimulationConfig, progress: Progress | None = None) -> dict
         "event_files": 0,
         "export": config.export,
         "text_ids": config.text_ids,
+        "price_shift_from": config.price_shift_from.isoformat() if config.price_shift_from else None,
+        "price_shift_factor": config.price_shift_factor,
     }
     return _run(company, out, config.days, meta, config.crm_url, progress)
 
@@ -77,6 +79,12 @@ def append(
             "the CRM was written to a URL with a password; pass it again with --crm-url"
         )
     return _run(company, out, days, meta, url, progress, dirty)
+
+
+def _price_factor(meta: dict, day: date) -> float:
+    """The day's price multiplier (the injected price shift; 1 before it or without one)."""
+    start = meta.get("price_shift_from")
+    return float(meta.get("price_shift_factor", 1.0)) if start and day >= date.fromisoformat(start) else 1.0
 
 
 def _storable_url(url: str | None) -> str | None:
@@ -126,6 +134,7 @@ def _run(
                 submit(day_folder(events_dir, item["date"]) / "part-00001.json.gz", data)
                 item["path"].unlink()
                 late_pending.remove(item)
+            company.price_factor = _price_factor(meta, company.start + timedelta(days=d))
             ev = company.step()
             rng = np.random.default_rng([company.seed, d + 1, 0xD1E7])
             files = build_day(ev, company.cookies["anonymous_id"], day_str(d), dirty, rng, text_ids)

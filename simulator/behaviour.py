@@ -90,6 +90,7 @@ class Company(CommerceMixin, ServiceMixin, MarketingMixin, WebMixin):
 
     def __post_init__(self) -> None:
         self.start_sec = epoch_seconds(self.start)
+        self.price_factor = 1.0  # the injected price shift of the day (api._price_factor)
         self.chooser = ProductChooser(self.catalog)
         self._index_contacts()
 

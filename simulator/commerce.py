@@ -51,7 +51,7 @@ class CommerceMixin:
         comp = self.catalog["complement"].to_numpy()
         take_comp = (rank > 0) & (rng.random(len(prod)) < 0.4)
         prod[take_comp] = comp[prod[first_item[item_order]][take_comp]]
-        price = self.catalog["price"].to_numpy()[prod]
+        price = self.catalog["price"].to_numpy()[prod] * self.price_factor
         promo = rng.random(len(prod)) < np.where(
             p["price_level"][buyers[item_order]] == 2, 0.5, 0.15
         )

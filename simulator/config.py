@@ -64,6 +64,10 @@ class SimulationConfig:
     # notes. text_ids alone: only the ids are text (export mode implies it).
     export: bool = False
     text_ids: bool = False
+    # Injected drift (model monitoring): from ``price_shift_from`` on, every price (orders
+    # and the prices web events show) is multiplied by ``price_shift_factor``. None: no shift.
+    price_shift_from: date | None = None
+    price_shift_factor: float = 1.0
 
     def __post_init__(self) -> None:
         if self.customers < 10:
@@ -74,6 +78,10 @@ class SimulationConfig:
         if unknown:
             raise ValueError(
                 f"unknown dirty modes {sorted(unknown)}; choose from {list(DIRTY_MODES)}"
+            )
+        if self.price_shift_factor <= 0:
+            raise ValueError(
+                f"price_shift_factor={self.price_shift_factor}: use a factor above 0 (e.g. 1.5)"
             )
         object.__setattr__(self, "out", Path(self.out))
         if self.export:

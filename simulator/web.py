@@ -182,7 +182,9 @@ class WebMixin:
         item = orders["first_item"][ev_order[in_order]] + idx_in_seg[in_order]
         product[in_order] = orders["product"][item]
         price = np.where(
-            product >= 0, self.catalog["price"].to_numpy()[np.maximum(product, 0)], np.nan
+            product >= 0,
+            self.catalog["price"].to_numpy()[np.maximum(product, 0)] * self.price_factor,
+            np.nan,
         )
         quantity = np.full(E, -1, np.int64)
         quantity[in_order] = orders["qty"][item]

@@ -14,19 +14,23 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml.churn import baselines
+from ml.churn import baselines, labels
+from ml.churn.data import order_history
 from ml.churn.baseline_model import NAMES, BaselineModel, fit_baseline
 from ml.churn.dataset import history_view, training_data
 from ml.churn.features import build_matrix
 from ml.churn.model import Calibrator, feature_importance, fit_booster, predict_proba, raw_scores
 from ml.churn.registry import KIND, LoadedBaseline, load_any, write_baseline, write_model
-from ml.common import oracle, registry
+from ml.common import data, oracle, registry
 from ml.common.config import ChurnConfig
 from ml.common.evaluate import calibration_curve, classification_metrics, paired_auc_difference
+from ml.monitoring.monitor import write_reference
+from ml.monitoring.psi import reference
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[str], None]
+NATURAL_SHIFT_DAYS = 28  # monitoring: the span whose feature shift counts as natural
 
 
 def _noop(_: str) -> None:
@@ -131,6 +135,7 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
 
     importance = feature_importance(booster)
     on_step("registry and report")
+    features_ref = _monitoring_reference(as_of, td.spec, booster, calibrator, cfg)
 
     metadata: dict = {}
 
@@ -177,7 +182,8 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
             as_of, booster.model_to_string(), repr(calibrator.method)
         )
         challenger = _register_baseline(
-            best, fit_rows, holdout, as_of, cfg, metrics["vs_baselines"][best], trained_with
+            best, fit_rows, holdout, as_of, cfg, metrics["vs_baselines"][best], trained_with,
+            (train, features_ref),
         )
     contest = registry.Contest(
         "ROC-AUC", "champion_holdout_roc_auc", "this holdout", cfg.champion_margin
@@ -192,7 +198,10 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
         champion_score=_champion_auc(holdout, cfg),
         contest=contest,
         metadata=metadata_of,
-        write_model=lambda folder: write_model(folder, booster, calibrator),
+        write_model=lambda folder: (
+            write_model(folder, booster, calibrator),
+            write_reference(folder, features_ref),
+        ),
     )
     champion = registry.champion_version(cfg.model_dir)
     metadata["champion_after_run"] = _champion_note(champion, version, challenger, cfg)
@@ -258,6 +267,7 @@ def _register_baseline(
     cfg: ChurnConfig,
     vs: dict,
     trained_with: str,
+    training: tuple[pd.DataFrame, dict],
 ) -> dict:
     """The best baseline as a challenger, through the one ``registry.promote``: it passes
     its gates when its probabilities are calibrated (ECE within ``cfg.max_ece``) — it beats
@@ -278,6 +288,10 @@ def _register_baseline(
     )
     log.warning("churn: %s; %s is the challenger", why, NAMES.get(name, name))
     coef = model.pipeline[-1].coef_.ravel().tolist()
+    # monitoring's reference: the features as binned for the LightGBM model of this run;
+    # no score bins (this model scores from order history, not from the feature rows)
+    _, features_ref = training
+    ref = {k: v for k, v in features_ref.items() if k != "score"}
 
     def metadata(version: str, decision: dict) -> dict:
         return {
@@ -309,7 +323,7 @@ def _register_baseline(
             "ROC-AUC", "champion_holdout_roc_auc", "this holdout", cfg.champion_margin
         ),
         metadata=metadata,
-        write_model=lambda folder: write_baseline(folder, model),
+        write_model=lambda folder: (write_baseline(folder, model), write_reference(folder, ref)),
         prefix=f"baseline-{name}",
     )
     return {
@@ -320,6 +334,46 @@ def _register_baseline(
         "decision": decision["reason"],
         "why": why,
     }
+
+
+def _scored_population(day: dt.date, spec, cfg: ChurnConfig) -> pd.DataFrame:
+    """The model matrix of the customers scoring would score at ``day`` (the eligible)."""
+    feats = data.load_features([day])
+    hist = labels.label_history(
+        order_history([day], cfg.horizon_days, labels.needs_engagement(cfg)), cfg
+    )
+    eligible = set(hist.loc[hist["eligible"], "customer_key"].astype(str))
+    feats = feats[feats["customer_key"].astype(str).isin(eligible)].reset_index(drop=True)
+    return build_matrix(feats, spec)
+
+
+def _monitoring_reference(as_of: dt.date, spec, booster, calibrator, cfg: ChurnConfig) -> dict:
+    """What monitoring compares each day's scored population with (ml.monitoring.psi): the
+    population this model is trained to score, at ``as_of`` (features and scores, binned;
+    nothing is read again later), with each feature's shift over the four weeks before
+    as_of (from the newest cutoff at least :data:`NATURAL_SHIFT_DAYS` earlier) as its
+    natural shift: a young company ages, a 90-day email count follows the campaign
+    calendar; a model retrained weekly never sees more than that between trainings. Measured (tests/ml/test_model_monitoring.py company): the
+    training rows themselves, which span the year of cutoffs, differ from a young company's
+    population of the next day by PSI 0.5 (revenue_last_90d), so they cannot be the yardstick."""
+    now = _scored_population(as_of, spec, cfg)
+    limit = as_of - dt.timedelta(days=NATURAL_SHIFT_DAYS)
+    earlier = [c.date() for c in data.feature_cutoffs() if c.date() <= limit]
+    rows = now
+    cutoffs = pd.Series(pd.Timestamp(as_of), index=now.index)
+    if earlier:
+        before = _scored_population(earlier[-1], spec, cfg)
+        rows = pd.concat([before, now], ignore_index=True)
+        cutoffs = pd.Series(
+            [pd.Timestamp(earlier[-1])] * len(before) + [pd.Timestamp(as_of)] * len(now)
+        )
+    ref = reference(rows, predict_proba(booster, calibrator, rows), cutoffs)
+    # the bins and shares of today's population only (the earlier rows gave the natural shift)
+    today = reference(now, predict_proba(booster, calibrator, now))
+    for name, entry in today["features"].items():
+        entry["training_psi"] = ref["features"][name].get("training_psi")
+    today["score"]["training_psi"] = ref["score"].get("training_psi")
+    return today
 
 
 def _champion_note(

@@ -215,3 +215,39 @@ def paired_auc_difference(
         "ci95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
         "n_boot": n_boot,
     }
+
+
+def auc_interval(
+    y: np.ndarray, score: np.ndarray, clusters: np.ndarray, seed: int = 42, n_boot: int = 400
+) -> list[float]:
+    """95 % bootstrap interval of ROC-AUC, resampling whole clusters (e.g. customers scored
+    on several days of a week: their rows are not independent, so rows are not resampled
+    one by one)."""
+    y = np.asarray(y, dtype=int)
+    if len(np.unique(y)) < 2:
+        return [float("nan"), float("nan")]
+    s = np.asarray(score, dtype=float)
+    codes, n_clusters = _codes(clusters)
+    order = np.argsort(s, kind="mergesort")
+    sorted_s = s[order]
+    group = np.concatenate([[0], np.cumsum(sorted_s[1:] != sorted_s[:-1])])
+    rng = np.random.default_rng(seed)
+    out = []
+    batch = max(1, 2_000_000 // max(len(y), 1))
+    for lo in range(0, n_boot, batch):
+        m = min(batch, n_boot - lo)
+        picks = np.stack(
+            [
+                np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+                for _ in range(m)
+            ]
+        ).astype(float)
+        out.append(_weighted_auc(y[order], group, picks[:, codes[order]]))
+    a = np.concatenate(out)
+    return [float(np.quantile(a, 0.025)), float(np.quantile(a, 0.975))]
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer codes 0..n-1 of ``values`` and n."""
+    uniques, codes = np.unique(np.asarray(values).astype(str), return_inverse=True)
+    return codes, len(uniques)

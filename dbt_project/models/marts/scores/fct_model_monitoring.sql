@@ -1,0 +1,41 @@
+{{ config(tags=['needs_scores']) }}
+
+with
+
+monitoring as (
+
+    select * from {{ source('ml', 'model_monitoring') }}
+
+),
+
+final as (
+
+    select
+        -- keys
+        cast(as_of_date as date) as as_of_date,
+        cast(model as {{ dbt.type_string() }}) as model,
+        cast(model_version as {{ dbt.type_string() }}) as model_version,
+        cast(metric as {{ dbt.type_string() }}) as metric,
+        cast(subject as {{ dbt.type_string() }}) as subject,
+        cast(issue_week as date) as issue_week,
+        -- dates
+        cast(issued_from as date) as issued_from,
+        cast(issued_to as date) as issued_to,
+        -- numerics
+        cast(value as {{ type_double() }}) as metric_value,
+        cast(reference_value as {{ type_double() }}) as reference_value,
+        cast(value - reference_value as {{ type_double() }}) as change_vs_reference,
+        cast(ci_low as {{ type_double() }}) as ci_low,
+        cast(ci_high as {{ type_double() }}) as ci_high,
+        cast(threshold as {{ type_double() }}) as alert_threshold,
+        cast(n_rows as integer) as rows_evaluated,
+        cast(n_positives as integer) as positives,
+        -- booleans
+        cast(is_alert as boolean) as is_alert,
+        -- timestamps
+        cast(computed_at as timestamp) as computed_at
+    from monitoring
+
+)
+
+select * from final

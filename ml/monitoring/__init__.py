@@ -1,0 +1,1 @@
+"""Model monitoring: realised quality of scores issued a horizon ago, and population stability."""

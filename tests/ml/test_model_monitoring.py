@@ -1,0 +1,163 @@
+"""Issue #24, monitoring: realised quality of issued scores, and PSI drift with its gate.
+
+One simulated company (1,000 customers × 365 days) goes through ingest and one dbt build of
+the last day, on a weekly cutoff grid (``C720_CUTOFF_STEP_DAYS=7``) so that the feature
+table holds every weekly date point in time. The churn model is trained once, 120 days
+before the end; then the 120 days are replayed weekly without retraining: scores (and
+recommendation lists on the first dates) are issued with that model for every weekly
+date, as the daily DAG's score stages do, and the monitoring stage runs at the end.
+
+A second company, the same seed and days up to two weeks after the training date, has the
+simulator's injected drift: every price × 3 from the day after training. Its monitoring
+gate names the revenue features; the first company's gate at the same date is silent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.api import generate
+from simulator.config import SimulationConfig
+
+CUSTOMERS, SEED, START = 1000, 11, dt.date(2024, 1, 1)
+END = dt.date(2024, 12, 30)
+NO_TESTS = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+DRIFT_CHECK_DAYS = 14  # the drift check: two weeks after the training date
+
+
+def _point_at(mp: pytest.MonkeyPatch, root: Path) -> None:
+    for var in ("C720_WAREHOUSE", "C720_MODEL_DIR", "C720_REPORTS_DIR", "C720_SOURCES_DIR",
+                "C720_CRM_URL", "C720_EVENTS_DIR", "C720_TRUTH_DIR", "C720_CHURN_HORIZON_DAYS"):
+        mp.delenv(var, raising=False)  # fmt: skip
+    mp.setenv("C720_LOCAL_DIR", str(root))
+    mp.setenv("C720_ML_NUM_THREADS", "2")
+    mp.setenv("C720_ML_EXACT_REASONS", "0")  # reasons are not what is tested: the fast ones
+    mp.setenv("C720_CUTOFF_STEP_DAYS", "7")
+    mp.setenv("C720_CUTOFF_COUNT", "45")
+
+
+def _build(root: Path, days: int, shift: tuple[float, dt.date] | None) -> dt.date:
+    """Simulate, ingest and build the warehouse at the company's last day; return it."""
+    from orchestrate.stages import run_stage
+
+    kw = {"price_shift_factor": shift[0], "price_shift_from": shift[1]} if shift else {}
+    generate(SimulationConfig(customers=CUSTOMERS, days=days, seed=SEED, start=START,
+                              out=root / "sources", **kw))  # fmt: skip
+    last = START + dt.timedelta(days=days - 1)
+    run_stage("ingest_crm", last)
+    run_stage("ingest_events", last)
+    run_stage("marts", last, args=NO_TESTS)
+    return last
+
+
+@pytest.fixture(scope="module")
+def backfill(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from ml.churn.score import score_churn
+    from ml.churn.train import train_churn
+    from ml.common import data
+    from ml.monitoring.monitor import monitor_models
+    from ml.recs.score import recommend
+
+    root = tmp_path_factory.mktemp("monitoring_backfill")
+    with pytest.MonkeyPatch.context() as mp:
+        _point_at(mp, root)
+        end = _build(root, (END - START).days + 1, None)
+        weekly = [c.date() for c in data.feature_cutoffs()]
+        trained_at = max(c for c in weekly if c <= end - dt.timedelta(days=120))
+        trained = train_churn(trained_at)
+        issued = [c for c in weekly if trained_at < c <= end]
+        for day in issued:
+            score_churn(day)
+        for day in issued[:3]:
+            recommend(day)
+        from orchestrate.stages import run_stage
+
+        check_day = trained_at + dt.timedelta(days=DRIFT_CHECK_DAYS)
+        quiet = run_stage("monitor_models", check_day).summary
+        gate_quiet = run_stage("quality_models", check_day).summary
+        summary = monitor_models(end)
+        rows = _rows(root)
+    return {"root": root, "trained": trained, "issued": issued, "summary": summary,
+            "rows": rows, "gate_quiet": gate_quiet, "quiet": quiet, "check_day": check_day,
+            "trained_at": trained_at}  # fmt: skip
+
+
+def _rows(root: Path) -> pd.DataFrame:
+    from customer720 import warehouse
+
+    return warehouse.query_df("select * from ml.model_monitoring")
+
+
+def _holdout_se(root: Path, version: str) -> float:
+    """Bootstrap standard error of the holdout ROC-AUC (the model's report keeps its rows)."""
+    from sklearn.metrics import roc_auc_score
+
+    pred = pd.read_csv(root / "reports" / "churn" / version / "holdout_predictions.csv")
+    y, p = pred["churned"].to_numpy(int), pred["model"].to_numpy(float)
+    rng = np.random.default_rng(0)
+    aucs = []
+    for _ in range(300):
+        i = rng.integers(0, len(y), len(y))
+        aucs.append(roc_auc_score(y[i], p[i]))
+    return float(np.std(aucs))
+
+
+def test_realised_auc_per_week_within_noise_of_the_holdout(backfill: dict) -> None:
+    rows = backfill["rows"]
+    version = backfill["trained"]["version"]
+    holdout = backfill["trained"]["metrics"]["roc_auc"]
+    auc = rows[(rows["metric"] == "roc_auc") & (rows["model_version"] == version)]
+    # every issue week whose 90-day window closed by the end is judged: those of the first
+    # 30 of the 120 days
+    assert len(auc) >= 4, auc
+    se_holdout = _holdout_se(backfill["root"], version)
+    report = []
+    for r in auc.itertuples():
+        se_week = (r.ci_high - r.ci_low) / (2 * 1.96)  # cluster bootstrap over customers
+        band = 1.96 * float(np.hypot(se_week, se_holdout))
+        report.append((str(r.issue_week)[:10], round(r.value, 4), round(band, 4)))
+        assert abs(r.value - holdout) <= band, (holdout, report)
+        assert r.reference_value == pytest.approx(holdout)
+        assert not r.is_alert
+    print(json.dumps({"holdout": holdout, "se_holdout": se_holdout, "weeks": report}))
+    brier = rows[rows["metric"] == "brier"]
+    assert len(brier) == len(auc) and brier["value"].between(0, 1).all()
+    maps = rows[rows["metric"] == "map_at_10"]
+    assert len(maps) >= 1 and maps["value"].between(0, 1).all()
+
+
+def test_no_drift_no_alert(backfill: dict) -> None:
+    gate = backfill["gate_quiet"]
+    assert gate["success"], gate
+    assert gate["drifted_features"] == []
+
+
+def test_price_drift_fires_the_gate_naming_the_features(
+    backfill: dict, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from ml.churn.score import score_churn
+    from ml.churn.train import train_churn
+    from orchestrate.stages import run_stage
+
+    trained_at, check_day = backfill["trained_at"], backfill["check_day"]
+    root = tmp_path_factory.mktemp("monitoring_drift")
+    with pytest.MonkeyPatch.context() as mp:
+        _point_at(mp, root)
+        days = (check_day - START).days + 1
+        _build(root, days, (3.0, trained_at + dt.timedelta(days=1)))
+        train_churn(trained_at)
+        score_churn(check_day)
+        run_stage("monitor_models", check_day)
+        gate = run_stage("quality_models", check_day).summary
+    assert not gate["success"]
+    drifted = set(gate["drifted_features"])
+    assert drifted & {"revenue_last_30d", "revenue_last_90d"}, gate
+    # only what prices move: no session, email or ticket feature is named
+    assert not {f for f in drifted if f.startswith(("sessions", "emails", "ticket"))}, drifted
+    assert any("drifted features" in a or "PSI of feature" in a for a in gate["alerts"])
