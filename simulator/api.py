@@ -51,7 +51,9 @@ def generate(config: SimulationConfig, progress: Progress | None = None) -> dict
         "event_files": 0,
         "export": config.export,
         "text_ids": config.text_ids,
-        "price_shift_from": config.price_shift_from.isoformat() if config.price_shift_from else None,
+        "price_shift_from": config.price_shift_from.isoformat()
+        if config.price_shift_from
+        else None,
         "price_shift_factor": config.price_shift_factor,
     }
     return _run(company, out, config.days, meta, config.crm_url, progress)
@@ -84,7 +86,11 @@ def append(
 def _price_factor(meta: dict, day: date) -> float:
     """The day's price multiplier (the injected price shift; 1 before it or without one)."""
     start = meta.get("price_shift_from")
-    return float(meta.get("price_shift_factor", 1.0)) if start and day >= date.fromisoformat(start) else 1.0
+    return (
+        float(meta.get("price_shift_factor", 1.0))
+        if start and day >= date.fromisoformat(start)
+        else 1.0
+    )
 
 
 def _storable_url(url: str | None) -> str | None:

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ml.churn import baselines, labels
-from ml.churn.data import order_history
 from ml.churn.baseline_model import NAMES, BaselineModel, fit_baseline
+from ml.churn.data import order_history
 from ml.churn.dataset import history_view, training_data
 from ml.churn.features import build_matrix
 from ml.churn.model import Calibrator, feature_importance, fit_booster, predict_proba, raw_scores
@@ -182,7 +182,13 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
             as_of, booster.model_to_string(), repr(calibrator.method)
         )
         challenger = _register_baseline(
-            best, fit_rows, holdout, as_of, cfg, metrics["vs_baselines"][best], trained_with,
+            best,
+            fit_rows,
+            holdout,
+            as_of,
+            cfg,
+            metrics["vs_baselines"][best],
+            trained_with,
             (train, features_ref),
         )
     contest = registry.Contest(

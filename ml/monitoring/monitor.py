@@ -28,7 +28,6 @@ import pandas as pd
 
 from customer720 import warehouse
 from customer720.settings import get_settings
-from ml.churn import registry as churn_registry
 from ml.churn.features import FeatureSpec, build_matrix
 from ml.common import data, outputs
 from ml.common.config import ChurnConfig, RecConfig
@@ -176,7 +175,9 @@ def _judge(rows: list[dict], churn: ChurnConfig, recs: RecConfig) -> pd.DataFram
     return frame.drop(columns=["training_psi"], errors="ignore")
 
 
-def monitor_models(as_of: dt.date, churn: ChurnConfig | None = None, recs: RecConfig | None = None) -> dict:
+def monitor_models(
+    as_of: dt.date, churn: ChurnConfig | None = None, recs: RecConfig | None = None
+) -> dict:
     """Compute and write this date's monitoring rows; returns a small summary with alerts."""
     churn = churn or ChurnConfig.from_settings()
     recs = recs or RecConfig.from_settings()

@@ -93,7 +93,9 @@ def reference(
         for name, values in columns.items():
             bins = entries[name]
             first = counts(values[oldest], bins)
-            entries[name]["training_psi"] = psi(first / max(first.sum(), 1.0), counts(values[newest], bins))
+            entries[name]["training_psi"] = psi(
+                first / max(first.sum(), 1.0), counts(values[newest], bins)
+            )
     return {
         "bins": N_BINS,
         "rows": int(len(matrix)),

@@ -110,9 +110,7 @@ def recommendation_week(week: dt.date, issued: list[dt.date], cfg: RecConfig) ->
             zip(lists["customer_key"].astype(str), lists["model_version"].astype(str), strict=True)
         )
         for (version, key), g in lists.groupby(["model_version", "customer_key"]):
-            acc = per_version.setdefault(
-                str(version), {"recs": {}, "truth": {}, "days": set()}
-            )
+            acc = per_version.setdefault(str(version), {"recs": {}, "truth": {}, "days": set()})
             acc["recs"][(str(key), day)] = g["product_id"].astype(str).tolist()
             acc["days"].add(day)
         for key, g in bought.groupby("customer_key"):

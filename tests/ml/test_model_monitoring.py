@@ -32,8 +32,16 @@ DRIFT_CHECK_DAYS = 14  # the drift check: two weeks after the training date
 
 
 def _point_at(mp: pytest.MonkeyPatch, root: Path) -> None:
-    for var in ("C720_WAREHOUSE", "C720_MODEL_DIR", "C720_REPORTS_DIR", "C720_SOURCES_DIR",
-                "C720_CRM_URL", "C720_EVENTS_DIR", "C720_TRUTH_DIR", "C720_CHURN_HORIZON_DAYS"):
+    for var in (
+        "C720_WAREHOUSE",
+        "C720_MODEL_DIR",
+        "C720_REPORTS_DIR",
+        "C720_SOURCES_DIR",
+        "C720_CRM_URL",
+        "C720_EVENTS_DIR",
+        "C720_TRUTH_DIR",
+        "C720_CHURN_HORIZON_DAYS",
+    ):
         mp.delenv(var, raising=False)  # fmt: skip
     mp.setenv("C720_LOCAL_DIR", str(root))
     mp.setenv("C720_ML_NUM_THREADS", "2")
