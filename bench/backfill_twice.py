@@ -45,6 +45,7 @@ RUN_TIME_COLUMNS = {
     "_loaded_at",
     "_batch_id",
     "last_loaded_at",
+    "computed_at",  # ml.model_monitoring / marts.fct_model_monitoring: when a run wrote the row
 }
 RAW_BOOKKEEPING = {"load_runs", "load_audit", "load_manifest", "watermarks"}
 

@@ -56,10 +56,12 @@ DAILY = [
     "train_recommender",
     "score_churn",
     "recommend",
+    "monitor_models",
     "dbt_scores",
     "quality_scores",
     "publish",
     "writeback",
+    "quality_models",
 ]
 
 # The stages run again with the warehouse on Spark, after the full run (same data, same day).

@@ -172,10 +172,12 @@ STAGES: dict[str, Stage] = {
             ("train_recommender", "train_recommender"),
             ("score_churn", "score_churn"),
             ("recommend", "recommend"),
+            ("monitor_models", "monitor_models"),
             ("dbt_scores", "score_marts"),
             ("quality_scores", "quality_scores"),
             ("publish", "publish"),
             ("writeback", "crm_writeback"),
+            ("quality_models", "quality_models"),
         )
     },
     # the same stages with the warehouse on Spark (local[*]): transform scales out there

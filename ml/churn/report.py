@@ -151,6 +151,23 @@ def write_churn_report(
     return render_churn_html(out, metadata, predictions)
 
 
+def _monitoring_html(out: Path) -> str:
+    """The section "Since deployment" when monitoring has rows for this version."""
+    from ml.monitoring import report as monitoring_report
+
+    path = out / monitoring_report.FILE
+    png = monitoring_report.chart(path) if path.exists() else None
+    if png is None:
+        return ""
+    return (
+        "<h2>Since deployment (model monitoring)</h2><p>Realised ROC-AUC of the scores "
+        "issued each week, once their outcome window closed, against the holdout; PSI of "
+        "the score and of the most shifted features against the population the model was "
+        "trained to score (marts.fct_model_monitoring).</p>"
+        f'<img src="data:image/png;base64,{png}">'
+    )
+
+
 def render_churn_html(out: Path, metadata: dict, predictions: pd.DataFrame) -> Path:
     score_cols = [
         c for c in predictions.columns if c not in ("customer_key", "cutoff_date", "churned")
@@ -201,6 +218,7 @@ cutoff. Holdout cutoff(s): {", ".join(str(c) for c in metadata["cutoffs"]["holdo
 <img src="data:image/png;base64,{_calibration_plot(predictions)}">
 <img src="data:image/png;base64,{_lift_plot(predictions)}">
 <img src="data:image/png;base64,{_importance_plot(metadata["feature_importance_gain"])}">
+{_monitoring_html(out)}
 <p>Code version: {html.escape(str(metadata.get("code_version")))}</p>
 </body></html>"""
     path = out / "report.html"

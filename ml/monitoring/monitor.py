@@ -236,5 +236,34 @@ def monitor_models(
         else {},
         "alerts": int(len(alerts)),
     }
+    # The chart is re-drawn when there is news (a week judged, an alert): drawing the
+    # report costs seconds, the daily PSI rows are in the mart the same day anyway.
+    news = bool(churn_weeks) or bool(len(alerts))
+    summary["reports"] = _update_reports(frame, churn, render=news)
     log.info("model monitoring %s: %d rows, %d alert(s)", as_of, written, len(alerts))
     return summary
+
+
+def _update_reports(frame: pd.DataFrame, cfg: ChurnConfig, render: bool) -> list[str]:
+    """Keep each churn version's monitoring rows beside its report (``monitoring.json``,
+    drawn by ``python -m ml churn report`` too) and, with ``render``, re-render the report."""
+    from ml.monitoring import report
+
+    paths = []
+    versions = set(frame.loc[frame["model"] == "churn", "model_version"]) if len(frame) else set()
+    for version in sorted(versions):
+        meta_path = cfg.model_dir / version / "metadata.json"
+        if not meta_path.exists():
+            continue
+        meta = json.loads(meta_path.read_text())
+        # a baseline champion's report is the one of the LightGBM run that chose it
+        shown = meta.get("trained_with", version)
+        out = cfg.reports_dir / shown
+        report.save(out, report.version_rows(version))
+        if render and (out / "holdout_predictions.csv").exists():
+            from ml.churn.report import render_churn_html  # matplotlib: only to draw
+
+            shown_meta = json.loads((cfg.model_dir / shown / "metadata.json").read_text())
+            predictions = pd.read_csv(out / "holdout_predictions.csv")
+            paths.append(str(render_churn_html(out, shown_meta, predictions)))
+    return paths
