@@ -71,8 +71,27 @@ def _gates(parts: dict) -> list[str]:
     ]
     if not gates:
         return []
-    marks = ", ".join(f"{name} {'passed' if g.get('success') else 'FAILED'}" for name, g in gates)
+    marks = ", ".join(f"{name} {_gate_mark(g)}" for name, g in gates)
     return [f"- quality gates: {marks} (data docs: {gates[-1][1].get('data_docs', '')})"]
+
+
+def _gate_mark(gate: dict) -> str:
+    """passed, FAILED, or ALERT for the non-blocking model monitoring gate."""
+    if gate.get("success"):
+        return "passed"
+    return "ALERT" if gate.get("blocking") is False else "FAILED"
+
+
+def _monitoring(parts: dict) -> list[str]:
+    gate = parts.get("quality_models") or {}
+    if not gate or gate.get("success"):
+        return []
+    drifted = ", ".join(gate.get("drifted_features") or []) or "none"
+    alerts = gate.get("alerts") or []
+    return [
+        f"- model monitoring: {len(alerts)} alert(s) (drifted features: {drifted}); "
+        "marts.fct_model_monitoring has the figures"
+    ] + [f"    - {a}" for a in alerts[:10]]
 
 
 def _churn(parts: dict) -> list[str]:
@@ -165,7 +184,7 @@ def render(as_of: date, parts: dict[str, dict[str, Any]], settings: Settings) ->
     lines += _ingest(parts) + _gates(parts)
     if parts.get("dbt"):
         lines.append(f"- dbt: {parts['dbt'].get('nodes')} models and tests built")
-    lines += _churn(parts) + _recommendations(parts) + _writeback(parts)
+    lines += _churn(parts) + _recommendations(parts) + _writeback(parts) + _monitoring(parts)
     if published.get("tables"):
         lines += ["", "Rows per published table:", ""]
         lines += [f"    {name:<40} {n:>12,}" for name, n in published["tables"].items()]

@@ -123,27 +123,63 @@ def _holdout_se(root: Path, version: str) -> float:
     return float(np.std(aucs))
 
 
-def test_realised_auc_per_week_within_noise_of_the_holdout(backfill: dict) -> None:
+def _independent_auc(version: str, day: dt.date) -> float:
+    """The model's ROC-AUC on the customers scored at ``day``, recomputed apart from the
+    monitoring code: its probabilities from the feature rows, the label straight from
+    fct_orders (no purchase in the 90 days after)."""
+    from sklearn.metrics import roc_auc_score
+
+    from customer720 import warehouse
+    from ml.churn import registry
+    from ml.churn.features import build_matrix
+    from ml.churn.model import predict_proba
+    from ml.common import data
+    from ml.common.config import ChurnConfig
+
+    model = registry.load_model(ChurnConfig.from_settings().model_dir, version)
+    scored = warehouse.query_df(
+        f"select customer_key from ml.churn_predictions where as_of_date = date '{day}'"
+    )
+    feats = data.load_features([day])
+    feats = feats[feats["customer_key"].isin(set(scored["customer_key"]))]
+    bought = warehouse.query_df(
+        "select distinct customer_key from marts.fct_orders where is_purchase "
+        f"and ordered_at > timestamp '{day}' "
+        f"and ordered_at <= timestamp '{day + dt.timedelta(days=90)}'"
+    )
+    churned = (~feats["customer_key"].isin(set(bought["customer_key"]))).astype(int)
+    prob = predict_proba(model.booster, model.calibrator, build_matrix(feats, model.spec))
+    return float(roc_auc_score(churned, prob))
+
+
+def test_realised_auc_per_week(backfill: dict) -> None:
+    """Per issue week: the realised ROC-AUC is the model's true AUC on those scores, the
+    weeks agree with each other within their bootstrap noise, and none is below the holdout
+    by more than the noise of both (the direction the gate guards). The two-sided "within
+    noise of the holdout" does NOT hold here and is not asserted: the weeks are above it
+    (figures printed), because the holdout cutoff (May) holds a younger population than the
+    September scores; ml/README.md, "Model monitoring", has the measurements."""
     rows = backfill["rows"]
     version = backfill["trained"]["version"]
     holdout = backfill["trained"]["metrics"]["roc_auc"]
     auc = rows[(rows["metric"] == "roc_auc") & (rows["model_version"] == version)]
-    # every issue week whose 90-day window closed by the end is judged: those of the first
-    # 30 of the 120 days
+    # every issue week whose 90-day window closed by the end is judged: the first 30 days
     assert len(auc) >= 4, auc
     se_holdout = _holdout_se(backfill["root"], version)
+    se_weeks = ((auc["ci_high"] - auc["ci_low"]) / (2 * 1.96)).to_numpy()
+    mean = float(auc["value"].mean())
     report = []
-    for r in auc.itertuples():
-        se_week = (r.ci_high - r.ci_low) / (2 * 1.96)  # cluster bootstrap over customers
-        band = 1.96 * float(np.hypot(se_week, se_holdout))
-        report.append((str(r.issue_week)[:10], round(r.value, 4), round(band, 4)))
-        # One-sided: no week falls below the holdout by more than the noise band. Measured
-        # here, the weeks come out ABOVE the holdout (0.82-0.84 vs 0.76, outside the
-        # two-sided band by ~0.001-0.02): the 7-day grid's holdout cutoff (May) is a younger,
-        # harder population than the September scores. Not yet explained further.
-        assert r.value >= holdout - band, (holdout, report)
-        assert r.reference_value == pytest.approx(holdout)
-        assert not r.is_alert
+    with pytest.MonkeyPatch.context() as mp:
+        _point_at(mp, backfill["root"])
+        for r, se in zip(auc.itertuples(), se_weeks, strict=True):
+            day = pd.Timestamp(r.issued_from).date()
+            assert r.value == pytest.approx(_independent_auc(version, day), abs=1e-9)
+            assert abs(r.value - mean) <= 1.96 * se, (mean, r.value, se)
+            band = 1.96 * float(np.hypot(se, se_holdout))
+            report.append((str(r.issue_week)[:10], round(r.value, 4), round(band, 4)))
+            assert r.value >= holdout - band, (holdout, report)
+            assert r.reference_value == pytest.approx(holdout)
+            assert r.is_alert == (r.value < holdout - 0.05)
     print(json.dumps({"holdout": holdout, "se_holdout": se_holdout, "weeks": report}))
     brier = rows[rows["metric"] == "brier"]
     assert len(brier) == len(auc) and brier["value"].between(0, 1).all()
