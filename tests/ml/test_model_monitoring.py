@@ -216,3 +216,37 @@ def test_price_drift_fires_the_gate_naming_the_features(
     # only what prices move: no session, email or ticket feature is named
     assert not {f for f in drifted if f.startswith(("sessions", "emails", "ticket"))}, drifted
     assert any("drifted features" in a or "PSI of feature" in a for a in gate["alerts"])
+
+
+def test_psi_reads_a_shift_and_ignores_resampling() -> None:
+    """PSI near 0 for a new sample of the same population, above 0.25 for the buyers'
+    amounts tripled (with most rows at 0, the point mass has a bin of its own), and a
+    missing value or an unseen category counts in a bin of its own."""
+    from ml.monitoring import psi
+
+    rng = np.random.default_rng(0)
+
+    def revenue(n: int, factor: float = 1.0) -> pd.Series:
+        buys = rng.random(n) < 0.25
+        return pd.Series(np.where(buys, rng.gamma(2.0, 40.0, n) * factor, 0.0))
+
+    ref = psi.bin_column(revenue(5000))
+    assert psi.column_psi(revenue(5000), ref) < 0.02
+    assert psi.column_psi(revenue(5000, factor=3.0), ref) > 0.25
+    with_missing = revenue(5000).mask(rng.random(5000) < 0.3)
+    assert psi.column_psi(with_missing, ref) > 0.25
+    cats = psi.bin_column(pd.Series(["DE", "FR"] * 500, dtype=object))
+    assert psi.column_psi(pd.Series(["DE", "FR"] * 400 + ["US"] * 200, dtype=object), cats) > 0.25
+
+
+def test_price_shift_knob_is_checked() -> None:
+    with pytest.raises(ValueError, match="factor above 0"):
+        SimulationConfig(customers=10, days=1, price_shift_factor=0.0, out=Path("/nonexistent"))
+    from simulator.__main__ import _price_shift
+
+    with pytest.raises(ValueError, match="FACTOR@YYYY-MM-DD"):
+        _price_shift("3x")
+    assert _price_shift("3.0@2024-08-27") == {
+        "price_shift_factor": 3.0,
+        "price_shift_from": dt.date(2024, 8, 27),
+    }
