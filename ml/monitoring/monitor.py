@@ -236,10 +236,10 @@ def monitor_models(
         else {},
         "alerts": int(len(alerts)),
     }
-    # The chart is re-drawn when there is news (a week judged, an alert): drawing the
-    # report costs seconds, the daily PSI rows are in the mart the same day anyway.
-    news = bool(churn_weeks) or bool(len(alerts))
-    summary["reports"] = _update_reports(frame, churn, render=news)
+    # The chart is re-drawn when a week is judged (weekly): drawing the report costs
+    # seconds, and the daily PSI rows and alerts are in the mart and the alert the same day
+    # (`python -m ml churn report` draws it on demand).
+    summary["reports"] = _update_reports(frame, churn, render=bool(churn_weeks))
     log.info("model monitoring %s: %d rows, %d alert(s)", as_of, written, len(alerts))
     return summary
 
