@@ -26,6 +26,11 @@ order by churn_probability desc
 limit 10;"""
 
 BASELINE_NAMES = {"recency_rule": "recency", "rfm_logistic": "RFM logistic", "bgnbd": "BG/NBD"}
+CLV_NAMES = {
+    "lightgbm": "LightGBM",
+    "historical_average": "historical average",
+    "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma",
+}
 
 
 def _n(value: Any) -> str:
@@ -121,6 +126,30 @@ def _churn(parts: dict) -> list[str]:
     return lines
 
 
+def _clv(parts: dict) -> list[str]:
+    model, scores = parts.get("clv_model") or {}, parts.get("clv_scores") or {}
+    lines = []
+    if model:
+        m = model.get("metrics", {})
+        figures = "; ".join(
+            f"{CLV_NAMES.get(k, k)} Spearman {v.get('spearman') or float('nan'):.3f}, "
+            f"MAE {v.get('mae') or float('nan'):.1f}"
+            for k, v in m.items()
+        )
+        lines.append(
+            f"- CLV model {model.get('version')} (label window {model.get('label_days')} days, "
+            f"horizon {model.get('horizon_days')}): held-out customers: {figures}; "
+            f"{'champion' if model.get('promoted') else 'not promoted'} ({model.get('decision', '')})"
+        )
+    if scores:
+        lines.append(
+            f"- CLV: {_n(scores.get('rows', 0))} customers with model {scores.get('model_version')}"
+            f" ({scores.get('model_status')}), expected revenue in the next "
+            f"{scores.get('horizon_days')} days {_n(round(scores.get('total_clv') or 0))}"
+        )
+    return lines
+
+
 def _recommendations(parts: dict) -> list[str]:
     recs = parts.get("recommendations") or {}
     if not recs:
@@ -184,7 +213,13 @@ def render(as_of: date, parts: dict[str, dict[str, Any]], settings: Settings) ->
     lines += _ingest(parts) + _gates(parts)
     if parts.get("dbt"):
         lines.append(f"- dbt: {parts['dbt'].get('nodes')} models and tests built")
-    lines += _churn(parts) + _recommendations(parts) + _writeback(parts) + _monitoring(parts)
+    lines += (
+        _churn(parts)
+        + _clv(parts)
+        + _recommendations(parts)
+        + _writeback(parts)
+        + _monitoring(parts)
+    )
     if published.get("tables"):
         lines += ["", "Rows per published table:", ""]
         lines += [f"    {name:<40} {n:>12,}" for name, n in published["tables"].items()]

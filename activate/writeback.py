@@ -1,4 +1,5 @@
-"""Reverse ETL: churn risk, reasons and next best products onto the CRM contact.
+"""Reverse ETL: churn risk, reasons, lifetime value, revenue at risk, the "who to save"
+rank and next best products onto the CRM contact.
 
 Scores go to a CRM-side custom-fields table (``c720_customer_scores``, one row per
 contact), as real CRMs keep custom fields. The sync is diff-based: a row is written only
@@ -41,6 +42,9 @@ PAYLOAD = [
     "churn_risk_band",
     "churn_top_reasons",
     "next_best_products",
+    "clv",
+    "revenue_at_risk",
+    "save_rank",
     "model_version",
     "scored_at",
 ]
@@ -55,6 +59,11 @@ scores_table = sa.Table(
     sa.Column("churn_risk_band", sa.String(16)),
     sa.Column("churn_top_reasons", sa.Text),
     sa.Column("next_best_products", sa.Text),
+    # expected net revenue in the CLV horizon, churn probability x it, and the account
+    # team's order of who to save (1 = most revenue at risk; marts.customer_value_scores)
+    sa.Column("clv", sa.Float),
+    sa.Column("revenue_at_risk", sa.Float),
+    sa.Column("save_rank", sa.Integer),
     sa.Column("model_version", sa.String(64)),
     sa.Column("scored_at", sa.String(32)),
     sa.Column("values_hash", sa.String(64)),
@@ -128,11 +137,15 @@ def desired_values(as_of: date, settings: Settings) -> pd.DataFrame:
                s.risk_band as churn_risk_band,
                s.top_reasons as churn_top_reasons,
                r.products as next_best_products,
+               round(v.clv, 2) as clv,
+               round(v.revenue_at_risk, 2) as revenue_at_risk,
+               v.save_rank,
                s.model_version,
                cast(s.scored_at as varchar) as scored_at
         from marts.customer_churn_scores s
         join marts.dim_customer_720 d using (customer_key)
         left join recs r using (customer_key)
+        left join marts.customer_value_scores v using (customer_key)
         where s.as_of_date = date '{as_of.isoformat()}' and d.primary_contact_id is not null
         """,
         settings,
@@ -143,6 +156,19 @@ def desired_values(as_of: date, settings: Settings) -> pd.DataFrame:
 def _ensure_tables(engine: sa.Engine) -> None:
     _widen_integer_key(engine)
     _metadata.create_all(engine, tables=[scores_table, audit_table])
+    _add_new_columns(engine)
+
+
+def _add_new_columns(engine: sa.Engine) -> None:
+    """Add the columns a table made by an older release lacks (the CLV fields); their
+    values arrive with the next sync, as every row's hash then differs."""
+    with engine.begin() as con:
+        have = {c["name"] for c in sa.inspect(con).get_columns(SCORES_TABLE)}
+        for column in scores_table.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=con.dialect)
+                con.exec_driver_sql(f"alter table {SCORES_TABLE} add column {column.name} {kind}")
+                log.info("CRM table %s: column %s added", SCORES_TABLE, column.name)
 
 
 def _widen_integer_key(engine: sa.Engine) -> None:

@@ -96,6 +96,17 @@ VARIABLES: tuple[Variable, ...] = (
         "`no_purchase`",
         "`no_purchase`, or `no_purchase_no_engagement` (churn also needs no session and no email open/click in the window)",
     ),
+    # lifetime value
+    Variable(
+        "C720_CLV_HORIZON_DAYS",
+        "`365`",
+        "CLV = expected net revenue of a customer in the next this many days (revenue at risk = churn probability × CLV)",
+    ),
+    Variable(
+        "C720_CLV_LABEL_DAYS",
+        "derived",
+        "label window the CLV model is trained on: by default the horizon when the history holds it, else the longest window that leaves two labelled cutoffs and at most half the history (the prediction is then carried to the horizon by BG/NBD; ml/README.md)",
+    ),
     Variable(
         "C720_CUTOFF_STEP_DAYS",
         "derived",
@@ -327,6 +338,8 @@ class Settings:
     orphan_wait_days: int
     churn_horizon_days: int
     churn_label: str
+    clv_horizon_days: int
+    clv_label_days: int | None  # None: derived from the history (ml.clv.labels.label_window)
     cutoff_step_days: int | None  # None: derived from the data (macros/cutoff_grid.sql)
     cutoff_count: int | None
     ml_inactivity_days: int
@@ -466,6 +479,8 @@ def get_settings() -> Settings:
         orphan_wait_days=_int("C720_ORPHAN_WAIT_DAYS", 7),
         churn_horizon_days=_int("C720_CHURN_HORIZON_DAYS", 90),
         churn_label=_choice("C720_CHURN_LABEL", "no_purchase", CHURN_LABELS),
+        clv_horizon_days=_int("C720_CLV_HORIZON_DAYS", 365),
+        clv_label_days=_optional_int("C720_CLV_LABEL_DAYS", minimum=1),
         # The training cutoffs of ml.customer_features: as_of - k * step, k = 0..count
         # (dbt vars cutoff_step_days / cutoff_count); None = derived from the data in SQL.
         cutoff_step_days=_optional_int("C720_CUTOFF_STEP_DAYS", minimum=1),

@@ -5,16 +5,19 @@ Started when the marts gate of `customer720_transform` passes, for the same date
 
 1. **churn scores** for every eligible customer with the champion model
    (train one first: `make train` or the `customer720_train` DAG);
-2. **recommendations** for every active customer;
-3. **model monitoring** (`monitor_models`): realised ROC-AUC / Brier / ECE and MAP@10 of
+2. **CLV** (expected net revenue in the next `C720_CLV_HORIZON_DAYS` days) for the same
+   customers with the champion CLV model;
+3. **recommendations** for every active customer;
+4. **model monitoring** (`monitor_models`): realised ROC-AUC / Brier / ECE and MAP@10 of
    scores issued a horizon ago, PSI of features and scores vs training → `ml.model_monitoring`;
-4. **dbt** of the score marts (`customer_churn_scores`, `customer_recommendations`,
-   `dim_customer_720` with scores, `fct_model_monitoring`): the task `dbt_score_marts`, one `dbt build` whose
-   log lists every model and test with its status;
-5. the **scores quality gate**: one row per person, this date's scores in [0, 1],
-   recommendations well-formed, no personal data;
-6. **publish** `.local/published.duckdb` atomically (updates `customer720_published_marts`);
-7. **CRM writeback** of the scores (diff-based, consent honoured), the **model monitoring
+5. **dbt** of the score marts (`customer_churn_scores`, `customer_value_scores` with
+   revenue at risk and the "who to save" rank, `customer_recommendations`,
+   `dim_customer_720` with scores, `fct_model_monitoring`): the task `dbt_score_marts`, one
+   `dbt build` whose log lists every model and test with its status;
+6. the **scores quality gate**: one row per person, this date's scores in [0, 1], CLV
+   and revenue at risk not negative, recommendations well-formed, no personal data;
+7. **publish** `.local/published.duckdb` atomically (updates `customer720_published_marts`);
+8. **CRM writeback** of the scores (diff-based, consent honoured), the **model monitoring
    gate** (`check_models`: alerts through `orchestrate.callbacks.alert`, never fails the
    run) and the **run summary** (`.local/reports/runs/<date>/summary.md`, linking the
    date's gate data docs).
@@ -45,6 +48,10 @@ def customer720_score():
     @task
     def score_churn(**context) -> dict:
         return run_task("score_churn", run_date(context))
+
+    @task
+    def score_clv(**context) -> dict:
+        return run_task("score_clv", run_date(context))
 
     @task
     def recommend(**context) -> dict:
@@ -83,6 +90,7 @@ def customer720_score():
 
     (
         score_churn()
+        >> score_clv()
         >> recommend()
         >> monitor_models()
         >> dbt_build_task("dbt_score_marts", "score_marts")

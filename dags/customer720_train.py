@@ -4,6 +4,9 @@
 Trains both models on the newest marts (or the date given as `{"as_of": "YYYY-MM-DD"}`):
 - **churn**: labelled rows from several past cutoffs, a holdout, calibration, baselines;
   updates `customer720_churn_model`;
+- **CLV**: a LightGBM regression of each customer's net revenue in the next
+  `C720_CLV_HORIZON_DAYS` days, compared on held-out customers with a historical-average
+  and a BG/NBD + Gamma-Gamma baseline; updates `customer720_clv_model`;
 - **recommendations**: a LambdaRank ranker on past weekly cutoffs, evaluated on the last
   week against the baselines; updates `customer720_recommender_model`.
 
@@ -21,6 +24,7 @@ from airflow.sdk import dag, task
 
 from orchestrate.dag_support import (
     CHURN_MODEL,
+    CLV_MODEL,
     RECOMMENDER_MODEL,
     default_args,
     run_task,
@@ -47,6 +51,13 @@ def customer720_train():
         outlet_events[CHURN_MODEL].extra = {"as_of": as_of.isoformat()}
         return result
 
+    @task(outlets=[CLV_MODEL])
+    def train_clv(*, outlet_events, **context) -> dict:
+        as_of = training_date(context)
+        result = run_task("train_clv", as_of)
+        outlet_events[CLV_MODEL].extra = {"as_of": as_of.isoformat()}
+        return result
+
     @task(outlets=[RECOMMENDER_MODEL])
     def train_recommender(*, outlet_events, **context) -> dict:
         as_of = training_date(context)
@@ -57,6 +68,7 @@ def customer720_train():
     # Independent (one failing does not block the other); the warehouse pool runs them
     # one at a time, as DuckDB allows no reader while another process writes.
     train_churn()
+    train_clv()
     train_recommender()
 
 

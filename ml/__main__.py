@@ -1,6 +1,7 @@
 """Command line for the ML stage: ``python -m ml MODEL ACTION [--as-of DATE]``.
 
-MODEL is ``churn`` (who is about to stop buying) or ``recs`` (next products to offer);
+MODEL is ``churn`` (who is about to stop buying), ``clv`` (what each customer will spend
+in the next C720_CLV_HORIZON_DAYS days) or ``recs`` (next products to offer);
 ACTION is ``train`` (fit, evaluate against baselines, register; the new model becomes the
 champion only if it wins), ``score`` (write today's scores with the champion; never trains)
 or ``report`` (re-render a report). Training and scoring are separate on purpose: train
@@ -11,6 +12,8 @@ Examples::
     python -m ml churn train  --as-of 2026-06-30   # train + evaluate + register a churn model
     python -m ml churn score  --as-of 2026-06-30   # champion → ml.churn_predictions
     python -m ml churn report                      # re-render the champion's HTML report
+    python -m ml clv train    --as-of 2026-06-30   # train + evaluate + register a CLV model
+    python -m ml clv score    --as-of 2026-06-30   # champion → ml.clv_predictions
     python -m ml recs train   --as-of 2026-06-30   # train + evaluate + register the ranker
     python -m ml recs score   --as-of 2026-06-30   # champion ranker → ml.product_recommendations
     python -m ml recs report  --as-of 2026-06-30   # re-render that date's evaluation report
@@ -95,6 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _as_of(p, required=False)
 
+    clv = models.add_parser(
+        "clv",
+        help="customer lifetime value: train | score",
+        description="Customer lifetime value: expected net revenue of each customer in the "
+        "next C720_CLV_HORIZON_DAYS days (LightGBM against a historical-average and a "
+        "BG/NBD + Gamma-Gamma baseline; the champion scores).",
+    )
+    actions = clv.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser(
+        "train",
+        help="train a CLV model, compare it with both baselines on held-out customers and "
+        "register it (champion only if it wins)",
+    )
+    _as_of(p)
+    p = actions.add_parser(
+        "score",
+        help="CLV of every eligible customer with the champion into ml.clv_predictions "
+        "(re-running a date replaces its rows)",
+    )
+    _as_of(p)
+    p.add_argument(
+        "--model-version", help="score with this registered version instead of the champion"
+    )
+
     recs = models.add_parser(
         "recs",
         help="product recommendations: train | score | report",
@@ -148,6 +175,14 @@ def run(args: argparse.Namespace) -> dict:
                 args.as_of,
                 on_step=lambda s: progress.update(task, description=f"churn train: {s}"),
             )
+        if args.model == "clv" and args.action == "train":
+            from ml.clv.train import train_clv
+
+            return train_clv(args.as_of)
+        if args.model == "clv":
+            from ml.clv.score import score_clv
+
+            return score_clv(args.as_of, version=args.model_version)
         if args.model == "churn":
             from ml.churn.score import score_churn
 

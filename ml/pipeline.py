@@ -24,6 +24,20 @@ def score_churn(as_of: dt.date | str) -> dict:
     return run(as_of)
 
 
+def train_clv(as_of: dt.date | str) -> dict:
+    """Train, evaluate and register a CLV model (champion only if it wins); see ml.clv.train."""
+    from ml.clv.train import train_clv as run
+
+    return run(as_of)
+
+
+def score_clv(as_of: dt.date | str) -> dict:
+    """Champion CLV model → ml.clv_predictions for as_of; see ml.clv.score."""
+    from ml.clv.score import score_clv as run
+
+    return run(as_of)
+
+
 def train_recommender(as_of: dt.date | str) -> dict:
     """Train, evaluate and register a ranker (champion only if it wins); see ml.recs.train."""
     from ml.recs.train import train_recommender as run

@@ -5,7 +5,8 @@ The pipeline is four DAGs linked by Airflow assets (see dags/):
     customer720_ingest (daily)  ──raw_checked──▶  customer720_transform  ──marts_checked──▶
     customer720_score (score, recommend, score marts, gate, publish, CRM writeback, summary)
 
-    customer720_train (weekly or on demand) ──churn_model──▶ (the next scoring uses the champion)
+    customer720_train (weekly or on demand) ──churn_model, clv_model, recommender_model──▶
+    (the next scoring uses the champions)
 
 An asset event carries the logical date it was produced for (``extra["as_of"]``), so a
 DAG run started by an asset works on the same date as the run that produced it. This
@@ -32,6 +33,7 @@ OWNER = "data-engineering"
 RAW_CHECKED = Asset("customer720_raw_checked", uri="customer720://raw/checked")
 MARTS_CHECKED = Asset("customer720_marts_checked", uri="customer720://marts/checked")
 CHURN_MODEL = Asset("customer720_churn_model", uri="customer720://ml/churn_model")
+CLV_MODEL = Asset("customer720_clv_model", uri="customer720://ml/clv_model")
 RECOMMENDER_MODEL = Asset("customer720_recommender_model", uri="customer720://ml/recommender_model")
 PUBLISHED = Asset("customer720_published_marts", uri="customer720://published/marts")
 

@@ -209,11 +209,15 @@ class ChainRunner:
 
 
 def needs_training(settings: Settings) -> bool:
-    """No churn model yet, or the recommender never trained: daily scoring would have
-    nothing to score with. (A recommender training that found too little data to fit a
-    ranker still makes its folder; scoring then uses the blend until the weekly run.)"""
+    """No churn or CLV model yet, or the recommender never trained: daily scoring would
+    have nothing to score with. (A recommender training that found too little data to fit
+    a ranker still makes its folder; scoring then uses the blend until the weekly run.)"""
     models = settings.model_dir
-    return not any(models.glob("churn/*/metadata.json")) or not (models / "recommend").is_dir()
+    return (
+        not any(models.glob("churn/*/metadata.json"))
+        or not any(models.glob("clv/*/metadata.json"))
+        or not (models / "recommend").is_dir()
+    )
 
 
 @contextlib.contextmanager

@@ -267,7 +267,8 @@ def check_marts(as_of: date, settings: Settings | None = None) -> GateResult:
 
 
 def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
-    """Before publishing: one row per person, scores for this date in [0, 1], recommendations."""
+    """Before publishing: one row per person, scores for this date in [0, 1], CLV and
+    revenue at risk (= P(churn) × CLV) not negative, one save rank each, recommendations."""
     settings = settings or get_settings()
     gate = GateResult("scores", as_of.isoformat(), False)
     dim = warehouse.query_df("select customer_key from marts.dim_customer_720", settings)
@@ -302,6 +303,53 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
                 gx.expectations.ExpectColumnValuesToBeBetween(
                     column="churn_probability", min_value=0, max_value=1
                 ),
+            ],
+            settings,
+            as_of,
+        )
+    )
+    clv = warehouse.query_df(
+        "select customer_key, clv, horizon_days from marts.customer_clv_score_history "
+        f"where as_of_date = date '{day}'",
+        settings,
+    )
+    gate.suites.append(
+        run_suite(
+            "marts_customer_clv_scores",
+            clv,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
+                gx.expectations.ExpectColumnValuesToNotBeNull(column="clv"),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="clv", min_value=0),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="horizon_days", min_value=1),
+            ],
+            settings,
+            as_of,
+        )
+    )
+    # what the account team sees: revenue at risk = P(churn) x CLV, one save rank each
+    value = warehouse.query_df(
+        "select customer_key, revenue_at_risk, save_rank, "
+        "abs(revenue_at_risk - churn_probability * clv) as revenue_at_risk_error "
+        f"from marts.customer_value_scores where as_of_date = date '{day}'",
+        settings,
+    )
+    gate.suites.append(
+        run_suite(
+            "marts_customer_value_scores",
+            value,
+            [
+                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
+                gx.expectations.ExpectColumnValuesToBeBetween(
+                    column="revenue_at_risk", min_value=0
+                ),
+                gx.expectations.ExpectColumnValuesToBeBetween(
+                    column="revenue_at_risk_error", max_value=0.005
+                ),
+                gx.expectations.ExpectColumnValuesToBeUnique(column="save_rank"),
+                gx.expectations.ExpectColumnValuesToBeBetween(column="save_rank", min_value=1),
             ],
             settings,
             as_of,

@@ -14,9 +14,10 @@ from customer720.settings import PROJECT_ROOT
 EXPECTED_TASKS = {
     "customer720_ingest": {"extract_crm", "load_events", "check_raw"},
     "customer720_transform": {"check_marts"},
-    "customer720_train": {"train_churn", "train_recommender"},
+    "customer720_train": {"train_churn", "train_clv", "train_recommender"},
     "customer720_score": {
         "score_churn",
+        "score_clv",
         "recommend",
         "check_scores",
         "publish",
@@ -84,7 +85,7 @@ def test_each_dbt_model_is_built_once_a_day_by_one_dbt_task(dagbag) -> None:
     assert transform.get_task("dbt_marts").upstream_task_ids == set()
     assert transform.get_task("check_marts").upstream_task_ids == {"dbt_marts"}
     build = score.get_task("dbt_score_marts")
-    assert {"score_churn", "recommend"} <= build.get_flat_relative_ids(upstream=True)
+    assert {"score_churn", "score_clv", "recommend"} <= build.get_flat_relative_ids(upstream=True)
     assert "check_scores" in build.get_flat_relative_ids(upstream=False)
 
     marts, scores = _dbt_ls(*selection("marts")), _dbt_ls(*selection("score_marts"))

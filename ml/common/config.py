@@ -70,6 +70,44 @@ class ChurnConfig:
 
 
 @dataclass(frozen=True)
+class ClvConfig:
+    horizon_days: int = (
+        365  # C720_CLV_HORIZON_DAYS: CLV = expected net revenue in (as_of, as_of + N]
+    )
+    # C720_CLV_LABEL_DAYS: the label window the model learns (None: derived from the history,
+    # ml.clv.labels.label_window); a shorter window than the horizon is carried to it by BG/NBD
+    label_days: int | None = None
+    inactivity_days: int = 365  # C720_ML_INACTIVITY_DAYS: who gets a CLV (as for churn)
+    holdout_share: float = 0.2  # customers held out at the newest labelled cutoff
+    valid_share: float = 0.2  # of the other customers: early stopping
+    seed: int = 42
+    num_threads: int = 2  # C720_ML_NUM_THREADS
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_data_in_leaf: int = 40
+    feature_fraction: float = 0.9
+    lambda_l2: float = 1.0
+    tweedie_variance_power: float = 1.3  # between Poisson (1) and Gamma (2): many zeros, long tail
+    num_boost_round: int = 2000
+    early_stopping_rounds: int = 50
+    champion_margin: float = 0.005  # holdout Spearman gain a new CLV model needs to replace
+    model_dir: Path = field(default_factory=lambda: get_settings().model_dir / "clv")
+    reports_dir: Path = field(default_factory=lambda: get_settings().reports_dir / "clv")
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> ClvConfig:
+        s = settings or get_settings()
+        return cls(
+            horizon_days=s.clv_horizon_days,
+            label_days=s.clv_label_days,
+            inactivity_days=s.ml_inactivity_days,
+            num_threads=s.ml_num_threads,
+            model_dir=s.model_dir / "clv",
+            reports_dir=s.reports_dir / "clv",
+        )
+
+
+@dataclass(frozen=True)
 class RecConfig:
     k: int = 10  # recommendations per customer (and K of MAP/Recall/NDCG@K)
     horizon_days: int = 7  # a "week": label window of every training / validation / eval cutoff

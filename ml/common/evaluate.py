@@ -251,3 +251,31 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     """Integer codes 0..n-1 of ``values`` and n."""
     uniques, codes = np.unique(np.asarray(values).astype(str), return_inverse=True)
     return codes, len(uniques)
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Value predictions against realised values: Spearman rank correlation (who is worth
+    more), MAE and RMSE (how far off per customer), the calibration of totals (sum of
+    predictions / realised sum; 1 = the total is right) and the share of the realised
+    revenue held by the top decile by prediction."""
+    from scipy.stats import spearmanr
+
+    y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
+    if len(y) == 0:
+        return {
+            k: float("nan") for k in ("spearman", "mae", "rmse", "total_ratio", "top_decile_share")
+        }
+    spearman = (
+        float(spearmanr(y, pred).statistic) if np.ptp(y) > 0 and np.ptp(pred) > 0 else float("nan")
+    )
+    k = max(1, int(round(len(y) * 0.1)))
+    top = np.argsort(-pred, kind="mergesort")[:k]
+    total = float(y.sum())
+    return {
+        "spearman": spearman,
+        "mae": float(np.mean(np.abs(y - pred))),
+        "rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
+        "total_ratio": float(pred.sum() / total) if total > 0 else float("nan"),
+        "top_decile_share": float(y[top].sum() / total) if total > 0 else float("nan"),
+        "rows": int(len(y)),
+    }

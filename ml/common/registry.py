@@ -42,6 +42,7 @@ CHAMPION_FILE = "champion.json"
 TRAIN_HINTS = {
     "churn": "run `python -m ml churn train --as-of ...` first",
     "recommendation": "run `python -m ml recs train --as-of ...` first",
+    "clv": "run `python -m ml clv train --as-of ...` first",
 }
 
 

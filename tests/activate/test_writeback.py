@@ -60,6 +60,23 @@ def _scores(probabilities: dict[int, float], scored_at: str = "2024-06-30 03:00"
     )
     warehouse.replace_rows(scores, "marts", "customer_churn_scores")
     warehouse.replace_rows(scores, "marts", "customer_churn_score_history")
+    # CLV 100 a person: revenue at risk = P(churn) x 100, the riskiest first
+    at_risk = [100.0 * p for p in probabilities.values()]
+    order = sorted(range(len(keys)), key=lambda i: -at_risk[i])
+    warehouse.replace_rows(
+        pd.DataFrame(
+            {
+                "customer_key": keys,
+                "as_of_date": [AS_OF] * len(keys),
+                "clv": [100.0] * len(keys),
+                "churn_probability": list(probabilities.values()),
+                "revenue_at_risk": at_risk,
+                "save_rank": [order.index(i) + 1 for i in range(len(keys))],
+            }
+        ),
+        "marts",
+        "customer_value_scores",
+    )
     warehouse.replace_rows(
         pd.DataFrame(
             {
@@ -106,6 +123,10 @@ def test_sync_writes_only_changes_and_honours_consent(crm_url: str) -> None:
     assert sorted(written.index) == ["1", "2"]
     assert written.loc["1", "next_best_products"] == "11,12"
     assert written.loc["1", "churn_risk_band"] == "high"
+    # what the account team sees: CLV, revenue at risk = P(churn) x CLV, who to save first
+    assert written.loc["1", "clv"] == 100.0
+    assert written.loc["1", "revenue_at_risk"] == pytest.approx(80.0)
+    assert (written.loc["1", "save_rank"], written.loc["2", "save_rank"]) == (2, 4)
 
     again = sync_scores(AS_OF)
     assert (again.written, again.unchanged) == (0, 2)

@@ -235,7 +235,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
             f"select customer_key from ml.customer_features where cutoff_date = date '{meta['end']}'"
         ).df()
         scores = con.execute("select * from marts.customer_churn_scores").df()
-        dim = con.execute("select customer_key from marts.dim_customer_720").df()
+        value = con.execute("select * from marts.customer_value_scores").df()
+        dim = con.execute(
+            "select customer_key, churn_probability, clv, revenue_at_risk, save_rank "
+            "from marts.dim_customer_720"
+        ).df()
     crm = sa.create_engine(f"sqlite:///{local / 'sources' / 'crm.sqlite'}")
     with crm.connect() as con:
         written = pd.read_sql_query(sa.text("select * from c720_customer_scores"), con)
@@ -307,6 +311,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "nodes": nodes,
         "eligible": eligible,
         "scores": scores,
+        "value": value,
         "dim": dim,
         "written": written,
         "contacts": contacts,
@@ -346,6 +351,27 @@ def test_every_eligible_customer_has_a_probability(pipeline: dict) -> None:
     assert set(pipeline["eligible"]["customer_key"]) == set(scores["customer_key"])
     assert scores["churn_probability"].between(0, 1).all()
     assert scores["top_reasons"].str.len().gt(0).all()
+
+
+def test_every_scored_customer_has_a_clv_and_revenue_at_risk(pipeline: dict) -> None:
+    """The account team's view: CLV for every churn-scored customer, revenue at risk =
+    P(churn) × CLV in the score mart and the 720° view, and the "who to save" rank in the
+    order of revenue at risk; the CRM gets the same figures."""
+    value, scores, dim = pipeline["value"], pipeline["scores"], pipeline["dim"]
+    assert set(value["customer_key"]) == set(scores["customer_key"])
+    assert (value["clv"] >= 0).all() and value["clv"].gt(0).mean() > 0.5
+    expected = value["churn_probability"] * value["clv"]
+    assert value["revenue_at_risk"].to_numpy() == pytest.approx(expected.to_numpy(), abs=1e-6)
+    scored = dim[dim["clv"].notna()]
+    assert len(scored) == len(value)
+    assert scored["revenue_at_risk"].to_numpy() == pytest.approx(
+        (scored["churn_probability"] * scored["clv"]).to_numpy(), abs=1e-6
+    )
+    ranked = value.sort_values("save_rank")
+    assert ranked["save_rank"].tolist() == list(range(1, len(value) + 1))
+    assert ranked["revenue_at_risk"].is_monotonic_decreasing
+    written = pipeline["written"]
+    assert written["clv"].notna().all() and written["save_rank"].notna().all()
 
 
 def test_recommendations_exist(pipeline: dict) -> None:

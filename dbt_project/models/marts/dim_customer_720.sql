@@ -71,6 +71,12 @@ churn_scores as (
 
 ),
 
+value_scores as (
+
+    select * from {{ ref('customer_value_scores') }}
+
+),
+
 recommendations as (
 
     select * from {{ ref('customer_recommendations') }}
@@ -460,6 +466,11 @@ joined as (
         churn_scores.scored_at,
         churn_scores.as_of_date as scores_as_of_date,
         recommendation_lists.recommendation_model_version,
+        value_scores.clv,
+        value_scores.revenue_at_risk,
+        value_scores.save_rank,
+        value_scores.horizon_days as clv_horizon_days,
+        value_scores.clv_model_version,
 
         as_of_dates.as_of_date
     from persons
@@ -479,6 +490,7 @@ joined as (
         and channel_ranked.channel_rank = 1
     left join churn_scores on persons.customer_key = churn_scores.customer_key
     left join recommendation_lists on persons.customer_key = recommendation_lists.customer_key
+    left join value_scores on persons.customer_key = value_scores.customer_key
 
 ),
 
@@ -623,6 +635,11 @@ final as (
         cast(model_version as {{ text }}) as model_version,
         cast(scored_at as timestamp) as scored_at,
         cast(scores_as_of_date as date) as scores_as_of_date,
+        cast(clv as {{ type_double() }}) as clv,
+        cast(revenue_at_risk as {{ type_double() }}) as revenue_at_risk,
+        cast(save_rank as integer) as save_rank,
+        cast(clv_horizon_days as integer) as clv_horizon_days,
+        cast(clv_model_version as {{ text }}) as clv_model_version,
 
         cast(as_of_date as date) as as_of_date
     from classified

@@ -1,0 +1,1 @@
+"""Customer lifetime value: expected net revenue per customer over the next N days."""
