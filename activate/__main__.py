@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from customer720 import cli
 
@@ -130,14 +129,16 @@ def _sync(console: Console, as_of: date, dry_run: bool, show: int) -> int:
         f"{'would clear' if dry_run else 'cleared'} {result.cleared}, {result.failed} failed"
     )
     if dry_run and result.changes:
-        table = Table(
-            title=f"first {min(show, len(result.changes))} of {len(result.changes)} changes"
-        )
-        for column in ("action", "contact_id", *PAYLOAD):
-            table.add_column(column)
+        # one line a contact: a table of all the fields is unreadable in 80 columns
+        console.print(f"first {min(show, len(result.changes))} of {len(result.changes)} changes:")
         for change in result.changes[:show]:
-            table.add_row(*(str(change.get(c, "")) for c in ("action", "contact_id", *PAYLOAD)))
-        console.print(table)
+            fields = ", ".join(f"{c}={change[c]}" for c in PAYLOAD if change.get(c) is not None)
+            console.print(
+                f"  {change['action']} contact {change['contact_id']}: {fields}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     for failure in result.failures[:20]:
         console.print(f"  failed: {failure}", markup=False)
     return 1 if result.failed else 0

@@ -178,7 +178,8 @@ def _widen_integer_key(engine: sa.Engine) -> None:
         inspector = sa.inspect(con)
         if not inspector.has_table(SCORES_TABLE):
             return
-        key = next(c for c in inspector.get_columns(SCORES_TABLE) if c["name"] == "contact_id")
+        columns = inspector.get_columns(SCORES_TABLE)
+        key = next(c for c in columns if c["name"] == "contact_id")
         if not isinstance(key["type"], sa.Integer):
             return
         old = f"{SCORES_TABLE}_integer_ids"
@@ -187,7 +188,10 @@ def _widen_integer_key(engine: sa.Engine) -> None:
             # the primary key's index keeps its name through a rename; free it for the new one
             con.exec_driver_sql(f"alter index if exists {SCORES_TABLE}_pkey rename to {old}_pkey")
         scores_table.create(con)
-        names = ", ".join(c.name for c in scores_table.columns if c.name != "contact_id")
+        had = {c["name"] for c in columns}  # an older release's table lacks the CLV fields
+        names = ", ".join(
+            c.name for c in scores_table.columns if c.name != "contact_id" and c.name in had
+        )
         con.exec_driver_sql(
             f"insert into {SCORES_TABLE} (contact_id, {names}) "
             f"select cast(contact_id as varchar(255)), {names} from {old}"

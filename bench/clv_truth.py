@@ -116,6 +116,11 @@ def simulator(args: argparse.Namespace) -> None:
     sources = scratch / "sources"
     first = dt.date(2024, 1, 1) + dt.timedelta(days=args.days - 1)
     if not (scratch / "clv_predictions.csv").exists():
+        if (scratch / "appended").exists():
+            raise SystemExit(
+                f"{scratch} already holds the second year: the models cannot be trained on "
+                "the first year alone any more; start over with an empty --scratch"
+            )
         if not (sources / "simulation.json").exists():
             _simulate(simulate, ["--customers", str(args.customers), "--days", str(args.days)])
         for stage in ("ingest_crm", "ingest_events", "marts"):

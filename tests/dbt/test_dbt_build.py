@@ -176,10 +176,14 @@ def test_scores_flow_into_dim(duck, tmp_path: Path) -> None:
     key = duck_rows(db, "select customer_key from marts.fct_orders where contact_id = '1'")[0][0]
     con = duckdb.connect(str(db))
     try:
-        for as_of, prob in (("2026-02-01", 0.2), (AS_OF, 0.8)):
+        for as_of, prob, clv in (("2026-02-01", 0.2, 50.0), (AS_OF, 0.8, 250.0)):
             con.execute(
                 "insert into ml.churn_predictions values (?, cast(? as date), ?, 'high', 'recency', 'v1', now())",
                 [key, as_of, prob],
+            )
+            con.execute(
+                "insert into ml.clv_predictions values (?, cast(? as date), ?, 2.5, 365, 'clv1', now())",
+                [key, as_of, clv],
             )
             for rank, product in ((1, 1002), (2, 1001)):
                 con.execute(
@@ -198,6 +202,18 @@ def test_scores_flow_into_dim(duck, tmp_path: Path) -> None:
     assert row == (0.8, "high", "1002,1001", "v1", "at_risk")
     assert duck_rows(db, "select count(*) from marts.customer_churn_score_history")[0][0] == 2
     assert duck_rows(db, "select count(*) from marts.customer_churn_scores")[0][0] == 1
+    # the account team's figures: the latest CLV, revenue at risk = P(churn) x CLV, rank 1
+    value = duck_rows(
+        db,
+        "select clv, revenue_at_risk, save_rank, clv_model_version from marts.customer_value_scores",
+    )
+    assert value == [(250.0, pytest.approx(0.8 * 250.0), 1, "clv1")]
+    dim = duck_rows(
+        db,
+        "select clv, revenue_at_risk, save_rank, clv_horizon_days from marts.dim_customer_720 "
+        f"where customer_key = '{key}'",
+    )[0]
+    assert dim == (250.0, pytest.approx(200.0), 1, 365)
     others = duck_rows(
         db,
         f"select count(*) from marts.dim_customer_720 where customer_key <> '{key}' "
