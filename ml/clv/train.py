@@ -1,6 +1,6 @@
 """Train the CLV model for one as-of date: training set (:mod:`ml.clv.dataset`) → LightGBM →
 holdout comparison with the two baselines → promote (the one
-:func:`ml.common.registry.promote`) → metrics and holdout predictions in the reports.
+:func:`ml.common.registry.promote`) → report (:mod:`ml.clv.report`).
 
 Gates: LightGBM must beat both baselines on the holdout on Spearman *and* MAE. When it
 does not, the best baseline (Spearman) is registered as a challenger (version
@@ -19,8 +19,9 @@ import pandas as pd
 from ml.churn.features import build_matrix
 from ml.clv import registry as clv_registry
 from ml.clv.baselines import NAMES, historical_average
-from ml.clv.dataset import ClvTrainingData, history_view, training_data
+from ml.clv.dataset import history_view, training_data
 from ml.clv.model import fit_booster, predict
+from ml.clv.report import write_clv_report
 from ml.common import registry
 from ml.common.config import ClvConfig
 from ml.common.evaluate import regression_metrics
@@ -145,7 +146,23 @@ def train_clv(as_of: dt.date, cfg: ClvConfig | None = None) -> dict:
             challenger,
             challenger_decision["reason"],
         )
-    report_dir = _write_report(cfg, version, td, metrics, preds)
+    holdout_rows = td.parts["holdout"][["customer_key", "cutoff_date", "revenue"]].copy()
+    for name, p in preds.items():
+        holdout_rows[name] = p
+    report_path = write_clv_report(
+        cfg.reports_dir / version,
+        version,
+        {
+            "horizon_days": cfg.horizon_days,
+            "label_days": td.label_days,
+            "cutoffs": td.cutoffs,
+            "holdout_cutoff": td.holdout_cutoff,
+            "gate_failures": failures,
+            "decision": decision["reason"],
+        },
+        metrics,
+        holdout_rows,
+    )
     summary = {
         "version": version,
         "as_of": as_of.isoformat(),
@@ -162,7 +179,7 @@ def train_clv(as_of: dt.date, cfg: ClvConfig | None = None) -> dict:
         "promoted": decision["promoted"],
         "decision": decision["reason"],
         "champion": registry.champion_version(cfg.model_dir),
-        "report": str(report_dir),
+        "report": str(report_path),
     }
     if challenger:
         summary["baseline_version"] = challenger
@@ -179,20 +196,3 @@ def train_clv(as_of: dt.date, cfg: ClvConfig | None = None) -> dict:
         decision["reason"],
     )
     return summary
-
-
-def _write_report(
-    cfg: ClvConfig, version: str, td: ClvTrainingData, metrics: dict, preds: dict
-) -> str:
-    """metrics.json and holdout_predictions.csv under ``<reports>/clv/<version>/``."""
-    folder = cfg.reports_dir / version
-    folder.mkdir(parents=True, exist_ok=True)
-    registry.write_json(
-        folder / "metrics.json",
-        {"label_days": td.label_days, "horizon_days": cfg.horizon_days, "holdout": metrics},
-    )
-    out = td.parts["holdout"][["customer_key", "cutoff_date", "revenue"]].copy()
-    for name, p in preds.items():
-        out[name] = p
-    out.to_csv(folder / "holdout_predictions.csv", index=False)
-    return str(folder)

@@ -4,6 +4,7 @@ customers, scores every eligible customer for the horizon, and its pieces behave
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,7 @@ def test_clv_beats_the_historical_average_on_held_out_customers(synthetic_wh: di
     assert ours["mae"] < average["mae"]
     assert 0.67 < ours["total_ratio"] < 1.5  # the total is about right, not only the order
     assert summary["gates_passed"] and summary["champion"] == summary["version"]
+    assert "BG/NBD + Gamma-Gamma" in Path(summary["report"]).read_text()
 
     scored = score_clv(synthetic_wh["as_of"])
     rows = warehouse.query_df("select * from ml.clv_predictions")
