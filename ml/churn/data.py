@@ -1,5 +1,5 @@
-"""The churn model's order history per (customer, cutoff), in portable SQL (DuckDB and
-Postgres). Labels, eligibility and the baselines read it; never the features.
+"""The churn model's order history per (customer, cutoff), in portable SQL (DuckDB,
+Postgres and Spark). Labels, eligibility and the baselines read it; never the features.
 
 Time convention: see :mod:`ml.common.data` (a cutoff date D is the instant D 00:00:00).
 """
@@ -22,10 +22,25 @@ ENGAGED = """
         where t.touchpoint_type in ('web_session', 'email_open', 'email_click')
           and t.customer_key is not null
         group by c.cutoff_date, t.customer_key"""
+# No rows, typed by the columns it copies (no text type is spelt the same in all engines).
 NO_ENGAGEMENT = """
-        select cutoff_date, cast(null as varchar) as customer_key,
-            cast(0 as bigint) as future_engagements
-        from cutoffs where 1 = 0"""
+        select c.cutoff_date, o.customer_key, cast(0 as bigint) as future_engagements
+        from cutoffs c join orders o on 1 = 0"""
+
+
+COLUMNS = [
+    "customer_key",
+    "cutoff_date",
+    "n_orders",
+    "monetary",
+    "first_order_date",
+    "last_order_date",
+    "frequency",
+    "recency_span_days",
+    "age_days",
+    "days_since_last_order",
+    "future_orders",
+]
 
 
 def order_history(
@@ -90,9 +105,6 @@ def order_history(
     )
     select h.customer_key, h.cutoff_date, h.n_orders, h.monetary,
         h.first_order_date, h.last_order_date, h.frequency,
-        h.last_order_date - h.first_order_date as recency_span_days,
-        h.cutoff_date - h.first_order_date as age_days,
-        h.cutoff_date - h.last_order_date as days_since_last_order,
         coalesce(f.future_orders, 0) as future_orders,
         coalesce(e.future_engagements, 0) as future_engagements
     from history h
@@ -100,8 +112,13 @@ def order_history(
     left join engaged e on e.cutoff_date = h.cutoff_date and e.customer_key = h.customer_key
     order by h.cutoff_date, h.customer_key
     """
-    df = warehouse.query_df(sql)
+    df = dates(warehouse.query_df(sql), "cutoff_date", "first_order_date", "last_order_date")
     df["customer_key"] = df["customer_key"].astype(str)
+    # Day differences here, not in SQL: `date - date` is days in DuckDB and Postgres but an
+    # interval in Spark.
+    df["recency_span_days"] = (df["last_order_date"] - df["first_order_date"]).dt.days
+    df["age_days"] = (df["cutoff_date"] - df["first_order_date"]).dt.days
+    df["days_since_last_order"] = (df["cutoff_date"] - df["last_order_date"]).dt.days
     for col in (
         "n_orders",
         "frequency",
@@ -115,4 +132,4 @@ def order_history(
     df["monetary"] = pd.to_numeric(df["monetary"]).astype(float)
     if not engagement:
         df = df.drop(columns=["future_engagements"])
-    return dates(df, "cutoff_date", "first_order_date", "last_order_date")
+    return df[COLUMNS + (["future_engagements"] if engagement else [])]
