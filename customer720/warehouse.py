@@ -130,6 +130,10 @@ def query_arrow(sql: str, settings: Settings | None = None) -> pa.Table:
     compact buffers instead of one Python object per value (``query_df``'s object columns
     cost ~60 bytes a value; ten million web events made the recommender's read 6 GB)."""
     settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        return session(settings).sql(sql).toArrow()
     if settings.warehouse_is_postgres:
         return pa.Table.from_pandas(query_df(sql, settings), preserve_index=False)
     with duckdb_connection(settings) as con:
@@ -164,6 +168,30 @@ def table_exists(schema: str, table: str, settings: Settings | None = None) -> b
         return False
     with duckdb_connection(settings) as con:
         return _duckdb_has_table(con, schema, table)
+
+
+def columns(schema: str, settings: Settings | None = None) -> list[tuple[str, str]]:
+    """(table, column) of every table in ``schema``, in table then column order. Spark has
+    no ``information_schema``; its catalog says the same."""
+    settings = settings or get_settings()
+    if settings.warehouse_is_spark:
+        from customer720.spark import session
+
+        catalog = session(settings).catalog
+        if not catalog.databaseExists(schema):
+            return []
+        return [
+            (t.name, c.name)
+            for t in sorted(catalog.listTables(schema), key=lambda t: t.name)
+            if not t.isTemporary
+            for c in catalog.listColumns(f"{schema}.{t.name}")
+        ]
+    df = query_df(
+        "select table_name, column_name from information_schema.columns "
+        f"where table_schema = '{schema}' order by table_name, ordinal_position",
+        settings,
+    )
+    return [(str(t), str(c)) for t, c in df.itertuples(index=False)]
 
 
 def replace_rows(

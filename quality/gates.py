@@ -206,12 +206,8 @@ def _raw_events_day(
 
 
 def _marts_pii(settings: Settings) -> SuiteResult:
-    columns = warehouse.query_df(
-        "select table_name, column_name from information_schema.columns where table_schema = 'marts'",
-        settings,
-    )
     leaked = sorted(
-        f"{t}.{c}" for t, c in columns.itertuples(index=False) if c.lower() in PII_COLUMNS
+        f"{t}.{c}" for t, c in warehouse.columns("marts", settings) if c.lower() in PII_COLUMNS
     )
     return SuiteResult(
         "marts_no_personal_data",
@@ -289,10 +285,11 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
     # dates as ISO text because GX serialises a value set to strings.
     day = as_of.isoformat()
     scores = warehouse.query_df(
-        "select customer_key, churn_probability, cast(as_of_date as varchar) as as_of_date "
+        "select customer_key, churn_probability, as_of_date "
         f"from marts.customer_churn_score_history where as_of_date = date '{day}'",
         settings,
     )
+    scores["as_of_date"] = pd.to_datetime(scores["as_of_date"]).dt.strftime("%Y-%m-%d")
     gate.suites.append(
         run_suite(
             "marts_customer_churn_scores",
