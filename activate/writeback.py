@@ -124,33 +124,56 @@ def _values_hash(row: dict) -> str:
 
 def desired_values(as_of: date, settings: Settings) -> pd.DataFrame:
     """What each person's primary CRM contact should show, from the published marts."""
+    day = as_of.isoformat()
     df = warehouse.query_df(
         f"""
-        with recs as (
-            select customer_key, string_agg(cast(product_id as varchar), ',' order by rank) as products
-            from marts.customer_recommendations
-            where as_of_date = date '{as_of.isoformat()}'
-            group by customer_key
-        )
-        select d.primary_contact_id as contact_id,
+        select s.customer_key,
+               d.primary_contact_id as contact_id,
                round(s.churn_probability, 4) as churn_probability,
                s.risk_band as churn_risk_band,
                s.top_reasons as churn_top_reasons,
-               r.products as next_best_products,
                round(v.clv, 2) as clv,
                round(v.revenue_at_risk, 2) as revenue_at_risk,
                v.save_rank,
                s.model_version,
-               cast(s.scored_at as varchar) as scored_at
+               cast(s.scored_at as varchar(32)) as scored_at
         from marts.customer_churn_scores s
-        join marts.dim_customer_720 d using (customer_key)
-        left join recs r using (customer_key)
-        left join marts.customer_value_scores v using (customer_key)
-        where s.as_of_date = date '{as_of.isoformat()}' and d.primary_contact_id is not null
+        join marts.dim_customer_720 d on d.customer_key = s.customer_key
+        left join marts.customer_value_scores v on v.customer_key = s.customer_key
+        where s.as_of_date = date '{day}' and d.primary_contact_id is not null
         """,
         settings,
     )
-    return df
+    # The products in rank order, joined here: each engine spells an ordered string
+    # aggregate differently (string_agg ... order by, listagg ... within group).
+    recs = warehouse.query_df(
+        "select customer_key, rank, product_id from marts.customer_recommendations "
+        f"where as_of_date = date '{day}'",
+        settings,
+    )
+    products = (
+        recs.sort_values(["customer_key", "rank"])
+        .groupby("customer_key")["product_id"]
+        .agg(lambda ids: ",".join(str(i) for i in ids))
+    )
+    df["next_best_products"] = df["customer_key"].map(products).astype(object)
+    df["next_best_products"] = df["next_best_products"].where(
+        df["next_best_products"].notna(), None
+    )
+    return df[
+        [
+            "contact_id",
+            "churn_probability",
+            "churn_risk_band",
+            "churn_top_reasons",
+            "next_best_products",
+            "clv",
+            "revenue_at_risk",
+            "save_rank",
+            "model_version",
+            "scored_at",
+        ]
+    ]
 
 
 def _ensure_tables(engine: sa.Engine) -> None:
