@@ -117,7 +117,16 @@ def query_df(sql: str, settings: Settings | None = None) -> pd.DataFrame:
     if settings.warehouse_is_spark:
         from customer720.spark import session
 
-        return session(settings).sql(sql).toPandas()
+        frame = session(settings).sql(sql)
+        df = frame.toPandas()
+        # As DuckDB's DataFrames: dates as datetime64 and decimals as floats (Spark gives
+        # datetime.date and Decimal objects, which compare and compute differently).
+        for f in frame.schema.fields:
+            if f.dataType.typeName() == "date":
+                df[f.name] = pd.to_datetime(df[f.name])
+            elif f.dataType.typeName() == "decimal":
+                df[f.name] = df[f.name].astype("float64")
+        return df
     if settings.warehouse_is_postgres:
         with pg_engine(settings).connect() as con:
             return pd.read_sql_query(sa.text(sql), con)
