@@ -16,6 +16,9 @@ a re-run of a past date after a later one — does not publish (nor write back t
 CRM): readers keep the newest day, whose scores and 720° view share one as-of date. The
 re-run still rebuilds the warehouse's history tables for its date.
 
+On a Spark warehouse the marts are first copied from Spark's tables (their Parquet files)
+into a scratch DuckDB file; the snapshot is then made exactly as for DuckDB.
+
 Optionally the same tables are exported as Parquet into ``<dir>/<publish id>/`` and the
 symlink ``<dir>/current`` is swapped to it atomically (the previous version is kept for
 readers still on it).
@@ -27,7 +30,10 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -112,7 +118,7 @@ def publish(
     counts: dict[str, int] = {}
     how: dict[str, int] = {"kept": 0, "patched": 0, "copied": 0}
     manifest: list[tuple] = []
-    with duckdb_connection(settings) as con:
+    with _warehouse_marts(settings) as con:
         con.execute(f"attach '{tmp}' as pub")
         try:
             for schema in PUBLISHED_SCHEMAS:
@@ -159,6 +165,29 @@ def publish(
     if parquet_dir is not None:
         result["parquet"] = str(export_parquet(target, Path(parquet_dir), publish_id))
     return result
+
+
+@contextmanager
+def _warehouse_marts(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection whose ``marts`` are the warehouse's. On Spark: a scratch DuckDB
+    file with Spark's marts copied in (``customer720.spark.copy_schema_to_duckdb``), so the
+    snapshot is made, patched and fingerprinted by the same code on every engine."""
+    if not settings.warehouse_is_spark:
+        with duckdb_connection(settings) as con:
+            yield con
+        return
+    from customer720.spark import copy_schema_to_duckdb
+
+    with tempfile.TemporaryDirectory(prefix="publish-", dir=settings.spark_dir) as scratch:
+        # Not named for a schema: DuckDB would find `marts` both as a catalog and a schema.
+        con = duckdb.connect(str(Path(scratch) / "spark_warehouse.duckdb"))
+        try:
+            con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+            for schema in PUBLISHED_SCHEMAS:
+                copy_schema_to_duckdb(con, schema, settings)
+            yield con
+        finally:
+            con.close()
 
 
 # A table where more than this share of rows changed is copied whole: patching it would

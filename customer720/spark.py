@@ -231,3 +231,49 @@ def export_raw(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
             fresh.rename(final)
     log.info("raw layer handed to Spark as Parquet: %d tables in %s", len(tables), root)
     return tables
+
+
+def copy_schema_to_duckdb(
+    con: duckdb.DuckDBPyConnection, schema: str, settings: Settings
+) -> list[str]:
+    """Copy every table of Spark's ``schema`` into the same schema of DuckDB ``con``, for
+    the published snapshot (BI tools read one DuckDB file, whichever engine built it).
+
+    A table whose files are on this machine's filesystem (a local session, or a cluster's
+    shared folder) is read by DuckDB from its Parquet files directly; elsewhere (HDFS,
+    object stores) or partitioned, it comes through the driver as Arrow. Returns the
+    tables copied."""
+    spark = session(settings)
+    con.execute(f'create schema if not exists "{schema}"')
+    if not spark.catalog.databaseExists(schema):
+        return []
+    copied = []
+    for table in sorted(spark.catalog.listTables(schema), key=lambda t: t.name):
+        if table.isTemporary or table.tableType == "VIEW":
+            continue
+        target = f'"{schema}"."{table.name}"'
+        location = _location(spark, f"{schema}.{table.name}")
+        local = location.startswith(("file:", "/"))
+        files = Path(location.removeprefix("file:")) if local else None
+        # Partition columns live in folder names, not in the files: such tables go by Arrow.
+        partitioned = any(
+            c.isPartition for c in spark.catalog.listColumns(f"{schema}.{table.name}")
+        )
+        if files is not None and not partitioned and any(files.rglob("*.parquet")):
+            con.execute(
+                f"create or replace table {target} as select * from "
+                f"read_parquet('{files}/**/*.parquet', hive_partitioning = false)"
+            )
+        else:
+            rows = spark.table(f"{schema}.{table.name}").toArrow()
+            con.register("_spark_rows", rows)
+            con.execute(f"create or replace table {target} as select * from _spark_rows")
+            con.unregister("_spark_rows")
+        copied.append(table.name)
+    log.info("copied %d Spark tables of %s to DuckDB", len(copied), schema)
+    return copied
+
+
+def _location(spark: SparkSession, name: str) -> str:
+    rows = spark.sql(f"describe table extended {name}").collect()
+    return next((str(r.data_type) for r in rows if r.col_name == "Location"), "")
