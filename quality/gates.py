@@ -391,7 +391,7 @@ def check_models(as_of: date, settings: Settings | None = None) -> GateResult:
     settings = settings or get_settings()
     gate = GateResult("models", as_of.isoformat(), False)
     rows = warehouse.query_df(
-        "select model, model_version, metric, subject, cast(issue_week as varchar) as week, "
+        "select model, model_version, metric, subject, cast(issue_week as varchar(10)) as week, "
         "value, reference_value, threshold, is_alert from ml.model_monitoring "
         f"where as_of_date = date '{as_of.isoformat()}'",
         settings,
