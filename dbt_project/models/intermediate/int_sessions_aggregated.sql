@@ -19,6 +19,7 @@
 {{
     config(
         materialized=incremental_facts_materialization(),
+        meta={'test_new_rows_by': 'last_loaded_at'},
         incremental_strategy='delete+insert',
         unique_key='anonymous_id',
         on_schema_change='sync_all_columns',

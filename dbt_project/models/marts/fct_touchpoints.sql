@@ -15,6 +15,7 @@
 {{
     config(
         materialized=incremental_facts_materialization(),
+        meta={'test_new_rows_by': 'loaded_at'},
         incremental_strategy='delete+insert',
         unique_key='touchpoint_id',
         on_schema_change='fail',

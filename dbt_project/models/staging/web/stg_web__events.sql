@@ -21,6 +21,7 @@
 {{
     config(
         materialized='incremental',
+        meta={'test_new_rows_by': 'loaded_at'},
         incremental_strategy='append',
         on_schema_change='fail',
         indexes=(
