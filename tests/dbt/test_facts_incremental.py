@@ -119,6 +119,30 @@ class Warehouse:
         return out
 
 
+# the incremental models whose data tests a daily build scopes to new rows, and the load-time
+# column each is scoped by (meta test_new_rows_by; macros/tests_on_new_rows.sql)
+SCOPED_TESTS = {
+    "staging.stg_web__events": "loaded_at",
+    "intermediate.int_sessions_aggregated": "last_loaded_at",
+    "marts.fct_orders": "loaded_at",
+    "marts.fct_order_items": "loaded_at",
+    "marts.fct_sessions": "last_loaded_at",
+    "marts.fct_touchpoints": "loaded_at",
+    "marts.fct_product_interactions": "loaded_at",
+}
+
+
+def assert_tests_recorded(wh: Warehouse) -> None:
+    """After a build whose data tests passed, every scoped model's watermark is the newest
+    load time it holds: the next daily build tests only rows loaded after it."""
+    recorded = dict(wh.rows("select model_name, tested_through from dbt_state.tested_loads"))
+    for table, column in SCOPED_TESTS.items():
+        newest = wh.rows(f"select max({column}) from {table}")[0][0]
+        model = table.split(".")[1]
+        assert model in recorded, f"no tested watermark for {model}"
+        assert dt.datetime.fromisoformat(str(recorded[model])) == newest, model
+
+
 # --- the scenarios (raw changes) ----------------------------------------------------------------
 
 
@@ -452,6 +476,8 @@ def test_duckdb_facts_incremental_equal_full_refresh(company: Path) -> None:
     anonymous_id, linked_contact = new_identity_link(wh)
     assert_incremental_equals_full(wh, run, "a new identity link", command="build")
     assert_one_person(wh, anonymous_id, linked_contact)
+    run("build", "--select", FACTS, "--indirect-selection", "cautious")
+    assert_tests_recorded(wh)
     # (e) an erasure of the merged person
     erase(linked_contact, truth._clean_env(company))
     assert_incremental_equals_full(wh, run, "an erasure", command="build")
@@ -512,6 +538,71 @@ def test_postgres_facts_incremental_equal_full_refresh(postgres_url: str, tmp_pa
     erase(linked_contact, {**truth._clean_env(local), "C720_WAREHOUSE": postgres_url})
     assert_incremental_equals_full(wh, run, "an erasure", command="build")
     assert_erased(wh, linked_contact)
+
+
+def test_postgres_daily_tests_read_rows_loaded_since_last_tested(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A daily build's data tests of an incremental model read the rows loaded since its last
+    tested build (a planted bad row with a new load time fails it, one with an old load time
+    is a whole-table test's job), and a failed test does not move the watermark on."""
+    import subprocess
+
+    import sqlalchemy as sa
+
+    url = sa.make_url(postgres_url)
+    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    create_raw(plain)
+    wh = Warehouse(pg_url=plain)
+    local = tmp_path / "local"
+    env = {k: v for k, v in truth._clean_env(local).items() if k != "DBT_DUCKDB_PATH"}
+    env.update(
+        DBT_TARGET="postgres",
+        DBT_PG_HOST=url.host or "127.0.0.1",
+        DBT_PG_PORT=str(url.port or 5432),
+        DBT_PG_USER=url.username or "postgres",
+        DBT_PG_PASSWORD=url.password or "",
+        DBT_PG_DBNAME=url.database or "",
+    )
+
+    def dbt(*args: str) -> subprocess.CompletedProcess[str]:
+        paths = ["--target-path", str(local / "target"), "--log-path", str(local / "logs")]
+        return subprocess.run(
+            [str(truth.DBT), *args, "--project-dir", str(truth.PROJECT), "--profiles-dir",
+             str(truth.PROJECT), *paths],
+            env=env, capture_output=True, text=True, timeout=900, cwd=truth.ROOT,
+        )  # fmt: skip
+
+    first = dbt("build", "--exclude", "tag:needs_scores")
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert_tests_recorded(wh)
+    watermark = (
+        "select tested_through from dbt_state.tested_loads where model_name = 'fct_sessions'"
+    )
+    before = wh.rows(watermark)
+    # a duplicate of an old session (loaded a day before the watermark, past the 30 min
+    # lookback Postgres re-reads): a daily test does not read it, a whole-table test finds it
+    duplicate = "(select min(session_id) from marts.fct_sessions)"
+    wh.rows(f"insert into marts.fct_sessions select * from marts.fct_sessions "
+            f"where session_id = {duplicate} returning session_id")  # fmt: skip
+    wh.rows(f"update marts.fct_sessions set last_loaded_at = last_loaded_at - interval '1 day' "
+            f"where session_id = {duplicate} returning session_id")  # fmt: skip
+    daily = dbt("test", "--select", "fct_sessions")
+    assert daily.returncode == 0, daily.stdout[-4000:]
+    assert "where (last_loaded_at > cast(" in (
+        next((local / "target" / "run").rglob("unique_fct_sessions_session_id.sql")).read_text()
+    )
+    whole = dbt("test", "--select", "fct_sessions", "--vars", "{test_whole_tables: true}")
+    assert whole.returncode == 1 and "unique_fct_sessions_session_id" in whole.stdout
+    # the same duplicate loaded after the last tested build: the daily build's test finds it,
+    # and keeps the watermark, so the next build tests those rows again
+    later = next_load(wh, hours=24)
+    wh.rows(f"update marts.fct_sessions set last_loaded_at = {wh.mark} "
+            f"where session_id = {duplicate} returning session_id", (later,))  # fmt: skip
+    for _ in range(2):
+        failed = dbt("build", "--select", "fct_sessions")
+        assert failed.returncode == 1 and "unique_fct_sessions_session_id" in failed.stdout
+        assert wh.rows(watermark) == before
 
 
 # --- the contract: a negative total only as a credit note ---------------------------------------
