@@ -160,20 +160,7 @@ def desired_values(as_of: date, settings: Settings) -> pd.DataFrame:
     df["next_best_products"] = df["next_best_products"].where(
         df["next_best_products"].notna(), None
     )
-    return df[
-        [
-            "contact_id",
-            "churn_probability",
-            "churn_risk_band",
-            "churn_top_reasons",
-            "next_best_products",
-            "clv",
-            "revenue_at_risk",
-            "save_rank",
-            "model_version",
-            "scored_at",
-        ]
-    ]
+    return df[["contact_id", *PAYLOAD]]
 
 
 def _ensure_tables(engine: sa.Engine) -> None:

@@ -129,7 +129,9 @@ def order_history(
         "future_engagements",
     ):
         df[col] = pd.to_numeric(df[col]).astype("int64")
-    df["monetary"] = pd.to_numeric(df["monetary"]).astype(float)
+    # To the cent: a parallel sum of doubles differs in its last bits between runs, and a
+    # model fitted on it (Gamma-Gamma, CLV) would get a new version on the same data.
+    df["monetary"] = pd.to_numeric(df["monetary"]).astype(float).round(2)
     if not engagement:
         df = df.drop(columns=["future_engagements"])
     return df[COLUMNS + (["future_engagements"] if engagement else [])]

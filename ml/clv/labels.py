@@ -77,7 +77,8 @@ def future_revenue(cutoffs: list[dt.date], window_days: int) -> pd.DataFrame:
     )
     df["customer_key"] = df["customer_key"].astype(str)
     df["cutoff_date"] = pd.to_datetime(df["cutoff_date"])
-    df["revenue"] = pd.to_numeric(df["revenue"]).astype(float).clip(lower=0.0)
+    # To the cent, as order_history's monetary: the same data gives the same labels.
+    df["revenue"] = pd.to_numeric(df["revenue"]).astype(float).round(2).clip(lower=0.0)
     df["purchases"] = pd.to_numeric(df["purchases"]).astype("int64")
     return df
 
