@@ -2,13 +2,16 @@
 was not in the warehouse when the models were trained and scored.
 
     .venv/bin/python bench/clv_truth.py simulator [--scratch /tmp/clv-sim] [--customers 10000]
+                                                  [--days 365] [--start 2024-01-01] [--retrain]
     .venv/bin/python bench/clv_truth.py cdnow     [--scratch /tmp/clv-cdnow] [--file CDNOW_master.txt]
 
 **simulator**: a company of 10,000 customers × 365 days (seed 7) goes through ingest and
 dbt as the pipeline runs it; the CLV model is trained and every eligible customer scored
-at its last day with only that year loaded (N = 365). Then the simulator appends the next
-365 days of the same company, the CRM is ingested again and ``fct_orders`` rebuilt, and
-each customer's realised net revenue in (as_of, as_of + 365] is the truth.
+at its last day with only that year loaded (N = 365; ``--days 730`` for two years). Then
+the simulator appends the next 365 days of the same company, the CRM is ingested again and
+``fct_orders`` rebuilt, and each customer's realised net revenue in (as_of, as_of + 365]
+is the truth. That year must end before today (``--start``): ingest quarantines
+timestamps after the load.
 
 **cdnow**: the real CDNOW purchases (examples/cdnow) through the bring-your-own-data path;
 models trained with as_of 1997-12-31 (labels only from windows that ended by then) and
@@ -19,8 +22,8 @@ Both print Spearman, MAE, the calibration of totals (sum predicted / sum realise
 top-decile share for LightGBM, the historical average and BG/NBD + Gamma-Gamma, on every
 scored customer, and where the error comes from (customers who bought nothing vs who did).
 Steps already done in the scratch folder are not redone; ``--retrain`` trains and scores
-again with the current code on the same data (the simulator keeps a copy of its first-year
-warehouse for that, ``year1.duckdb``), so a change to the models is measured in minutes.
+again with the current code on the same data (the simulator keeps a copy of its warehouse
+before the truth year for that, ``history.duckdb``): a model change is measured in minutes.
 """
 
 from __future__ import annotations
@@ -162,21 +165,32 @@ def simulator(args: argparse.Namespace) -> None:
     from simulator.__main__ import main as simulate
 
     sources = scratch / "sources"
-    year1 = scratch / "year1.duckdb"  # the warehouse with the first year only
-    first = dt.date(2024, 1, 1) + dt.timedelta(days=args.days - 1)
+    history = scratch / "history.duckdb"  # the warehouse before the truth year
+    start = dt.date.fromisoformat(args.start)
+    first = start + dt.timedelta(days=args.days - 1)
     if args.retrain:
         _forget_models(scratch)
-    if not year1.exists():
+    if not history.exists():
         if (scratch / "appended").exists():
             raise SystemExit(
                 f"{scratch} already holds the second year: the models cannot be trained on "
                 "the first year alone any more; start over with an empty --scratch"
             )
         if not (sources / "simulation.json").exists():
-            _simulate(simulate, ["--customers", str(args.customers), "--days", str(args.days)])
+            _simulate(
+                simulate,
+                [
+                    "--customers",
+                    str(args.customers),
+                    "--days",
+                    str(args.days),
+                    "--start",
+                    args.start,
+                ],
+            )
         for stage in ("ingest_crm", "ingest_events", "marts"):
             run_stage(stage, first)
-        _keep_copy(year1)
+        _keep_copy(history)
     end = first + dt.timedelta(days=365)
     if not (scratch / "appended").exists():
         _simulate(simulate, ["--append-days", "365", "--out", str(sources)])
@@ -186,7 +200,7 @@ def simulator(args: argparse.Namespace) -> None:
         run_dbt("build", as_of=end, select="+fct_orders", exclude="tag:needs_scores")
         save_truth(first, 365, scratch)
     if not (scratch / "clv_predictions.csv").exists():
-        _point_at(scratch, C720_WAREHOUSE=str(year1))
+        _point_at(scratch, C720_WAREHOUSE=str(history))
         compare(first, 365, scratch)
     realised(first, 365, scratch)
 
@@ -234,6 +248,8 @@ def main() -> None:
     p.add_argument("--scratch", default="/tmp/clv-sim")
     p.add_argument("--customers", type=int, default=10_000)
     p.add_argument("--days", type=int, default=365)
+    # the truth year must end before today: ingest quarantines timestamps after the load
+    p.add_argument("--start", default="2024-01-01", help="first simulated day")
     p.set_defaults(run=simulator)
     p = sub.add_parser("cdnow", help="CDNOW, truth = the 26 weeks after 1997-12-31")
     p.add_argument("--scratch", default="/tmp/clv-cdnow")
