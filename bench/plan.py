@@ -3,12 +3,14 @@
 Three days of pipeline on one simulated company, so every comparison is on the same data:
 
 1. **full** — the first run on the whole history: ingest, gates, ``dbt build``, churn
-   and recommender training, scoring, recommendations, score marts, publish, CRM writeback;
-   beside it the reference limits (bare read_json, one SQL pass, bare ``lightgbm.train``).
+   and recommender training, scoring, recommendations, score marts, publish, CRM writeback,
+   model gate; beside it the reference limits (bare read_json, one SQL pass, bare
+   ``lightgbm.train``). Then **spark**: every one of those stages again with the warehouse
+   on a local Spark session (``C720_WAREHOUSE=spark``), one process each, on the same data
+   and date, in a local dir of its own with a copy of the CRM as simulated: the full run's
+   DuckDB steps against Spark's, stage by stage.
 2. **incremental** — one simulated day appended, then the same stages called directly
    (the DAG's task functions, one process each): the daily cost of a warehouse with history.
-   Then **spark**: the same day's ingest and dbt builds with the warehouse on a local Spark
-   session (``C720_WAREHOUSE=spark``), against the DuckDB steps just before.
 3. **airflow** — one more day appended, then the same pipeline through Airflow's public
    entry point (``python -m orchestrate run --date D``): the orchestration cost; then one
    plain ``dbt build`` of the same date's marts, against the transform DAG's dbt tasks.
@@ -17,6 +19,8 @@ Three days of pipeline on one simulated company, so every comparison is on the s
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from bench.stages import PIPELINE
 
 
 @dataclass(frozen=True)
@@ -45,28 +49,13 @@ class Step:
         return f"{self.phase}/{self.stage}"
 
 
-# The daily pipeline in the order the DAG chain runs it (dags/customer720_ingest.py → transform → score).
-DAILY = [
-    "ingest_crm",
-    "ingest_events",
-    "quality_raw",
-    "dbt_build",
-    "quality_marts",
-    "train_churn",
-    "train_recommender",
-    "score_churn",
-    "recommend",
-    "monitor_models",
-    "dbt_scores",
-    "quality_scores",
-    "publish",
-    "writeback",
-    "quality_models",
-]
+# The daily pipeline in the order the DAG chain runs it (dags/customer720_ingest.py → transform
+# → train → score), training included.
+DAILY = [bench_name for bench_name, _ in PIPELINE]
 
-# The stages run again with the warehouse on Spark, after the full run (same data, same day).
-# (Not the score marts: on Spark they would read empty ML outputs, no like-for-like figure.)
-SPARK = ["spark_ingest_crm", "spark_ingest_events", "spark_dbt_build"]
+# Every daily stage again with the warehouse on Spark, after the full run (same data, same
+# day), each its own process as a DAG task is: Spark state persists in its metastore.
+SPARK = [f"spark_{stage}" for stage in DAILY]
 
 # Reference limits run right after the stage they bound, on the same warehouse state.
 REFERENCES = {
@@ -77,7 +66,8 @@ REFERENCES = {
 
 
 def full_plan() -> list[Step]:
-    steps = [Step("setup", "simulate")]
+    # the CRM as simulated, for the Spark phase (the full run's writeback changes the source)
+    steps = [Step("setup", "simulate"), Step("setup", "spark_crm")]
     for stage in DAILY:
         steps.append(Step("full", stage))
         if stage in REFERENCES:

@@ -1,5 +1,6 @@
 """The benchmarked stages: the pipeline's own from its registry (orchestrate.stages, what the
-Airflow tasks call), plus the bench-only ones: simulate, append_day, airflow, references.
+Airflow tasks call), the same on a Spark warehouse (``spark_*``), plus the bench-only ones:
+simulate, append_day, spark_crm, airflow, references.
 
 Every stage takes one ``params`` dict (JSON: ``as_of`` as ISO text, scale facts) and
 returns a small JSON-serialisable summary. They run in a child process each
@@ -60,15 +61,52 @@ def _registry(name: str) -> Stage:
     return run
 
 
+SPARK_RUN = "spark-run"  # the Spark phase's C720_LOCAL_DIR, a folder of the scratch
+
+
+def _spark_run_dir() -> Path:
+    """Where the Spark phase keeps its state, inside this step's scratch (C720_LOCAL_DIR)."""
+    from customer720.settings import get_settings
+
+    return get_settings().local_dir / SPARK_RUN
+
+
+def spark_crm(params: Params) -> dict:
+    """A copy of the CRM as simulated, for the Spark phase: its ingest reads the same CRM
+    the full run's did (before that run's writeback), and its writeback writes there."""
+    import shutil
+
+    from customer720.settings import get_settings
+
+    run_dir = _spark_run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(get_settings().sources_dir / "crm.sqlite", run_dir / "crm.sqlite")
+    return {"crm": str(run_dir / "crm.sqlite")}
+
+
 def _on_spark(name: str) -> Stage:
     """A registry stage with the warehouse on a local Spark session (C720_WAREHOUSE=spark),
     on the same company and date as the DuckDB steps. Its own process (bench.measure), so
-    the setting stays there; Spark's state is apart, in C720_SPARK_DIR."""
+    the settings stay there. The Spark phase has a local dir of its own (``spark-run/``:
+    Spark's tables and metastore, models, dbt's target, the snapshot, the CRM copy of
+    ``spark_crm``), so it neither reads the DuckDB run's models and partial-parse state
+    nor leaves its own for the incremental phase; the sources are the scratch's."""
 
     def run(params: Params) -> dict:
         import os
 
-        os.environ["C720_WAREHOUSE"] = "spark"
+        from customer720.settings import get_settings
+
+        sources, run_dir = get_settings().sources_dir, _spark_run_dir()
+        crm = run_dir / "crm.sqlite"
+        if not crm.exists():
+            raise RuntimeError(f"{crm} is missing: run the step setup/spark_crm first")
+        os.environ.update(
+            C720_WAREHOUSE="spark",
+            C720_LOCAL_DIR=str(run_dir),
+            C720_SOURCES_DIR=str(sources),
+            C720_CRM_URL=f"sqlite:///{crm}",
+        )
         summary = _registry(name)(params)
         _stop_jvm()
         return summary
@@ -156,34 +194,32 @@ def _reference(name: str) -> Stage:
     return run
 
 
+# The pipeline's stages: bench name, registry name (orchestrate.stages).
+PIPELINE = (
+    ("ingest_crm", "ingest_crm"),
+    ("ingest_events", "ingest_events"),
+    ("quality_raw", "quality_raw"),
+    ("dbt_build", "marts"),
+    ("quality_marts", "quality_marts"),
+    ("train_churn", "train_churn"),
+    ("train_recommender", "train_recommender"),
+    ("score_churn", "score_churn"),
+    ("recommend", "recommend"),
+    ("monitor_models", "monitor_models"),
+    ("dbt_scores", "score_marts"),
+    ("quality_scores", "quality_scores"),
+    ("publish", "publish"),
+    ("writeback", "crm_writeback"),
+    ("quality_models", "quality_models"),
+)
+
 STAGES: dict[str, Stage] = {
     "simulate": simulate,
     "append_day": append_day,
-    # the pipeline's stages (bench name: registry name)
-    **{
-        bench_name: _registry(name)
-        for bench_name, name in (
-            ("ingest_crm", "ingest_crm"),
-            ("ingest_events", "ingest_events"),
-            ("quality_raw", "quality_raw"),
-            ("dbt_build", "marts"),
-            ("quality_marts", "quality_marts"),
-            ("train_churn", "train_churn"),
-            ("train_recommender", "train_recommender"),
-            ("score_churn", "score_churn"),
-            ("recommend", "recommend"),
-            ("monitor_models", "monitor_models"),
-            ("dbt_scores", "score_marts"),
-            ("quality_scores", "quality_scores"),
-            ("publish", "publish"),
-            ("writeback", "crm_writeback"),
-            ("quality_models", "quality_models"),
-        )
-    },
+    "spark_crm": spark_crm,
+    **{bench_name: _registry(name) for bench_name, name in PIPELINE},
     # the same stages with the warehouse on Spark (local[*]): transform scales out there
-    "spark_ingest_crm": _on_spark("ingest_crm"),
-    "spark_ingest_events": _on_spark("ingest_events"),
-    "spark_dbt_build": _on_spark("marts"),
+    **{f"spark_{bench_name}": _on_spark(name) for bench_name, name in PIPELINE},
     "airflow_prepare": airflow_prepare,
     "airflow": airflow,
     "dbt_plain": dbt_plain,
