@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,69 @@ def _ratio(num: float | None, den: float | None) -> float | None:
 
 
 def _daily_total(
-    steps: dict[str, dict], phase: str, key: str, skip: tuple[str, ...] = ()
+    steps: dict[str, dict], phase: str, key: str, skip: tuple[str, ...] = (), prefix: str = ""
 ) -> float | None:
-    stages = [s for s in DAILY if s not in skip]
-    values = [steps.get(f"{phase}/{s}", {}).get(key) for s in stages]
-    if any(v is None for v in values) or any(steps[f"{phase}/{s}"].get("error") for s in stages):
+    """The sum of ``key`` over the daily stages of a phase (step ids ``phase/<prefix><stage>``);
+    None unless every one ran without error."""
+    ids = [f"{phase}/{prefix}{s}" for s in DAILY if s not in skip]
+    values = [steps.get(i, {}).get(key) for i in ids]
+    if any(v is None for v in values) or any(steps[i].get("error") for i in ids):
         return None
     return round(sum(values), 2)
+
+
+def _ok(step: dict | None) -> dict | None:
+    return step if step and not step.get("error") else None
+
+
+def _largest(values: Iterable[float | None]) -> float | None:
+    """The largest value, or None when one is missing."""
+    known = list(values)
+    return None if not known or None in known else max(v for v in known if v is not None)
+
+
+def spark_vs_duckdb(steps: dict[str, dict]) -> list[dict[str, Any]]:
+    """Per daily stage, the full run's DuckDB step against the same stage on Spark
+    (``spark/spark_<stage>``), then the whole chain (sums; None unless every stage ran on
+    both). Ratios are Spark / DuckDB; ``error`` names a side that failed."""
+    rows = []
+    for stage in DAILY:
+        duck, spark = steps.get(f"full/{stage}"), steps.get(f"spark/spark_{stage}")
+        if duck is None and spark is None:
+            continue
+        d, s = _ok(duck), _ok(spark)
+        failed = [
+            side for side, step in (("DuckDB", duck), ("Spark", spark)) if step and not _ok(step)
+        ]
+        rows.append(
+            {
+                "stage": stage,
+                "duckdb_seconds": d and d.get("seconds"),
+                "spark_seconds": s and s.get("seconds"),
+                "wall": _ratio(s and s.get("seconds"), d and d.get("seconds")),
+                "cpu": _ratio(s and s.get("cpu_seconds"), d and d.get("cpu_seconds")),
+                "duckdb_peak_rss_mb": d and d.get("peak_rss_mb"),
+                "spark_peak_rss_mb": s and s.get("peak_rss_mb"),
+                "error": ", ".join(failed) or None,
+            }
+        )
+    if rows:
+        duck_sum = {k: _daily_total(steps, "full", k) for k in ("seconds", "cpu_seconds")}
+        spark_sum = {k: _daily_total(steps, "spark", k, prefix="spark_") for k in duck_sum}
+        rows.append(
+            {
+                "stage": "whole chain",
+                "duckdb_seconds": duck_sum["seconds"],
+                "spark_seconds": spark_sum["seconds"],
+                "wall": _ratio(spark_sum["seconds"], duck_sum["seconds"]),
+                "cpu": _ratio(spark_sum["cpu_seconds"], duck_sum["cpu_seconds"]),
+                # the chain's peak: its largest step (one process at a time)
+                "duckdb_peak_rss_mb": _largest(r["duckdb_peak_rss_mb"] for r in rows),
+                "spark_peak_rss_mb": _largest(r["spark_peak_rss_mb"] for r in rows),
+                "error": None,
+            }
+        )
+    return rows
 
 
 def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
@@ -107,6 +164,15 @@ def ratios(steps: dict[str, dict]) -> dict[str, dict[str, Any]]:
             "denominator": den,
             "meaning": meaning,
         }
+    chain = spark_vs_duckdb(steps)[-1:] or [{"wall": None, "cpu": None}]
+    out["spark_chain_vs_duckdb"] = {
+        "value": chain[0]["wall"],
+        "cpu": chain[0]["cpu"],
+        "numerator": f"spark: the {len(DAILY)} daily stages on Spark, one process each",
+        "denominator": f"full: the same {len(DAILY)} stages on DuckDB",
+        "meaning": "the whole first run (training included) on Spark local[*] vs on DuckDB "
+        "(same data, same date, 2 cores; per stage in the table below)",
+    }
     full = _daily_total(steps, "full", "seconds")
     incremental = _daily_total(steps, "incremental", "seconds")
     out["daily_incremental_vs_full"] = {
@@ -205,6 +271,7 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
     ]
     for name, r in report["ratios"].items():
         lines.append(f"| {name} | {_fmt(r['value'])} | {_fmt(r.get('cpu'))} | {r['meaning']} |")
+    lines += _spark_table(report["steps"])
     lines += [
         "",
         "## Steps",
@@ -231,6 +298,35 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spark_table(steps: dict[str, dict]) -> list[str]:
+    rows = spark_vs_duckdb(steps)
+    if not any(r["spark_seconds"] is not None or r["error"] for r in rows):
+        return []
+    lines = [
+        "",
+        "## Spark local[*] vs DuckDB",
+        "",
+        "Each daily stage of the full run (`full/<stage>`, DuckDB) and the same stage with the "
+        "warehouse on a local Spark session (`spark/spark_<stage>`): same data, same date, one "
+        "process each, so each Spark stage starts its own session (a JVM), as an Airflow task "
+        "does. Ratios are Spark / DuckDB (1.0 = parity); Spark's CPU time and peak RSS "
+        "include its JVM.",
+        "",
+        "| stage | DuckDB s | Spark s | wall ratio | CPU ratio | DuckDB peak RSS MB "
+        "| Spark peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        name = f"**{r['stage']}**" if r["stage"] == "whole chain" else r["stage"]
+        status = f" (failed on {r['error']})" if r["error"] else ""
+        lines.append(
+            f"| {name}{status} | {_fmt(r['duckdb_seconds'])} | {_fmt(r['spark_seconds'])} "
+            f"| {_fmt(r['wall'])} | {_fmt(r['cpu'])} | {_fmt(r['duckdb_peak_rss_mb'])} "
+            f"| {_fmt(r['spark_peak_rss_mb'])} |"
+        )
+    return lines
+
+
 def charts(report: dict[str, Any], out_dir: Path, stem: str) -> dict[str, str]:
     """PNG charts (time per step; incremental vs full); {title: file name}."""
     import matplotlib
@@ -250,6 +346,8 @@ def charts(report: dict[str, Any], out_dir: Path, stem: str) -> dict[str, str]:
             if n.startswith("airflow/")
             else "tab:green"
             if n.startswith("incremental/")
+            else "tab:red"
+            if n.startswith("spark/")
             else "tab:blue"
             for n in names
         ]

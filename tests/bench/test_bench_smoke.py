@@ -87,3 +87,85 @@ def test_make_target_runs_the_harness() -> None:
         ["make", "-n", "bench", "SCALE=M"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert "-m bench --scale M" in dry.stdout
+
+
+def _step(seconds: float, cpu: float, rss: float, error: str | None = None) -> dict:
+    """A step as bench.measure records it."""
+    step = {
+        "process_seconds": seconds + 1.5,
+        "process_cpu_seconds": cpu + 1.5,
+        "load_before": 1.0,
+        "load_after": 1.1,
+        "niceness": 5,
+        "summary": {},
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": rss,
+    }
+    return step | ({"error": error} if error else {})
+
+
+def _spark_table(md: str) -> dict[str, list[str]]:
+    """The cells of the Markdown's "Spark local[*] vs DuckDB" table, by stage."""
+    section = md.split("## Spark local[*] vs DuckDB", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def test_spark_table_renders_from_a_report(tmp_path: Path) -> None:
+    """`python -m bench --render` on a report of the step shape bench.measure writes: one row
+    per daily stage with Spark / DuckDB ratios, a whole-chain row of sums; a stage that
+    failed on Spark says so and leaves the chain without a total."""
+    from bench.__main__ import main
+    from bench.plan import DAILY
+
+    steps = {}
+    for stage in DAILY:
+        slow = stage == "dbt_build"
+        steps[f"full/{stage}"] = _step(10.0 if slow else 2.0, 20.0 if slow else 3.0, 1500.0)
+        steps[f"spark/spark_{stage}"] = _step(
+            80.0 if slow else 10.0, 200.0 if slow else 24.0, 2500.0
+        )
+    report = {
+        "scale": {"name": "S", "customers": 10_000, "days": 365},
+        "started_at": "2026-12-06T00:00:00+00:00",
+        "finished_at": "2026-12-06T01:00:00+00:00",
+        "status": "finished",
+        "scratch": str(tmp_path),
+        "machine": {
+            "cpus": 2,
+            "cpu_model": "x",
+            "memory_gb": 8,
+            "load_at_start": [1, 1, 1],
+            "niceness": 5,
+        },
+        "versions": {"duckdb": "x"},
+        "data": {},
+        "steps": steps,
+        "pending": [],
+        "ratios": {},
+    }
+    path = tmp_path / "bench-S-test.json"
+    path.write_text(json.dumps(report))
+    assert main(["--render", str(path)]) == 0
+
+    md = path.with_suffix(".md").read_text()
+    table = _spark_table(md)
+    assert set(table) == {*DAILY, "**whole chain**"}
+    # DuckDB s, Spark s, wall ratio, CPU ratio, DuckDB peak RSS, Spark peak RSS
+    assert table["dbt_build"] == ["10.00", "80.00", "8.00", "10.00", "1,500.00", "2,500.00"]
+    assert table["ingest_crm"][:4] == ["2.00", "10.00", "5.00", "8.00"]
+    duck, spark = 2.0 * (len(DAILY) - 1) + 10, 10.0 * (len(DAILY) - 1) + 80
+    assert table["**whole chain**"][:3] == [f"{duck:,.2f}", f"{spark:,.2f}", f"{spark / duck:.2f}"]
+    ratios = json.loads(path.read_text())["ratios"]
+    assert ratios["spark_chain_vs_duckdb"]["value"] == round(spark / duck, 3)
+    assert ratios["spark_dbt_vs_duckdb"]["value"] == 8.0
+    assert ratios["spark_ingest_vs_duckdb"]["value"] == 5.0
+
+    steps["spark/spark_recommend"] = _step(3.0, 3.0, 900.0, error="Py4JError: the JVM died")
+    path.write_text(json.dumps(report))
+    assert main(["--render", str(path)]) == 0
+    table = _spark_table(path.with_suffix(".md").read_text())
+    assert table["recommend (failed on Spark)"][1:4] == ["–", "–", "–"]
+    assert table["**whole chain**"][1:4] == ["–", "–", "–"]  # no total without every stage
+    assert json.loads(path.read_text())["ratios"]["spark_chain_vs_duckdb"]["value"] is None
