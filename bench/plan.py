@@ -2,10 +2,10 @@
 
 Three days of pipeline on one simulated company, so every comparison is on the same data:
 
-1. **full** — the first run on the whole history: ingest, gates, ``dbt build``, churn
-   and recommender training, scoring, recommendations, score marts, publish, CRM writeback,
-   model gate; beside it the reference limits (bare read_json, one SQL pass, bare
-   ``lightgbm.train``). Then **spark**: every one of those stages again with the warehouse
+1. **full** — the first run on the whole history, every stage of ``orchestrate.stages``:
+   ingest, gates, ``dbt build``, churn, CLV and recommender training, scoring,
+   recommendations, score marts, publish, CRM writeback, model gate; beside it the
+   reference limits (bare read_json, one SQL pass, bare ``lightgbm.train``). Then **spark**: every one of those stages again with the warehouse
    on a local Spark session (``C720_WAREHOUSE=spark``), one process each, on the same data
    and date, in a local dir of its own with a copy of the CRM as simulated: the full run's
    DuckDB steps against Spark's, stage by stage.
@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.stages import PIPELINE
+from orchestrate.stages import STAGES as REGISTRY
+from orchestrate.stages import TRAIN
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Step:
 # The daily pipeline in the order the DAG chain runs it (dags/customer720_ingest.py → transform
 # → train → score), training included.
 DAILY = [bench_name for bench_name, _ in PIPELINE]
+# The training stages (the weekly DAG): a daily run goes without them.
+TRAINING = tuple(bench for bench, name in PIPELINE if REGISTRY[name].step == TRAIN)
 
 # Every daily stage again with the warehouse on Spark, after the full run (same data, same
 # day), each its own process as a DAG task is: Spark state persists in its metastore.
