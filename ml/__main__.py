@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
+import inspect
 import json
 import logging
 import sys
@@ -54,6 +56,33 @@ def _as_of(p: argparse.ArgumentParser, required: bool = True, help: str | None =
     )
 
 
+Actions = argparse._SubParsersAction  # what add_subparsers returns
+
+
+def _model(models: Actions, name: str, help: str, description: str) -> Actions:
+    """MODEL's parser; returns its ACTION subparsers."""
+    parser = models.add_parser(name, help=help, description=description)
+    return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+
+def _train(actions: Actions, step: str, help: str) -> None:
+    """MODEL train --as-of: runs ``step`` ("module:function", imported only then)."""
+    p = actions.add_parser("train", help=help)
+    _as_of(p)
+    p.set_defaults(step=step)
+
+
+def _score(actions: Actions, step: str, help: str, versioned: bool = False) -> None:
+    """MODEL score --as-of [--model-version when ``versioned``]: runs ``step``."""
+    p = actions.add_parser("score", help=help)
+    _as_of(p)
+    if versioned:
+        p.add_argument(
+            "--model-version", help="score with this registered version instead of the champion"
+        )
+    p.set_defaults(step=step)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ml",
@@ -68,29 +97,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     models = parser.add_subparsers(dest="model", required=True, metavar="MODEL")
 
-    churn = models.add_parser(
+    churn = _model(
+        models,
         "churn",
         help="churn model: train | score | report",
         description="The churn model: probability that a customer places no order in the "
         "next C720_CHURN_HORIZON_DAYS days, with a risk band and the top reasons.",
     )
-    actions = churn.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = actions.add_parser(
-        "train",
+    _train(
+        churn,
+        "ml.churn.train:train_churn",
         help="train, evaluate and register a churn model; the champion is replaced only "
         "if the new model beats it on the same holdout",
     )
-    _as_of(p)
-    p = actions.add_parser(
-        "score",
+    _score(
+        churn,
+        "ml.churn.score:score_churn",
         help="score every eligible customer with the champion model into "
         "ml.churn_predictions (re-running a date replaces its rows)",
+        versioned=True,
     )
-    _as_of(p)
-    p.add_argument(
-        "--model-version", help="score with this registered version instead of the champion"
-    )
-    p = actions.add_parser("report", help="re-render the HTML report of a churn model version")
+    p = churn.add_parser("report", help="re-render the HTML report of a churn model version")
     p.add_argument(
         "--model-version",
         help="version to report on (default: the newest model trained for --as-of, "
@@ -98,52 +125,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _as_of(p, required=False)
 
-    clv = models.add_parser(
+    clv = _model(
+        models,
         "clv",
         help="customer lifetime value: train | score",
         description="Customer lifetime value: expected net revenue of each customer in the "
         "next C720_CLV_HORIZON_DAYS days (LightGBM against a historical-average and a "
         "BG/NBD + Gamma-Gamma baseline; the champion scores).",
     )
-    actions = clv.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = actions.add_parser(
-        "train",
+    _train(
+        clv,
+        "ml.clv.train:train_clv",
         help="train a CLV model, compare it with both baselines on held-out customers and "
         "register it (champion only if it wins)",
     )
-    _as_of(p)
-    p = actions.add_parser(
-        "score",
+    _score(
+        clv,
+        "ml.clv.score:score_clv",
         help="CLV of every eligible customer with the champion into ml.clv_predictions "
         "(re-running a date replaces its rows)",
-    )
-    _as_of(p)
-    p.add_argument(
-        "--model-version", help="score with this registered version instead of the champion"
+        versioned=True,
     )
 
-    recs = models.add_parser(
+    recs = _model(
+        models,
         "recs",
         help="product recommendations: train | score | report",
         description="Product recommendations: candidates from purchase and web history, "
         "ranked by a LightGBM LambdaRank model (the champion), top 10 per active customer.",
     )
-    actions = recs.add_subparsers(dest="action", required=True, metavar="ACTION")
-    p = actions.add_parser(
-        "train",
+    _train(
+        recs,
+        "ml.recs.train:train_recommender",
         help="train a LambdaRank recommender on past weeks, evaluate it on the last week "
         "against baselines and register it (champion only if it wins); writes no "
         "recommendations",
     )
-    _as_of(p)
-    p = actions.add_parser(
-        "score",
+    _score(
+        recs,
+        "ml.recs.score:recommend",
         help="write the top 10 products per active customer into "
         "ml.product_recommendations, ranked by the champion (the transparent blend "
         "until a ranker is registered); never trains",
     )
-    _as_of(p)
-    p = actions.add_parser(
+    p = recs.add_parser(
         "report",
         help="re-render the HTML evaluation report of the recommender trained for a date",
     )
@@ -168,32 +193,16 @@ def run(args: argparse.Namespace) -> dict:
         transient=True,
     ) as progress:
         task = progress.add_task(f"{args.model} {args.action}", total=None)
-        if args.model == "churn" and args.action == "train":
-            from ml.churn.train import train_churn
-
-            return train_churn(
-                args.as_of,
-                on_step=lambda s: progress.update(task, description=f"churn train: {s}"),
+        module, name = args.step.split(":")
+        step = getattr(importlib.import_module(module), name)
+        kwargs: dict = {}
+        if "model_version" in vars(args):  # `score --model-version`
+            kwargs["version"] = args.model_version
+        if "on_step" in inspect.signature(step).parameters:  # a step that reports progress
+            kwargs["on_step"] = lambda s: progress.update(
+                task, description=f"{args.model} {args.action}: {s}"
             )
-        if args.model == "clv" and args.action == "train":
-            from ml.clv.train import train_clv
-
-            return train_clv(args.as_of)
-        if args.model == "clv":
-            from ml.clv.score import score_clv
-
-            return score_clv(args.as_of, version=args.model_version)
-        if args.model == "churn":
-            from ml.churn.score import score_churn
-
-            return score_churn(args.as_of, version=args.model_version)
-        if args.action == "train":
-            from ml.recs.train import train_recommender
-
-            return train_recommender(args.as_of)
-        from ml.recs.score import recommend
-
-        return recommend(args.as_of)
+        return step(args.as_of, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> int:

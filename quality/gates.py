@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import great_expectations as gx
 import pandas as pd
@@ -77,6 +78,25 @@ def _finish(gate: GateResult, settings: Settings, blocking: bool = True) -> Gate
     return gate
 
 
+@dataclass(frozen=True)
+class QuerySuite:
+    """A suite over one query's rows: its name, the SQL and the expectations."""
+
+    name: str
+    sql: str
+    expectations: list[Any]
+
+
+def _run_query_suites(
+    suites: Sequence[QuerySuite], settings: Settings, as_of: date
+) -> list[SuiteResult]:
+    """Each suite on its query's rows, in order."""
+    return [
+        run_suite(s.name, warehouse.query_df(s.sql, settings), s.expectations, settings, as_of)
+        for s in suites
+    ]
+
+
 def check_raw(
     as_of: date, settings: Settings | None = None, failed_loads: Sequence[str] = ()
 ) -> GateResult:
@@ -102,36 +122,28 @@ def check_raw(
     )
     if bool(warehouse.scalar("select count(*) > 0 from raw.web_events", settings)):
         gate.suites.append(_raw_events_day(as_of, events, history, settings))
-    contacts = warehouse.query_df("select contact_id, created_at from raw.crm_contacts", settings)
-    gate.suites.append(
-        run_suite(
+    expect = gx.expectations
+    crm = [
+        QuerySuite(
             "raw_crm_contacts",
-            contacts,
+            "select contact_id, created_at from raw.crm_contacts",
             [
-                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
-                gx.expectations.ExpectColumnValuesToBeUnique(column="contact_id"),
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="created_at"),
+                expect.ExpectTableRowCountToBeBetween(min_value=1),
+                expect.ExpectColumnValuesToBeUnique(column="contact_id"),
+                expect.ExpectColumnValuesToNotBeNull(column="created_at"),
             ],
-            settings,
-            as_of,
-        )
-    )
-    orders = warehouse.query_df(
-        "select order_id, contact_id, total_amount from raw.crm_orders", settings
-    )
-    gate.suites.append(
-        run_suite(
+        ),
+        QuerySuite(
             "raw_crm_orders",
-            orders,
+            "select order_id, contact_id, total_amount from raw.crm_orders",
             [
-                gx.expectations.ExpectColumnValuesToBeUnique(column="order_id"),
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="contact_id"),
-                gx.expectations.ExpectColumnValuesToBeBetween(column="total_amount", min_value=0),
+                expect.ExpectColumnValuesToBeUnique(column="order_id"),
+                expect.ExpectColumnValuesToNotBeNull(column="contact_id"),
+                expect.ExpectColumnValuesToBeBetween(column="total_amount", min_value=0),
             ],
-            settings,
-            as_of,
-        )
-    )
+        ),
+    ]
+    gate.suites += _run_query_suites(crm, settings, as_of)
     return _finish(gate, settings)
 
 
@@ -221,45 +233,103 @@ def check_marts(as_of: date, settings: Settings | None = None) -> GateResult:
     """Before ML: features for this date exist and are unique, no personal data in marts."""
     settings = settings or get_settings()
     gate = GateResult("marts", as_of.isoformat(), False)
-    features = warehouse.query_df(
-        "select customer_key, cutoff_date from ml.customer_features", settings
-    )
-    gate.suites.append(
-        run_suite(
+    expect = gx.expectations
+    suites = [
+        QuerySuite(
             "ml_customer_features",
-            features,
+            "select customer_key, cutoff_date from ml.customer_features",
             [
-                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
-                gx.expectations.ExpectCompoundColumnsToBeUnique(
-                    column_list=["customer_key", "cutoff_date"]
-                ),
+                expect.ExpectTableRowCountToBeBetween(min_value=1),
+                expect.ExpectColumnValuesToNotBeNull(column="customer_key"),
+                expect.ExpectCompoundColumnsToBeUnique(column_list=["customer_key", "cutoff_date"]),
                 # Freshness: the newest cutoff is this run's date (pandas reads DATE as Timestamp).
-                gx.expectations.ExpectColumnMaxToBeBetween(
+                expect.ExpectColumnMaxToBeBetween(
                     column="cutoff_date",
                     min_value=pd.Timestamp(as_of - timedelta(days=1)),
                     max_value=pd.Timestamp(as_of),
                 ),
             ],
-            settings,
-            as_of,
-        )
-    )
-    orders = warehouse.query_df("select order_id, customer_key from marts.fct_orders", settings)
-    gate.suites.append(
-        run_suite(
+        ),
+        QuerySuite(
             "marts_fct_orders",
-            orders,
+            "select order_id, customer_key from marts.fct_orders",
             [
-                gx.expectations.ExpectColumnValuesToBeUnique(column="order_id"),
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
+                expect.ExpectColumnValuesToBeUnique(column="order_id"),
+                expect.ExpectColumnValuesToNotBeNull(column="customer_key"),
             ],
-            settings,
-            as_of,
-        )
-    )
+        ),
+    ]
+    gate.suites += _run_query_suites(suites, settings, as_of)
     gate.suites.append(_marts_pii(settings))
     return _finish(gate, settings)
+
+
+def _scores_suites(day: str) -> list[QuerySuite]:
+    """The scores gate's suites. Only ``day``'s rows: a backfill of an older date must not
+    be judged by the newest scores."""
+    expect = gx.expectations
+    return [
+        QuerySuite(
+            "marts_dim_customer_720",
+            "select customer_key from marts.dim_customer_720",
+            [
+                expect.ExpectTableRowCountToBeBetween(min_value=1),
+                expect.ExpectColumnValuesToBeUnique(column="customer_key"),
+                expect.ExpectColumnValuesToNotBeNull(column="customer_key"),
+            ],
+        ),
+        QuerySuite(
+            "marts_customer_churn_scores",
+            "select customer_key, churn_probability "
+            f"from marts.customer_churn_score_history where as_of_date = date '{day}'",
+            [
+                expect.ExpectTableRowCountToBeBetween(min_value=1),
+                expect.ExpectColumnValuesToBeUnique(column="customer_key"),
+                expect.ExpectColumnValuesToBeBetween(
+                    column="churn_probability", min_value=0, max_value=1
+                ),
+            ],
+        ),
+        QuerySuite(
+            "marts_customer_clv_scores",
+            "select customer_key, clv, horizon_days from marts.customer_clv_score_history "
+            f"where as_of_date = date '{day}'",
+            [
+                expect.ExpectTableRowCountToBeBetween(min_value=1),
+                expect.ExpectColumnValuesToBeUnique(column="customer_key"),
+                expect.ExpectColumnValuesToNotBeNull(column="clv"),
+                expect.ExpectColumnValuesToBeBetween(column="clv", min_value=0),
+                expect.ExpectColumnValuesToBeBetween(column="horizon_days", min_value=1),
+            ],
+        ),
+        # what the account team sees: revenue at risk = P(churn) x CLV, one save rank each
+        QuerySuite(
+            "marts_customer_value_scores",
+            "select customer_key, revenue_at_risk, save_rank, "
+            "abs(revenue_at_risk - churn_probability * clv) as revenue_at_risk_error "
+            f"from marts.customer_value_scores where as_of_date = date '{day}'",
+            [
+                expect.ExpectTableRowCountToBeBetween(min_value=1),
+                expect.ExpectColumnValuesToBeUnique(column="customer_key"),
+                expect.ExpectColumnValuesToBeBetween(column="revenue_at_risk", min_value=0),
+                expect.ExpectColumnValuesToBeBetween(
+                    column="revenue_at_risk_error", max_value=0.005
+                ),
+                expect.ExpectColumnValuesToBeUnique(column="save_rank"),
+                expect.ExpectColumnValuesToBeBetween(column="save_rank", min_value=1),
+            ],
+        ),
+        QuerySuite(
+            "marts_customer_recommendations",
+            "select customer_key, rank, product_id from ml.product_recommendations "
+            f"where as_of_date = date '{day}'",
+            [
+                expect.ExpectColumnValuesToNotBeNull(column="product_id"),
+                expect.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
+                expect.ExpectCompoundColumnsToBeUnique(column_list=["customer_key", "rank"]),
+            ],
+        ),
+    ]
 
 
 def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
@@ -267,111 +337,7 @@ def check_scores(as_of: date, settings: Settings | None = None) -> GateResult:
     revenue at risk (= P(churn) × CLV) not negative, one save rank each, recommendations."""
     settings = settings or get_settings()
     gate = GateResult("scores", as_of.isoformat(), False)
-    dim = warehouse.query_df("select customer_key from marts.dim_customer_720", settings)
-    gate.suites.append(
-        run_suite(
-            "marts_dim_customer_720",
-            dim,
-            [
-                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
-                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="customer_key"),
-            ],
-            settings,
-            as_of,
-        )
-    )
-    # This run's rows (a backfill of an older date must not be judged by the newest scores);
-    # dates as ISO text because GX serialises a value set to strings.
-    day = as_of.isoformat()
-    scores = warehouse.query_df(
-        "select customer_key, churn_probability, as_of_date "
-        f"from marts.customer_churn_score_history where as_of_date = date '{day}'",
-        settings,
-    )
-    scores["as_of_date"] = pd.to_datetime(scores["as_of_date"]).dt.strftime("%Y-%m-%d")
-    gate.suites.append(
-        run_suite(
-            "marts_customer_churn_scores",
-            scores,
-            [
-                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
-                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
-                gx.expectations.ExpectColumnValuesToBeBetween(
-                    column="churn_probability", min_value=0, max_value=1
-                ),
-            ],
-            settings,
-            as_of,
-        )
-    )
-    clv = warehouse.query_df(
-        "select customer_key, clv, horizon_days from marts.customer_clv_score_history "
-        f"where as_of_date = date '{day}'",
-        settings,
-    )
-    gate.suites.append(
-        run_suite(
-            "marts_customer_clv_scores",
-            clv,
-            [
-                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
-                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="clv"),
-                gx.expectations.ExpectColumnValuesToBeBetween(column="clv", min_value=0),
-                gx.expectations.ExpectColumnValuesToBeBetween(column="horizon_days", min_value=1),
-            ],
-            settings,
-            as_of,
-        )
-    )
-    # what the account team sees: revenue at risk = P(churn) x CLV, one save rank each
-    value = warehouse.query_df(
-        "select customer_key, revenue_at_risk, save_rank, "
-        "abs(revenue_at_risk - churn_probability * clv) as revenue_at_risk_error "
-        f"from marts.customer_value_scores where as_of_date = date '{day}'",
-        settings,
-    )
-    gate.suites.append(
-        run_suite(
-            "marts_customer_value_scores",
-            value,
-            [
-                gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
-                gx.expectations.ExpectColumnValuesToBeUnique(column="customer_key"),
-                gx.expectations.ExpectColumnValuesToBeBetween(
-                    column="revenue_at_risk", min_value=0
-                ),
-                gx.expectations.ExpectColumnValuesToBeBetween(
-                    column="revenue_at_risk_error", max_value=0.005
-                ),
-                gx.expectations.ExpectColumnValuesToBeUnique(column="save_rank"),
-                gx.expectations.ExpectColumnValuesToBeBetween(column="save_rank", min_value=1),
-            ],
-            settings,
-            as_of,
-        )
-    )
-    recs = warehouse.query_df(
-        "select customer_key, rank, product_id from ml.product_recommendations "
-        f"where as_of_date = date '{day}'",
-        settings,
-    )
-    gate.suites.append(
-        run_suite(
-            "marts_customer_recommendations",
-            recs,
-            [
-                gx.expectations.ExpectColumnValuesToNotBeNull(column="product_id"),
-                gx.expectations.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
-                gx.expectations.ExpectCompoundColumnsToBeUnique(
-                    column_list=["customer_key", "rank"]
-                ),
-            ],
-            settings,
-            as_of,
-        )
-    )
+    gate.suites += _run_query_suites(_scores_suites(as_of.isoformat()), settings, as_of)
     gate.suites.append(_marts_pii(settings))
     return _finish(gate, settings)
 

@@ -14,10 +14,12 @@ from ml.churn import labels
 from ml.churn.features import FeatureSpec, build_matrix, infer_spec
 from ml.common import data
 from ml.common.config import ChurnConfig
+from ml.common.holdout import sample_customers
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "calibration", "holdout")
+HELD_SHARE = 0.2  # of the customers, for early stopping (and the fallback's calibration)
 HIST = "hist__"  # prefix of order-history columns (labels, baselines) in the training frame
 
 
@@ -73,8 +75,8 @@ def _held_customers(rows: pd.DataFrame, seed: int) -> set:
     rng = np.random.default_rng(seed)
     held: set = set()
     for keys in (churner.index[churner].to_numpy(), churner.index[~churner].to_numpy()):
-        if len(keys):
-            held |= set(rng.choice(keys, size=max(1, len(keys) // 5), replace=False))
+        if len(keys):  # a stratum with no customer draws none (and leaves rng as it is)
+            held |= sample_customers(keys, HELD_SHARE, rng)
     return held
 
 

@@ -23,6 +23,7 @@ from ml.clv import labels
 from ml.clv.model import add_probabilistic
 from ml.common import data
 from ml.common.config import ClvConfig
+from ml.common.holdout import sample_customers
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,6 @@ def history_view(frame: pd.DataFrame) -> pd.DataFrame:
     """The order-history columns of a training frame under their own names (baselines)."""
     cols = {c: c.removeprefix(HIST) for c in frame.columns if c.startswith(HIST)}
     return frame[["customer_key", "cutoff_date", *cols]].rename(columns=cols)
-
-
-def _split_customers(keys: np.ndarray, share: float, seed: int) -> set:
-    keys = np.sort(np.unique(keys))
-    rng = np.random.default_rng(seed)
-    return set(rng.choice(keys, size=max(1, int(len(keys) * share)), replace=False))
 
 
 @dataclass
@@ -80,12 +75,14 @@ def training_data(as_of: dt.date, cfg: ClvConfig) -> ClvTrainingData:
         raise ValueError("no labelled CLV rows: features and orders do not overlap")
     holdout_cutoff = max(labelled)
     at_holdout = frame["cutoff_date"] == pd.Timestamp(holdout_cutoff)
-    held = _split_customers(
-        frame.loc[at_holdout, "customer_key"].to_numpy(), cfg.holdout_share, cfg.seed
+    held = sample_customers(
+        frame.loc[at_holdout, "customer_key"].to_numpy(),
+        cfg.holdout_share,
+        np.random.default_rng(cfg.seed),
     )
     is_held = frame["customer_key"].isin(held)
     rest = frame.loc[~is_held, "customer_key"].to_numpy()
-    valid = _split_customers(rest, cfg.valid_share, cfg.seed + 1)
+    valid = sample_customers(rest, cfg.valid_share, np.random.default_rng(cfg.seed + 1))
     frame["split"] = np.where(
         is_held, "", np.where(frame["customer_key"].isin(valid), "valid", "train")
     )

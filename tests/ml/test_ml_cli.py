@@ -25,6 +25,22 @@ def test_as_of_must_be_a_date(capsys):
     assert "not a date" in capsys.readouterr().err
 
 
+def test_every_train_and_score_names_a_function_that_takes_the_date():
+    """The parser names what each action runs as text (imported only then): a renamed
+    function must fail here, not on the first scheduled run."""
+    import importlib
+    import inspect
+
+    from ml.__main__ import build_parser
+
+    for model in ("churn", "clv", "recs"):
+        for action in ("train", "score"):
+            args = build_parser().parse_args([model, action, "--as-of", "2026-06-30"])
+            module, name = args.step.split(":")
+            step = getattr(importlib.import_module(module), name)
+            assert "as_of" in inspect.signature(step).parameters, (model, action)
+
+
 def test_all_then_report(synthetic_wh, capsys):
     as_of = synthetic_wh["as_of"].isoformat()
     result = {}

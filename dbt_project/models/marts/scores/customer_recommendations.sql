@@ -1,6 +1,7 @@
 {{ config(tags=['needs_scores']) }}
 
--- The latest scoring run on or before the run's date (int_as_of_dates_resolved) of ml.product_recommendations.
+-- The latest scoring run on or before the run's date (int_as_of_dates_resolved) of
+-- ml.product_recommendations (macros/latest_scores.sql): every row of that run.
 with
 
 recommendations as (
@@ -9,20 +10,9 @@ recommendations as (
 
 ),
 
-as_of_dates as (
-
-    select * from {{ ref('int_as_of_dates_resolved') }}
-
-),
-
 latest_run as (
 
-    -- as of the run's date, not the newest scoring run: a re-run of an older date (a
-    -- backfill after a later day) rebuilds this mart as the first run of that date did
-    select max(recommendations.as_of_date) as as_of_date
-    from recommendations
-    cross join as_of_dates
-    where recommendations.as_of_date <= as_of_dates.as_of_date
+    {{ latest_scoring_run('recommendations') }}
 
 ),
 

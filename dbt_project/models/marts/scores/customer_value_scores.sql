@@ -5,52 +5,16 @@
 -- "who to save" order (save_rank 1 = the most value expected to walk away).
 with
 
-clv_history as (
-
-    select * from {{ ref('customer_clv_score_history') }}
-
-),
-
 churn_scores as (
 
     select * from {{ ref('customer_churn_scores') }}
 
 ),
 
-as_of_dates as (
-
-    select * from {{ ref('int_as_of_dates_resolved') }}
-
-),
-
-latest_run as (
-
-    -- as of the run's date, not the newest scoring run (a backfill rebuilds its own date)
-    select max(clv_history.as_of_date) as as_of_date
-    from clv_history
-    cross join as_of_dates
-    where clv_history.as_of_date <= as_of_dates.as_of_date
-
-),
-
-ranked_clv as (
-
-    -- guard against a customer scored twice for the same date: keep the newest score
-    select
-        clv_history.*,
-        row_number() over (
-            partition by clv_history.customer_key
-            order by clv_history.scored_at desc, clv_history.model_version desc
-        ) as score_rank
-    from clv_history
-    inner join latest_run
-        on clv_history.as_of_date = latest_run.as_of_date
-
-),
-
 latest_clv as (
 
-    select * from ranked_clv where score_rank = 1
+    -- the same selection as the churn scores' (macros/latest_scores.sql)
+    {{ latest_scores(ref('customer_clv_score_history')) }}
 
 ),
 
