@@ -297,6 +297,9 @@ def _ddl(table: str, spec: dict, dialect: str, with_pk: bool) -> str:
     return f'CREATE TABLE "{table}" (\n  ' + ",\n  ".join(cols) + "\n)"
 
 
+SLICE_ROWS = 250_000  # rows converted and written at a time
+
+
 def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) -> None:
     """Replace the CRM tables at ``url`` with ``views`` in one transaction."""
     spec = contract()["crm"]["tables"]
@@ -312,13 +315,17 @@ def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) ->
             cur = raw.cursor()
             for table in TABLES:
                 cols = list(spec[table]["columns"])
-                df = _text_ids(views[table][cols], spec[table])
                 cur.execute(f'DROP TABLE IF EXISTS "{table}"')
                 cur.execute(_ddl(table, spec[table], dialect, with_pk=table not in keyless))
-                if dialect == "sqlite":
-                    _insert_sqlite(cur, table, df, spec[table])
-                else:
-                    _copy_postgres(cur, table, df)
+                # In slices: ids as text and Python rows of a whole table (tens of millions
+                # of email events at a million customers) would hold several GB at once.
+                df = views[table][cols]
+                for lo in range(0, len(df), SLICE_ROWS):
+                    part = _text_ids(df.iloc[lo : lo + SLICE_ROWS], spec[table])
+                    if dialect == "sqlite":
+                        _insert_sqlite(cur, table, part, spec[table])
+                    else:
+                        _copy_postgres(cur, table, part)
             raw.commit()
         finally:
             raw.close()
@@ -355,11 +362,7 @@ def _python_rows(df: pd.DataFrame, spec: dict) -> list[tuple]:
 
 def _insert_sqlite(cur: sqlite3.Cursor, table: str, df: pd.DataFrame, spec: dict) -> None:
     marks = ",".join("?" * len(df.columns))
-    for lo in range(0, len(df), 250_000):  # in slices: Python tuples of a whole table are large
-        cur.executemany(
-            f'INSERT INTO "{table}" VALUES ({marks})',
-            _python_rows(df.iloc[lo : lo + 250_000], spec),
-        )
+    cur.executemany(f'INSERT INTO "{table}" VALUES ({marks})', _python_rows(df, spec))
 
 
 def _copy_postgres(cur, table: str, df: pd.DataFrame) -> None:
