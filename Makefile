@@ -41,30 +41,28 @@ $(STAMP): requirements.txt pyproject.toml quality/docs_assets/assets.json
 install: $(STAMP) ## create .venv with the pinned environment
 
 # The `spark` extra (pyspark, dbt-spark): its own lock, requirements-spark.txt (the default
-# lock plus Spark); the tests need it, `make install` / `make run` do not (DuckDB) unless
-# C720_WAREHOUSE names Spark (`C720_WAREHOUSE=spark make run` installs it first).
-WAREHOUSE_ENV := $(STAMP) $(if $(filter spark%,$(C720_WAREHOUSE)),$(SPARK_STAMP))
+# lock plus Spark); the tests need it, `make install` / `make run` do not (DuckDB).
 $(SPARK_STAMP): $(STAMP) requirements-spark.txt
 	$(UV) pip install -q --python $(PY) --compile-bytecode -r requirements-spark.txt
 	@touch $(SPARK_STAMP)
 
 spark: $(SPARK_STAMP) ## add Apache Spark to .venv (C720_WAREHOUSE=spark; make test does this)
 
-run: $(WAREHOUSE_ENV) ## make the demo company and run the whole pipeline through Airflow
+run: $(STAMP) ## make the demo company and run the whole pipeline through Airflow
 	$(PY) -m simulator --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED) --out $(SOURCES) --if-missing
 	C720_TASK_RETRIES=0 $(PY) -m orchestrate run
 
-train: $(WAREHOUSE_ENV) ## train a churn model on the newest marts (the weekly DAG, on demand)
+train: $(STAMP) ## train a churn model on the newest marts (the weekly DAG, on demand)
 	$(PY) -m orchestrate train $(if $(DATE),--date $(DATE))
 
-backfill: $(WAREHOUSE_ENV) ## replay dates in order: make backfill START=2024-12-24 END=2024-12-30
+backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=2024-12-30
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	$(PY) -m orchestrate backfill --start $(START) --end $(END)
 
 test: $(STAMP) $(SPARK_STAMP) chromium lint ## lint, then the test suite (unit, integration, end-to-end, browser)
 	@# one worker per core, a test file per worker: module fixtures (a simulated company,
 	@# an Airflow home) are built once; the slowest tests are listed at the end
-	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
+	$(PY) -m pytest -n 2 --dist loadfile --durations=25
 
 bench: $(STAMP) $(SPARK_STAMP) ## time every stage vs the engines' limits (make bench SCALE=S|M); report in bench/results/
 	$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)

@@ -102,7 +102,7 @@ def session(settings: Settings | None = None) -> SparkSession:
     except ImportError as exc:
         raise SparkUnavailable(
             "C720_WAREHOUSE names a Spark warehouse but pyspark is not installed: "
-            "`make spark` (`C720_WAREHOUSE=spark make run` and make test install it)"
+            "`make spark` (make test installs it)"
         ) from exc
     settings.spark_dir.mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder

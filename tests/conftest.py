@@ -55,31 +55,3 @@ def postgres_url() -> Iterator[str]:
         with engine.connect() as con:
             con.execute(sa.text(f'drop database if exists "{name}" with (force)'))
         engine.dispose()
-
-
-# The slowest files, slowest first (seconds of a fresh-clone CI run on this 2-core machine).
-# `make test` runs a file per worker (--dist loadfile) in collection order
-# (--no-loadscope-reorder): started first, the long files overlap the many short ones
-# instead of leaving one worker to finish alone.
-SLOWEST_FILES = (
-    "tests/dbt/test_facts_incremental.py",  # ~400: five scenarios, DuckDB and Postgres
-    "tests/dbt/test_dbt_spark.py",  # ~300: the whole chain on DuckDB and on Spark
-    "tests/e2e/test_pipeline.py",  # ~280: the DAG chain under a real scheduler
-    "tests/dbt/test_dbt_build.py",  # ~200
-    "tests/ml/test_model_monitoring.py",  # ~130
-    "tests/app/test_app_browser.py",  # ~130
-    "tests/dbt/test_dbt_spark_cluster.py",  # ~115: a standalone Spark cluster
-    "tests/faults/test_kill_and_rerun.py",
-    "tests/faults/test_backfill_order.py",
-    "tests/e2e/test_airflow_ui.py",
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {path: i for i, path in enumerate(SLOWEST_FILES)}
-    root = config.rootpath
-
-    def key(item: pytest.Item) -> int:
-        return rank.get(item.path.relative_to(root).as_posix(), len(rank))
-
-    items.sort(key=key)  # stable: the rest keep their order
