@@ -62,7 +62,7 @@ backfill: $(STAMP) ## replay dates in order: make backfill START=2024-12-24 END=
 test: $(STAMP) $(SPARK_STAMP) chromium lint ## lint, then the test suite (unit, integration, end-to-end, browser)
 	@# one worker per core, a test file per worker: module fixtures (a simulated company,
 	@# an Airflow home) are built once; the slowest tests are listed at the end
-	$(PY) -m pytest -n 2 --dist loadfile --durations=25
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 bench: $(STAMP) $(SPARK_STAMP) ## time every stage vs the engines' limits (make bench SCALE=S|M); report in bench/results/
 	$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)

@@ -124,7 +124,8 @@ def rerun_commands(
     env = {
         k: v
         for k, v in settings.tool_env().items()
-        if k.startswith("DBT_") and k not in ("DBT_PG_PASSWORD", "DBT_PROFILES_DIR")
+        if (k.startswith("DBT_") or k == "PGOPTIONS")
+        and k not in ("DBT_PG_PASSWORD", "DBT_PROFILES_DIR")
     }
     if as_of is not None:
         env[AS_OF_ENV] = as_of.isoformat()

@@ -31,22 +31,16 @@ EXPECTED_TASKS = {
 def dagbag(tmp_path_factory: pytest.TempPathFactory):
     # A fresh .local/ and Airflow home; dbt's manifest (dbt ls reads it).
     local = tmp_path_factory.mktemp("dags") / "local"
-    saved = dict(os.environ)
-    for name in [k for k in os.environ if k.startswith(("C720_", "AIRFLOW", "DBT_"))]:
-        del os.environ[name]
+    # The settings end with this file (tests/conftest.py's guard restores them).
     os.environ["C720_LOCAL_DIR"] = str(local)
     os.environ["AIRFLOW_HOME"] = str(local / "airflow")
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    try:
-        from airflow.dag_processing.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
-        from customer720.dbt import run_dbt
+    from customer720.dbt import run_dbt
 
-        run_dbt("parse")
-        yield DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    run_dbt("parse")
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
 
 
 def test_no_import_errors(dagbag) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -111,8 +110,6 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("activate_company")
     local = root / "local"
     with pytest.MonkeyPatch.context() as mp:
-        for name in [n for n in os.environ if n.startswith(("C720_", "AIRFLOW"))]:
-            mp.delenv(name)
         mp.setenv("C720_LOCAL_DIR", str(local))
         mp.setenv("C720_QUARANTINE_MAX_RATE", "0.2")
         mp.setenv("C720_ML_NUM_THREADS", "2")

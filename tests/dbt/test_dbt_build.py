@@ -22,6 +22,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from raw_fixture import EXPECTED_PERSONS, EXPECTED_PERSONS_CRM_ONLY, create_raw  # noqa: E402
 
+from customer720.settings import get_settings  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "dbt_project"
 DBT = ROOT / ".venv" / "bin" / "dbt"
@@ -49,6 +51,15 @@ def dbt(args: list[str], env: dict[str, str], tmp: Path) -> str:
         f"dbt {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
     )
     return proc.stdout
+
+
+def postgres_env(url: str, local: Path) -> dict[str, str]:
+    """dbt's environment for a Postgres warehouse, as the product sets it (its DBT_PG_*
+    connection and session options: customer720.settings)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("C720_LOCAL_DIR", str(local))
+        mp.setenv("C720_WAREHOUSE", url)
+        return get_settings().tool_env()
 
 
 def build_all(
@@ -483,14 +494,7 @@ def test_postgres_build_and_rerun(pg_database: str, tmp_path: Path) -> None:
 
     url = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
     create_raw(url)
-    env = {
-        "DBT_TARGET": "postgres",
-        "DBT_PG_HOST": "127.0.0.1",
-        "DBT_PG_PORT": "5432",
-        "DBT_PG_USER": "postgres",
-        "DBT_PG_PASSWORD": "",
-        "DBT_PG_DBNAME": pg_database,
-    }
+    env = postgres_env(url, tmp_path / "local")
     build_all(env, tmp_path)
 
     def state() -> dict[str, list[tuple]]:

@@ -52,11 +52,8 @@ MARTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 
 def _run(args: list[str], env: dict[str, str]) -> str:
-    """Run a tool with only this test's settings; its output (stdout then stderr)."""
-    # Only this test's settings: an earlier test in this worker may have exported its own
-    # (customer720.settings.apply_tool_env), e.g. a C720_CRM_URL the simulator would write to.
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("C720_", "DBT_"))}
-    full = {**inherited, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **env}
+    """Run a tool with this test's settings; its output (stdout then stderr)."""
+    full = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **env}
     proc = subprocess.run(args, env=full, capture_output=True, text=True, timeout=1800, cwd=ROOT)
     assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
     return proc.stdout + proc.stderr

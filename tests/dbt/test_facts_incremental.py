@@ -37,6 +37,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_identity_truth as truth  # noqa: E402
 from raw_fixture import create_raw  # noqa: E402
+from test_dbt_build import postgres_env  # noqa: E402
 
 FACTS = (
     "+fct_product_interactions +fct_touchpoints +fct_moments_of_impact +dim_products "
@@ -500,14 +501,7 @@ def test_postgres_facts_incremental_equal_full_refresh(postgres_url: str, tmp_pa
     wh = Warehouse(pg_url=plain)
     local = tmp_path / "local"
     env = {k: v for k, v in truth._clean_env(local).items() if k != "DBT_DUCKDB_PATH"}
-    env.update(
-        DBT_TARGET="postgres",
-        DBT_PG_HOST=url.host or "127.0.0.1",
-        DBT_PG_PORT=str(url.port or 5432),
-        DBT_PG_USER=url.username or "postgres",
-        DBT_PG_PASSWORD=url.password or "",
-        DBT_PG_DBNAME=url.database or "",
-    )
+    env.update(postgres_env(postgres_url, local))
 
     def dbt(*args: str) -> subprocess.CompletedProcess[str]:
         paths = ["--target-path", str(local / "target"), "--log-path", str(local / "logs")]

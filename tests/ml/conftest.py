@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -13,19 +12,11 @@ _CACHE: dict[tuple, Path] = {}
 
 
 def _point_at(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
-    # Only this test's settings: an earlier test in this worker may have exported a whole
-    # company's (customer720.settings.apply_tool_env), e.g. a C720_TRUTH_DIR whose ground
-    # truth the churn training would then join to this synthetic warehouse.
-    for var in [k for k in os.environ if k.startswith(("C720_", "DBT_"))]:
-        if var != "C720_TEST_PG_URL":
-            monkeypatch.delenv(var)
     monkeypatch.setenv("C720_LOCAL_DIR", str(root))
     monkeypatch.setenv("C720_WAREHOUSE", str(root / "warehouse.duckdb"))
     monkeypatch.setenv("C720_MODEL_DIR", str(root / "models"))
     monkeypatch.setenv("C720_REPORTS_DIR", str(root / "reports"))
     monkeypatch.setenv("C720_ML_NUM_THREADS", "2")
-    for var in ("C720_CHURN_HORIZON_DAYS", "C720_ML_INACTIVITY_DAYS"):
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
