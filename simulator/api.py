@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -121,6 +121,7 @@ def _run(
         else []
     )
     late_pending = _load_late(out)
+    state.drop_spill(out)  # parts of a run that did not finish
     writes: list[Future] = []
     # Compression runs in threads (zlib releases the GIL) while the next day is simulated.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -155,6 +156,7 @@ def _run(
                     late_pending.append(_hold_late(out, day_str(d), landing, files.late))
             if len(files.dirty):
                 reports.append(files.dirty)
+            state.spill(company, out)  # the history goes to disk; memory stays bounded
             if progress:
                 progress(d - first_day + 1, days)
         for f in writes:
@@ -178,7 +180,7 @@ def _run(
     keyless = {"contacts", "orders"} if dirty.get("duplicate_crm_rows") else set()
     url = crm_url or f"sqlite:///{out.resolve() / 'crm.sqlite'}"
     log.info("writing the CRM tables to %s", make_url(url).render_as_string(hide_password=True))
-    crm.write_tables(url, views, keyless)
+    rows = crm.write_tables(url, views, keyless)
     counts = write_truth(company, out, dirty_events, dirty_crm, text_ids)
     state.save(
         company,
@@ -188,6 +190,7 @@ def _run(
             "late_pending": [{"date": x["date"], "landing": x["landing"]} for x in late_pending],
         },
     )
+    state.drop_spill(out)
 
     start: date = company.start
     summary = {
@@ -200,7 +203,7 @@ def _run(
         "dirty_modes": dirty,
         "export": bool(meta.get("export")),
         "text_ids": text_ids,
-        "rows": {t: len(v) for t, v in views.items()},
+        "rows": rows,
         "events": {
             "lines": meta["event_lines"],
             "files": meta["event_files"],
@@ -215,27 +218,69 @@ def _run(
 
 def _crm_views(
     company: Company, dirty: dict[str, float]
-) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+) -> tuple[dict[str, list[crm.Batches]], pd.DataFrame]:
+    """The CRM tables as batches (streamed from the company's tables) and the dirty CRM rows."""
     end_sec = company.start_sec + company.next_day * 86_400 - 1
     seed = company.seed
-    frame = lambda name: state.table_frame(company, name)  # noqa: E731
+    negative = dirty.get("negative_quantities", 0.0)
     contacts, bad_contacts = crm.contacts_view(company.contacts, end_sec, seed, dirty)
-    items, bad_items = crm.items_view(frame("order_items"), end_sec, seed, dirty)
-    emails = frame("email_events")
-    surveys = frame("survey_responses")
+
+    def lifecycle(name: str, view: Callable[[pd.DataFrame], pd.DataFrame]) -> crm.Batches:
+        return lambda: (view(b) for b in state.frames(company, name))
+
+    def items() -> Iterator[pd.DataFrame]:
+        uniform = crm.negative_quantities_uniform(seed)  # one per pass: ids go up again
+        for b in state.frames(company, "order_items"):
+            yield crm.items_view(b, end_sec, negative, uniform)
+
+    orders = lifecycle("orders", lambda o: crm.orders_view(o, end_sec))
     views = {
-        "contacts": contacts,
-        "products": crm.products_view(company.catalog, end_sec, company.start_sec),
-        "orders": crm.orders_view(frame("orders"), end_sec),
-        "order_items": items,
-        "tickets": crm.tickets_view(frame("tickets"), end_sec),
-        "email_events": crm.simple_view(emails, "occurred_sec", "occurred_at", end_sec),
-        "survey_responses": crm.simple_view(surveys, "responded_sec", "responded_at", end_sec),
+        "contacts": [crm.one_batch(contacts)],
+        "products": [crm.one_batch(crm.products_view(company.catalog, end_sec, company.start_sec))],
+        "orders": [orders],
+        "order_items": [items],
+        "tickets": [lifecycle("tickets", lambda t: crm.tickets_view(t, end_sec))],
+        "email_events": [
+            lifecycle(
+                "email_events", lambda e: crm.simple_view(e, "occurred_sec", "occurred_at", end_sec)
+            )
+        ],
+        "survey_responses": [
+            lifecycle(
+                "survey_responses",
+                lambda s: crm.simple_view(s, "responded_sec", "responded_at", end_sec),
+            )
+        ],
     }
-    bad = [bad_contacts, bad_items]
-    if dirty.get("duplicate_crm_rows"):
-        bad.append(crm.duplicate_rows(views, seed, dirty["duplicate_crm_rows"]))
-    return views, crm._concat(bad)
+    bad = [bad_contacts]
+    if negative:
+        uniform = crm.negative_quantities_uniform(seed)
+        cols = ["order_item_id", "created_sec"]
+        bad += [
+            crm.negative_items(b, end_sec, negative, uniform)
+            for b in state.frames(company, "order_items", cols)
+        ]
+    if rate := dirty.get("duplicate_crm_rows"):
+        # The copies follow all rows of their table, as in a broken export's second page.
+        dup_contacts = crm.duplicates(
+            contacts, "contacts", rate, crm.duplicates_uniform(seed, "contacts")
+        )
+        views["contacts"].append(crm.one_batch(dup_contacts))
+
+        def dup_orders() -> Iterator[pd.DataFrame]:
+            uniform = crm.duplicates_uniform(seed, "orders")
+            for o in orders():
+                yield crm.duplicates(o, "orders", rate, uniform)
+
+        views["orders"].append(dup_orders)
+        bad.append(
+            crm.bad_rows("contacts", "duplicate_crm_rows", dup_contacts["contact_id"].to_numpy())
+        )
+        bad += [
+            crm.bad_rows("orders", "duplicate_crm_rows", o["order_id"].to_numpy())
+            for o in dup_orders()
+        ]
+    return views, crm.concat_bad(bad)
 
 
 def _dirty_counts(events: pd.DataFrame, crm_rows: pd.DataFrame) -> dict[str, int]:

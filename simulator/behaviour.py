@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,8 @@ class Company(CommerceMixin, ServiceMixin, MarketingMixin, WebMixin):
     cookies: dict[str, np.ndarray]
     counters: dict[str, int]
     tables: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=_chunks)
+    # Part files already holding the first rows of a table (state.spill, state.load).
+    parts: dict[str, list[Path]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.start_sec = epoch_seconds(self.start)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import sqlite3
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -53,11 +54,36 @@ def _last_change(end_sec: int, *secs: np.ndarray) -> np.ndarray:
     return stacked.max(axis=0)
 
 
-def _stable_uniform(seed: int, stream: int, ids: np.ndarray) -> np.ndarray:
-    """A uniform number per id that does not change when later days are appended."""
-    if len(ids) == 0:
-        return np.zeros(0)
-    return np.random.default_rng([seed, stream]).random(int(ids.max()) + 1)[ids]
+class StableUniform:
+    """A uniform number per id that does not change when later days are appended: the
+    id-th draw of one random stream. Tables come in id order, so the draws are made in
+    increasing blocks and only the current block is held, not one draw per id of a table
+    of tens of millions of rows."""
+
+    def __init__(self, seed: int, stream: int) -> None:
+        self._rng = np.random.default_rng([seed, stream])
+        self._first = 0  # the id of self._draws[0]
+        self._draws = np.zeros(0)
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.zeros(0)
+        lo, hi = int(ids.min()), int(ids.max()) + 1
+        if lo < self._first:
+            raise ValueError(f"ids must not go back: {lo} after {self._first}")
+        end = self._first + len(self._draws)
+        if lo >= end:  # skip the draws of ids never asked for, a block at a time
+            while end < lo:
+                end += len(self._rng.random(min(lo - end, 1 << 20)))
+            self._draws = np.zeros(0)
+        else:
+            self._draws = self._draws[lo - self._first :]
+        self._first = lo
+        missing = hi - (lo + len(self._draws))
+        if missing > 0:
+            self._draws = np.concatenate([self._draws, self._rng.random(missing)])
+        return self._draws[ids - lo]
 
 
 def contacts_view(
@@ -93,9 +119,7 @@ def contacts_view(
     )
     bad = []
     if dirty.get("invalid_emails"):
-        u = _stable_uniform(
-            seed, CRM_DIRTY_STREAMS["invalid_emails"], view["contact_id"].to_numpy()
-        )
+        u = StableUniform(seed, CRM_DIRTY_STREAMS["invalid_emails"])(view["contact_id"].to_numpy())
         sel = np.flatnonzero(u < dirty["invalid_emails"])
         pattern = np.array(vocab.INVALID_EMAIL_PATTERNS)[
             (u[sel] * 1e6).astype(int) % len(vocab.INVALID_EMAIL_PATTERNS)
@@ -104,16 +128,8 @@ def contacts_view(
         user = [e.strip().split("@")[0] for e in emails[sel]]
         emails[sel] = [p.format(u=us, d="example.com") for p, us in zip(pattern, user, strict=True)]
         view["email"] = emails
-        bad.append(
-            pd.DataFrame(
-                {
-                    "table": "contacts",
-                    "mode": "invalid_emails",
-                    "id": view["contact_id"].to_numpy()[sel],
-                }
-            )
-        )
-    return view, _concat(bad)
+        bad.append(bad_rows("contacts", "invalid_emails", view["contact_id"].to_numpy()[sel]))
+    return view, concat_bad(bad)
 
 
 def orders_view(o: pd.DataFrame, end_sec: int) -> pd.DataFrame:
@@ -146,26 +162,32 @@ def orders_view(o: pd.DataFrame, end_sec: int) -> pd.DataFrame:
     )
 
 
+def _created_items(items: pd.DataFrame, end_sec: int) -> pd.DataFrame:
+    return items[items["created_sec"] <= end_sec]
+
+
+def _negative(items: pd.DataFrame, rate: float, uniform: StableUniform) -> np.ndarray:
+    """Which order lines a broken export shows with a negative quantity."""
+    if not rate:
+        return np.zeros(len(items), bool)
+    return uniform(items["order_item_id"].to_numpy()) < rate
+
+
+def negative_quantities_uniform(seed: int) -> StableUniform:
+    return StableUniform(seed, CRM_DIRTY_STREAMS["negative_quantities"])
+
+
 def items_view(
-    items: pd.DataFrame, end_sec: int, seed: int, dirty: dict[str, float]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    items = items[items["created_sec"] <= end_sec]
+    items: pd.DataFrame, end_sec: int, rate: float = 0.0, uniform: StableUniform | None = None
+) -> pd.DataFrame:
+    """Order lines as of ``end_sec``; ``rate``: the share shown with a negative quantity
+    (``uniform`` from :func:`negative_quantities_uniform`, one per pass over the table)."""
+    items = _created_items(items, end_sec)
     qty = items["quantity"].to_numpy().copy()
-    bad = pd.DataFrame()
-    if dirty.get("negative_quantities"):
-        u = _stable_uniform(
-            seed, CRM_DIRTY_STREAMS["negative_quantities"], items["order_item_id"].to_numpy()
-        )
-        sel = u < dirty["negative_quantities"]
+    if rate:
+        sel = _negative(items, rate, uniform)
         qty[sel] = -qty[sel]
-        bad = pd.DataFrame(
-            {
-                "table": "order_items",
-                "mode": "negative_quantities",
-                "id": items["order_item_id"].to_numpy()[sel],
-            }
-        )
-    view = pd.DataFrame(
+    return pd.DataFrame(
         {
             "order_item_id": items["order_item_id"].to_numpy(),
             "order_id": items["order_id"].to_numpy(),
@@ -175,7 +197,22 @@ def items_view(
             "updated_at": _ts(items["created_sec"].to_numpy(), end_sec),
         }
     )
-    return view, bad
+
+
+def negative_items(
+    items: pd.DataFrame, end_sec: int, rate: float, uniform: StableUniform
+) -> pd.DataFrame:
+    """The truth rows of the lines :func:`items_view` shows with a negative quantity."""
+    items = _created_items(items, end_sec)
+    return bad_rows(
+        "order_items",
+        "negative_quantities",
+        items["order_item_id"].to_numpy()[_negative(items, rate, uniform)],
+    )
+
+
+def bad_rows(table: str, mode: str, ids: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"table": table, "mode": mode, "id": ids})
 
 
 def tickets_view(t: pd.DataFrame, end_sec: int) -> pd.DataFrame:
@@ -239,25 +276,20 @@ def simple_view(df: pd.DataFrame, time_col: str, out_col: str, end_sec: int) -> 
     return df.drop(columns=[time_col])
 
 
-def duplicate_rows(views: dict[str, pd.DataFrame], seed: int, rate: float) -> pd.DataFrame:
-    """A broken export: some contacts and orders rows appear twice, same primary key."""
-    bad = []
-    for table, pk in (("contacts", "contact_id"), ("orders", "order_id")):
-        v = views[table]
-        u = _stable_uniform(
-            seed, CRM_DIRTY_STREAMS["duplicate_crm_rows"] + len(table), v[pk].to_numpy()
-        )
-        sel = u < rate
-        views[table] = pd.concat([v, v[sel]], ignore_index=True)
-        bad.append(
-            pd.DataFrame(
-                {"table": table, "mode": "duplicate_crm_rows", "id": v[pk].to_numpy()[sel]}
-            )
-        )
-    return _concat(bad)
+DUPLICATED = {"contacts": "contact_id", "orders": "order_id"}  # table: its primary key
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def duplicates_uniform(seed: int, table: str) -> StableUniform:
+    return StableUniform(seed, CRM_DIRTY_STREAMS["duplicate_crm_rows"] + len(table))
+
+
+def duplicates(view: pd.DataFrame, table: str, rate: float, uniform: StableUniform) -> pd.DataFrame:
+    """A broken export: the rows of ``view`` (contacts or orders) that appear twice, same
+    primary key (``uniform`` from :func:`duplicates_uniform`, one per pass)."""
+    return view[uniform(view[DUPLICATED[table]].to_numpy()) < rate]
+
+
+def concat_bad(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     return (
         pd.concat(frames, ignore_index=True)
@@ -299,9 +331,22 @@ def _ddl(table: str, spec: dict, dialect: str, with_pk: bool) -> str:
 
 SLICE_ROWS = 250_000  # rows converted and written at a time
 
+# A table as DataFrame batches; called again for another pass (the tables are streamed
+# from the simulator's part files, never whole: tens of millions of rows at 1M customers).
+Batches = Callable[[], Iterable[pd.DataFrame]]
 
-def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) -> None:
-    """Replace the CRM tables at ``url`` with ``views`` in one transaction."""
+
+def one_batch(df: pd.DataFrame) -> Batches:
+    return lambda: [df]
+
+
+def mapped(batches: Batches, fn: Callable[[pd.DataFrame], pd.DataFrame]) -> Batches:
+    return lambda: (fn(b) for b in batches())
+
+
+def write_tables(url: str, views: dict[str, list[Batches]], keyless: set[str]) -> dict[str, int]:
+    """Replace the CRM tables at ``url`` with ``views`` (each its segments' batches, in
+    order) in one transaction; return the rows written per table."""
     spec = contract()["crm"]["tables"]
     engine = sa.create_engine(sqlalchemy_url(url))
     dialect = engine.dialect.name
@@ -309,6 +354,7 @@ def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) ->
         raise ValueError(
             f"CRM URL {url!r}: dialect {dialect!r} is not supported; use sqlite:/// or postgresql+psycopg2://"
         )
+    rows: dict[str, int] = {}
     try:
         raw = engine.raw_connection()
         try:
@@ -317,20 +363,25 @@ def write_tables(url: str, views: dict[str, pd.DataFrame], keyless: set[str]) ->
                 cols = list(spec[table]["columns"])
                 cur.execute(f'DROP TABLE IF EXISTS "{table}"')
                 cur.execute(_ddl(table, spec[table], dialect, with_pk=table not in keyless))
-                # In slices: ids as text and Python rows of a whole table (tens of millions
-                # of email events at a million customers) would hold several GB at once.
-                df = views[table][cols]
-                for lo in range(0, len(df), SLICE_ROWS):
-                    part = _text_ids(df.iloc[lo : lo + SLICE_ROWS], spec[table])
-                    if dialect == "sqlite":
-                        _insert_sqlite(cur, table, part, spec[table])
-                    else:
-                        _copy_postgres(cur, table, part)
+                rows[table] = 0
+                for segment in views[table]:
+                    for batch in segment():
+                        df = batch[cols]
+                        # In slices: ids as text and Python rows of a whole batch would
+                        # hold far more memory than its arrays.
+                        for lo in range(0, len(df), SLICE_ROWS):
+                            part = _text_ids(df.iloc[lo : lo + SLICE_ROWS], spec[table])
+                            if dialect == "sqlite":
+                                _insert_sqlite(cur, table, part, spec[table])
+                            else:
+                                _copy_postgres(cur, table, part)
+                        rows[table] += len(df)
             raw.commit()
         finally:
             raw.close()
     finally:
         engine.dispose()
+    return rows
 
 
 def _text_ids(df: pd.DataFrame, spec: dict) -> pd.DataFrame:

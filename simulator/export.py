@@ -18,8 +18,12 @@ The shorter history (270 days unless ``--days`` is given) is the command line's 
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
+
+from simulator.crm import Batches, mapped
 
 EXPORT_DAYS = 270  # default history of an export-mode company: under a year
 
@@ -66,11 +70,9 @@ def text_ids(kind: str, values: np.ndarray | pd.Series) -> np.ndarray:
     return out
 
 
-def credit_notes(orders: pd.DataFrame) -> pd.DataFrame:
-    """Returned orders as an export shows them: the order as delivered (a purchase) plus a
-    credit note for the refund. ``orders`` is the CRM view (integer ids); credit notes get
-    ``order_id`` = the order's own number, of kind :data:`CREDIT_NOTE`, in column
-    ``credit_note_of`` (the text ids are applied afterwards by :func:`to_text_ids`)."""
+def purchases(orders: pd.DataFrame) -> pd.DataFrame:
+    """Orders as an export shows them: a returned order as it was delivered (a purchase).
+    ``orders`` is the CRM view (integer ids); its refunds are :func:`credit_notes`."""
     returned = orders["status"].to_numpy() == "returned"
     kept = orders.assign(credit_note_of=pd.NA)
     if not returned.any():
@@ -81,7 +83,15 @@ def credit_notes(orders: pd.DataFrame) -> pd.DataFrame:
     kept.loc[returned, "updated_at"] = was["delivered_at"].where(
         was["delivered_at"].notna(), was["ordered_at"]
     )
-    notes = pd.DataFrame(
+    return kept
+
+
+def credit_notes(orders: pd.DataFrame) -> pd.DataFrame:
+    """A credit note for each returned order of the CRM view ``orders``: status
+    ``returned``, ``order_id`` = the order's own number, of kind :data:`CREDIT_NOTE`, in
+    column ``credit_note_of`` (the text ids are applied afterwards by :func:`to_text_ids`)."""
+    was = orders.loc[orders["status"].to_numpy() == "returned"]
+    return pd.DataFrame(
         {
             "order_id": was["order_id"].to_numpy(),
             "contact_id": was["contact_id"].to_numpy(),
@@ -95,28 +105,34 @@ def credit_notes(orders: pd.DataFrame) -> pd.DataFrame:
             "credit_note_of": True,
         }
     )
-    return pd.concat([kept, notes], ignore_index=True)
 
 
-def to_text_ids(views: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Every id column of the CRM views as :func:`text_id` text (credit notes by their kind)."""
-    out = {}
-    for table, view in views.items():
-        view = view.copy()
-        for column, kind in CRM_IDS.get(table, {}).items():
-            view[column] = text_ids(kind, view[column].to_numpy())
-        if "credit_note_of" in view:
-            note = view.pop("credit_note_of").notna().to_numpy()
-            view.loc[note, "order_id"] = text_ids(
-                CREDIT_NOTE, views[table]["order_id"].to_numpy()[note]
-            )
-        out[table] = view
+def text_view(table: str, view: pd.DataFrame) -> pd.DataFrame:
+    """Every id column of a CRM view as :func:`text_id` text (credit notes by their kind)."""
+    out = view.copy()
+    for column, kind in CRM_IDS.get(table, {}).items():
+        out[column] = text_ids(kind, out[column].to_numpy())
+    if "credit_note_of" in out:
+        note = out.pop("credit_note_of").notna().to_numpy()
+        out.loc[note, "order_id"] = text_ids(CREDIT_NOTE, view["order_id"].to_numpy()[note])
     return out
 
 
-def export_views(views: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The CRM views of a company in export mode: credit notes, no categories, text ids."""
+def to_text_ids(views: dict[str, list[Batches]]) -> dict[str, list[Batches]]:
+    """The CRM views (batches) with :func:`text_view` applied to each batch."""
+    return {
+        table: [mapped(segment, partial(text_view, table)) for segment in segments]
+        for table, segments in views.items()
+    }
+
+
+def export_views(views: dict[str, list[Batches]]) -> dict[str, list[Batches]]:
+    """The CRM views of a company in export mode: credit notes, no categories, text ids.
+    The credit notes follow all orders (a pass of their own), as a refund follows its sale."""
     views = dict(views)
-    views["orders"] = credit_notes(views["orders"])
-    views["products"] = views["products"].assign(category=None)
+    orders = views["orders"]
+    views["orders"] = [mapped(s, purchases) for s in orders] + [
+        mapped(s, credit_notes) for s in orders
+    ]
+    views["products"] = [mapped(s, lambda p: p.assign(category=None)) for s in views["products"]]
     return to_text_ids(views)

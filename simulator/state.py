@@ -2,11 +2,21 @@
 
 The state lives in ``<out>/truth/_state/`` (the pipeline never reads truth/): latent
 person state, devices and cookies as ``.npz``, lifecycle tables as Parquet.
+
+The lifecycle tables only grow, so while simulating they do not stay in memory: every
+:data:`SPILL_ROWS` buffered rows go to Parquet part files in ``_state/spill/`` (removed
+when the run ends), and everything that reads a table streams it in batches
+(:func:`frames`, :func:`arrow_batches`): memory is the population plus one buffer, not
+the whole history.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,73 +27,133 @@ import pyarrow.parquet as pq
 
 from simulator.behaviour import Company
 
+log = logging.getLogger(__name__)
+
 STATE_DIR = Path("truth") / "_state"
+SPILL_DIR = STATE_DIR / "spill"
+# Buffered lifecycle rows before they are spilled to part files: a few hundred MB at most.
+SPILL_ROWS = 4_000_000
+# Rows per streamed batch: pyarrow's default row group, so a table written batch by batch
+# has the same bytes as one written whole.
+BATCH_ROWS = 1024 * 1024
+# Tables rewritten in place every day (commerce._apply_scheduled): never spilled.
+RESIDENT = frozenset({"scheduled"})
+
+
+def to_arrow(df: pd.DataFrame) -> pa.Table:
+    """Arrow without pandas metadata, so equal data gives equal bytes."""
+    return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    """Parquet without pandas metadata, so equal data gives equal bytes."""
+    write_parquet_batches([to_arrow(df)], path)
+
+
+def write_parquet_batches(tables: Iterable[pa.Table], path: Path) -> int:
+    """Write ``tables`` (same columns) as one Parquet file and return its rows; no file
+    when there are none. Written beside ``path`` first: it may be one of the inputs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
-    pq.write_table(table, path, compression="zstd")
+    tmp = path.with_name(path.name + ".tmp")
+    writer: pq.ParquetWriter | None = None
+    schema = None
+    rows = 0
+    try:
+        for table in tables:
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+            writer.write_table(table.cast(schema))
+            rows += len(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        os.replace(tmp, path)
+    return rows
 
 
-# Columns of the tables a small or short company may have no rows in, so the CRM views
-# and truth still find their columns (a 200-customer, 10-day company had no tickets).
-EMPTY_COLUMNS = {
-    "tickets": [
-        "ticket_id",
-        "contact_id",
-        "person_id",
-        "order_id",
-        "tone",
-        "template",
-        "created_sec",
-        "pending_sec",
-        "resolved_sec",
-        "closed_sec",
-        "priority",
-    ],
-    "survey_responses": [
-        "survey_response_id",
-        "contact_id",
-        "survey_type",
-        "score",
-        "comment",
-        "responded_sec",
-    ],
-    "email_events": ["email_event_id", "contact_id", "campaign_id", "event_type", "occurred_sec"],
-    "orders": [
-        "order_id",
-        "contact_id",
-        "person_id",
-        "ordered_sec",
-        "channel",
-        "total_amount",
-        "promised_sec",
-        "shipped_sec",
-        "delivered_sec",
-        "cancelled_sec",
-        "returned_sec",
-        "is_late",
-    ],
-    "order_items": [
-        "order_item_id",
-        "order_id",
-        "product_id",
-        "quantity",
-        "unit_price",
-        "created_sec",
-    ],
-}
+# ------------------------------------------------------------------------- tables
+def _rows(chunk: dict[str, np.ndarray]) -> int:
+    return len(next(iter(chunk.values()), []))
 
 
-def table_frame(company: Company, name: str) -> pd.DataFrame:
-    chunks = [c for c in company.tables[name] if len(next(iter(c.values()), []))]
+def _buffer(company: Company, name: str) -> pa.Table | None:
+    """The table's rows still in memory as one Arrow table (object columns are text)."""
+    chunks = [c for c in company.tables[name] if _rows(c)]
     if not chunks:
-        return pd.DataFrame({c: np.array([], dtype=np.int64) for c in EMPTY_COLUMNS.get(name, [])})
-    return pd.DataFrame({k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
+        return None
+    cols = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    return pa.table(
+        {
+            k: pa.array(v, type=pa.large_string() if v.dtype == object else None)
+            for k, v in cols.items()
+        }
+    )
 
 
+def spill(company: Company, out: Path) -> None:
+    """Move the growing tables' buffered rows to part files once they reach :data:`SPILL_ROWS`."""
+    spillable = [name for name in company.tables if name not in RESIDENT]
+    buffered = sum(_rows(c) for name in spillable for c in company.tables[name])
+    if buffered < SPILL_ROWS:
+        return
+    for name in spillable:
+        table = _buffer(company, name)
+        company.tables[name] = []
+        if table is None:
+            continue
+        parts = company.parts.setdefault(name, [])
+        path = out / SPILL_DIR / name / f"part-{len(parts):05d}.parquet"
+        write_parquet_batches([table], path)
+        parts.append(path)
+    log.debug("spilled %d rows on day %d", buffered, company.next_day)
+
+
+def drop_spill(out: Path) -> None:
+    shutil.rmtree(out / SPILL_DIR, ignore_errors=True)
+
+
+def _pieces(company: Company, name: str, columns: list[str] | None) -> Iterator[pa.Table]:
+    for path in company.parts.get(name, []):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+            yield pa.Table.from_batches([batch]).replace_schema_metadata(None)
+    table = _buffer(company, name)
+    if table is not None:
+        yield table.select(columns) if columns else table
+
+
+def arrow_batches(
+    company: Company, name: str, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """The table in order, in tables of exactly :data:`BATCH_ROWS` rows (the last one fewer)."""
+    schema: pa.Schema | None = None
+    pending: list[pa.Table] = []
+    n = 0
+    for piece in _pieces(company, name, columns):
+        schema = schema or piece.schema  # parts of an older run may type text differently
+        piece = piece.cast(schema)
+        while len(piece):
+            take = min(BATCH_ROWS - n, len(piece))
+            pending.append(piece.slice(0, take))
+            piece = piece.slice(take)
+            n += take
+            if n == BATCH_ROWS:
+                yield pa.concat_tables(pending).combine_chunks()
+                pending, n = [], 0
+    if n:
+        yield pa.concat_tables(pending).combine_chunks()
+
+
+def frames(company: Company, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The table as DataFrames of :data:`BATCH_ROWS` rows, built from NumPy arrays like the
+    simulator's own chunks (text as object arrays with None)."""
+    for table in arrow_batches(company, name, columns):
+        yield pd.DataFrame(
+            {k: table.column(k).to_numpy(zero_copy_only=False) for k in table.column_names}
+        )
+
+
+# ------------------------------------------------------------------------- save / load
 def save(company: Company, out: Path, extra: dict) -> None:
     d = out / STATE_DIR
     d.mkdir(parents=True, exist_ok=True)
@@ -103,10 +173,10 @@ def save(company: Company, out: Path, extra: dict) -> None:
     write_parquet(company.contacts, d / "contacts.parquet")
     write_parquet(company.catalog, d / "catalog.parquet")
     for name in company.tables:
-        frame = table_frame(company, name)
         path = d / f"{name}.parquet"
-        if len(frame):
-            write_parquet(frame, path)
+        if write_parquet_batches(arrow_batches(company, name), path):
+            if name not in RESIDENT:  # the saved file now holds all of it
+                company.tables[name], company.parts[name] = [], [path]
         elif path.exists():
             path.unlink()
 
@@ -137,7 +207,11 @@ def load(out: Path) -> tuple[Company, dict]:
     )
     for name in company.tables:
         path = d / f"{name}.parquet"
-        if path.exists():
+        if not path.exists():
+            continue
+        if name in RESIDENT:
             frame = pd.read_parquet(path)
             company.tables[name] = [{c: frame[c].to_numpy() for c in frame.columns}]
+        else:  # read in batches when needed: the saved history is the first part
+            company.parts[name] = [path]
     return company, meta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from simulator import population as pop
+from simulator import vocab
 from simulator.behaviour import Company
 from simulator.export import CRM_IDS, text_id, text_ids
-from simulator.state import table_frame, write_parquet
+from simulator.state import frames, to_arrow, write_parquet, write_parquet_batches
 
 TOP_ITEMS = 50
 
@@ -76,13 +78,10 @@ def write_truth(
         ),
         t / "anonymous_persons.parquet",
     )
-    snaps = table_frame(company, "snapshots")
-    if len(snaps):
-        snaps["date"] = _dates(company.start, snaps.pop("day").to_numpy())
-        write_parquet(
-            snaps[["person_id", "date", "hazard", "order_rate", "engagement"]],
-            t / "hazard_snapshots.parquet",
-        )
+    write_parquet_batches(
+        (to_arrow(_snapshot_rows(company.start, b)) for b in frames(company, "snapshots")),
+        t / "hazard_snapshots.parquet",
+    )
     who = np.flatnonzero(p["has_contact"] | p["has_web"])
     idx, val = company.chooser.affinity_top(p["cat_aff"][who], p["price_level"][who], TOP_ITEMS)
     k = idx.shape[1]
@@ -97,31 +96,19 @@ def write_truth(
         ),
         t / "item_affinities.parquet",
     )
-    orders = table_frame(company, "orders")
-    if len(orders):
-        write_parquet(
-            orders[["order_id", "person_id", "contact_id", "is_late"]].assign(
-                order_id=ids("order", orders["order_id"]),
-                contact_id=ids("contact", orders["contact_id"]),
-                is_returned=orders["returned_sec"] >= 0,
-                is_cancelled=orders["cancelled_sec"] >= 0,
-            ),
-            t / "order_experiences.parquet",
-        )
-    tickets = table_frame(company, "tickets")
-    if len(tickets):
-        from simulator import vocab
-
-        write_parquet(
-            pd.DataFrame(
-                {
-                    "ticket_id": ids("ticket", tickets["ticket_id"]),
-                    "person_id": tickets["person_id"],
-                    "tone": np.array(vocab.TICKET_TONES)[tickets["tone"].to_numpy()],
-                }
-            ),
-            t / "ticket_tones.parquet",
-        )
+    # Batch by batch, as the tables are stored (state.frames): a row group each.
+    order_cols = ["order_id", "person_id", "contact_id", "is_late", "returned_sec", "cancelled_sec"]
+    write_parquet_batches(
+        (to_arrow(_order_rows(b, ids)) for b in frames(company, "orders", order_cols)),
+        t / "order_experiences.parquet",
+    )
+    write_parquet_batches(
+        (
+            to_arrow(_ticket_rows(b, ids))
+            for b in frames(company, "tickets", ["ticket_id", "person_id", "tone"])
+        ),
+        t / "ticket_tones.parquet",
+    )
     write_parquet(dirty_events, t / "dirty_events.parquet")
     dirty_crm = dirty_crm.astype({"id": np.int64})
     if text:  # the primary key of the row, as the CRM table holds it
@@ -132,3 +119,30 @@ def write_truth(
         ]
     write_parquet(dirty_crm, t / "dirty_crm.parquet")
     return {"persons": n, "anonymous_ids": int(used.sum())}
+
+
+Ids = Callable[[str, np.ndarray | pd.Series], np.ndarray | pd.Series]
+
+
+def _snapshot_rows(start: date, snaps: pd.DataFrame) -> pd.DataFrame:
+    snaps["date"] = _dates(start, snaps.pop("day").to_numpy())
+    return snaps[["person_id", "date", "hazard", "order_rate", "engagement"]]
+
+
+def _order_rows(orders: pd.DataFrame, ids: Ids) -> pd.DataFrame:
+    return orders[["order_id", "person_id", "contact_id", "is_late"]].assign(
+        order_id=ids("order", orders["order_id"]),
+        contact_id=ids("contact", orders["contact_id"]),
+        is_returned=orders["returned_sec"] >= 0,
+        is_cancelled=orders["cancelled_sec"] >= 0,
+    )
+
+
+def _ticket_rows(tickets: pd.DataFrame, ids: Ids) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ticket_id": ids("ticket", tickets["ticket_id"]),
+            "person_id": tickets["person_id"],
+            "tone": np.array(vocab.TICKET_TONES)[tickets["tone"].to_numpy()],
+        }
+    )
