@@ -13,7 +13,15 @@ from ml.clv.baselines import NAMES
 from ml.common import registry
 from ml.common.report import html_table
 
-COLUMNS = ["spearman", "mae", "rmse", "total_ratio", "top_decile_share", "rows"]
+COLUMNS = [
+    "spearman",
+    "poisson_deviance",
+    "mae",
+    "rmse",
+    "total_ratio",
+    "top_decile_share",
+    "rows",
+]
 
 
 def write_clv_report(
@@ -37,8 +45,10 @@ Holdout: a fifth of the customers at {html.escape(str(meta["holdout_cutoff"]))},
 rows trained the model; realised revenue in the label window.</p>
 <h2>Held-out customers</h2>
 {html_table(rows, COLUMNS)}
-<p>total_ratio = sum predicted / sum realised (1 = calibrated totals); top_decile_share =
-share of the realised revenue held by the top 10 % by prediction.</p>
+<p>poisson_deviance = mean Poisson deviance (lower is better; with Spearman, what the gates
+judge: a proper score of expected revenue, where MAE rewards predicting 0 for the many who
+buy nothing); total_ratio = sum predicted / sum realised (1 = calibrated totals);
+top_decile_share = share of the realised revenue held by the top 10 % by prediction.</p>
 <h2>Gates and champion</h2>
 <p>{"passed" if not failures else "failed: " + html.escape("; ".join(failures))}.
 {html.escape(str(meta.get("decision", "")))}</p>

@@ -2,7 +2,9 @@
 holdout comparison with the two baselines → promote (the one
 :func:`ml.common.registry.promote`) → report (:mod:`ml.clv.report`).
 
-Gates: LightGBM must beat both baselines on the holdout on Spearman *and* MAE. When it
+Gates: LightGBM must beat both baselines on the holdout on Spearman *and* mean Poisson
+deviance (a proper score of expected revenue; MAE, best at the median, would reward
+predicting 0 for the many customers who buy nothing: ml/README.md, CLV). When it
 does not, the best baseline (Spearman) is registered as a challenger (version
 ``baseline-<name>-…``) and scores if it wins, as a churn baseline can. The champion
 contest is the holdout Spearman on the same rows, with ``champion_margin``.
@@ -53,9 +55,10 @@ def gates(metrics: dict[str, dict]) -> list[str]:
             failures.append(
                 f"Spearman {ours['spearman']:.4f} does not beat {NAMES[name]} ({base['spearman']:.4f})"
             )
-        if not ours["mae"] < base["mae"]:
+        if not ours["poisson_deviance"] < base["poisson_deviance"]:
             failures.append(
-                f"MAE {ours['mae']:.2f} does not beat {NAMES[name]} ({base['mae']:.2f})"
+                f"Poisson deviance {ours['poisson_deviance']:.2f} does not beat "
+                f"{NAMES[name]} ({base['poisson_deviance']:.2f})"
             )
     return failures
 
@@ -171,7 +174,10 @@ def train_clv(as_of: dt.date, cfg: ClvConfig | None = None) -> dict:
         "holdout_cutoff": td.holdout_cutoff.isoformat(),
         "rows": {k: int(len(v)) for k, v in td.parts.items()},
         "metrics": {
-            name: {k: m[k] for k in ("spearman", "mae", "total_ratio", "top_decile_share")}
+            name: {
+                k: m[k]
+                for k in ("spearman", "poisson_deviance", "mae", "total_ratio", "top_decile_share")
+            }
             for name, m in metrics.items()
         },
         "gates_passed": not failures,
@@ -184,15 +190,15 @@ def train_clv(as_of: dt.date, cfg: ClvConfig | None = None) -> dict:
     if challenger:
         summary["baseline_version"] = challenger
     log.info(
-        "CLV model %s: holdout Spearman %.4f, MAE %.2f (historical average %.4f / %.2f, "
-        "BG/NBD + Gamma-Gamma %.4f / %.2f); %s",
+        "CLV model %s: holdout Spearman %.4f, Poisson deviance %.2f (historical average "
+        "%.4f / %.2f, BG/NBD + Gamma-Gamma %.4f / %.2f); %s",
         version,
         metrics["lightgbm"]["spearman"],
-        metrics["lightgbm"]["mae"],
+        metrics["lightgbm"]["poisson_deviance"],
         metrics["historical_average"]["spearman"],
-        metrics["historical_average"]["mae"],
+        metrics["historical_average"]["poisson_deviance"],
         metrics["bgnbd_gamma_gamma"]["spearman"],
-        metrics["bgnbd_gamma_gamma"]["mae"],
+        metrics["bgnbd_gamma_gamma"]["poisson_deviance"],
         decision["reason"],
     )
     return summary
