@@ -54,3 +54,18 @@ def test_lift_and_calibration():
     assert ev.expected_calibration_error(np.array([0, 0]), np.full(2, 0.9)) == pytest.approx(0.9)
     m = ev.classification_metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]))
     assert m["roc_auc"] == 1.0 and 0 <= m["brier"] <= 1 and m["n"] == 4
+
+
+def test_clv_metrics_prefer_the_expected_value_to_predicting_nothing():
+    """Revenue that is 0 for most customers: predicting 0 for everyone wins MAE (its best
+    is the median), but the deviance the CLV gates judge ranks the true expectation first."""
+    rng = np.random.default_rng(3)
+    expected = rng.gamma(0.5, 40.0, 20_000)  # each customer's expected revenue
+    buys = rng.random(20_000) < 0.25
+    y = np.where(buys, rng.exponential(expected / 0.25), 0.0)  # mean = expected
+    truth = ev.regression_metrics(y, expected)
+    nothing = ev.regression_metrics(y, np.zeros_like(y))
+    assert nothing["mae"] < truth["mae"]
+    assert truth["poisson_deviance"] < nothing["poisson_deviance"]
+    assert truth["poisson_deviance"] < ev.regression_metrics(y, expected * 0.5)["poisson_deviance"]
+    assert truth["poisson_deviance"] < ev.regression_metrics(y, expected * 2.0)["poisson_deviance"]
