@@ -74,18 +74,8 @@ def write_truth(
         ),
         t / "contact_persons.parquet",
     )
-    ck = company.cookies
-    used = ck["used"]
-    write_parquet(
-        pd.DataFrame(
-            {
-                "anonymous_id": ck["anonymous_id"][used].astype(str),
-                "person_id": ck["person"][used],
-                "first_date": _dates(company.start, ck["first_day"][used]),
-            }
-        ),
-        t / "anonymous_persons.parquet",
-    )
+    used = np.flatnonzero(company.cookies["used"])
+    write_parquet_batches(rechunk(_cookie_tables(company, used)), t / "anonymous_persons.parquet")
     write_parquet_batches(
         (to_arrow(_snapshot_rows(company.start, b)) for b in frames(company, "snapshots")),
         t / "hazard_snapshots.parquet",
@@ -116,7 +106,7 @@ def write_truth(
             for table, n in zip(dirty_crm["table"], dirty_crm["id"], strict=True)
         ]
     write_parquet(dirty_crm, t / "dirty_crm.parquet")
-    return {"persons": n, "anonymous_ids": int(used.sum())}
+    return {"persons": n, "anonymous_ids": len(used)}
 
 
 Ids = Callable[[str, np.ndarray | pd.Series], np.ndarray | pd.Series]
@@ -140,6 +130,23 @@ def _affinity_tables(company: Company, who: np.ndarray, ids: Ids) -> Iterator[pa
                     "product_id": ids("product", idx.ravel().astype(np.int64) + 1),
                     "affinity": val.ravel(),
                     "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), len(part)),
+                }
+            )
+        )
+
+
+def _cookie_tables(company: Company, used: np.ndarray) -> Iterator[pa.Table]:
+    """truth/anonymous_persons of the cookies ``used``, a row group at a time: cookies
+    grow with people and days (cleared cookies), and their text and dates are Python objects."""
+    ck = company.cookies
+    for lo in range(0, max(len(used), 1), BATCH_ROWS):  # once when none: the file keeps its columns
+        part = used[lo : lo + BATCH_ROWS]
+        yield to_arrow(
+            pd.DataFrame(
+                {
+                    "anonymous_id": ck["anonymous_id"][part].astype(str),
+                    "person_id": ck["person"][part],
+                    "first_date": _dates(company.start, ck["first_day"][part]),
                 }
             )
         )
