@@ -122,16 +122,19 @@ def _pieces(company: Company, name: str, columns: list[str] | None) -> Iterator[
         yield table.select(columns) if columns else table
 
 
-def arrow_batches(
-    company: Company, name: str, columns: list[str] | None = None
-) -> Iterator[pa.Table]:
-    """The table in order, in tables of exactly :data:`BATCH_ROWS` rows (the last one fewer)."""
+def rechunk(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """``tables`` (same columns) in order as tables of exactly :data:`BATCH_ROWS` rows (the
+    last one fewer), one chunk each and typed as the first: written one by one, they give
+    the bytes of the whole table written at once. Only empty tables give one empty table,
+    so a file written from them still has its columns."""
     schema: pa.Schema | None = None
     pending: list[pa.Table] = []
     n = 0
-    for piece in _pieces(company, name, columns):
+    rows = 0
+    for piece in tables:
         schema = schema or piece.schema  # parts of an older run may type text differently
         piece = piece.cast(schema)
+        rows += len(piece)
         while len(piece):
             take = min(BATCH_ROWS - n, len(piece))
             pending.append(piece.slice(0, take))
@@ -142,6 +145,15 @@ def arrow_batches(
                 pending, n = [], 0
     if n:
         yield pa.concat_tables(pending).combine_chunks()
+    elif not rows and schema is not None:
+        yield schema.empty_table()
+
+
+def arrow_batches(
+    company: Company, name: str, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """The table in order, in tables of exactly :data:`BATCH_ROWS` rows (the last one fewer)."""
+    return rechunk(_pieces(company, name, columns))
 
 
 def frames(company: Company, name: str, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:

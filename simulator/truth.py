@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from simulator import population as pop
 from simulator import vocab
 from simulator.behaviour import Company
 from simulator.export import CRM_IDS, text_id, text_ids
-from simulator.state import frames, to_arrow, write_parquet, write_parquet_batches
+from simulator.state import (
+    BATCH_ROWS,
+    frames,
+    rechunk,
+    to_arrow,
+    write_parquet,
+    write_parquet_batches,
+)
 
 TOP_ITEMS = 50
 
@@ -66,35 +74,15 @@ def write_truth(
         ),
         t / "contact_persons.parquet",
     )
-    ck = company.cookies
-    used = ck["used"]
-    write_parquet(
-        pd.DataFrame(
-            {
-                "anonymous_id": ck["anonymous_id"][used].astype(str),
-                "person_id": ck["person"][used],
-                "first_date": _dates(company.start, ck["first_day"][used]),
-            }
-        ),
-        t / "anonymous_persons.parquet",
-    )
+    used = np.flatnonzero(company.cookies["used"])
+    write_parquet_batches(rechunk(_cookie_tables(company, used)), t / "anonymous_persons.parquet")
     write_parquet_batches(
         (to_arrow(_snapshot_rows(company.start, b)) for b in frames(company, "snapshots")),
         t / "hazard_snapshots.parquet",
     )
     who = np.flatnonzero(p["has_contact"] | p["has_web"])
-    idx, val = company.chooser.affinity_top(p["cat_aff"][who], p["price_level"][who], TOP_ITEMS)
-    k = idx.shape[1]
-    write_parquet(
-        pd.DataFrame(
-            {
-                "person_id": np.repeat(who, k),
-                "product_id": ids("product", idx.ravel().astype(np.int64) + 1),
-                "affinity": val.ravel(),
-                "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), len(who)),
-            }
-        ),
-        t / "item_affinities.parquet",
+    write_parquet_batches(
+        rechunk(_affinity_tables(company, who, ids)), t / "item_affinities.parquet"
     )
     # Batch by batch, as the tables are stored (state.frames): a row group each.
     order_cols = ["order_id", "person_id", "contact_id", "is_late", "returned_sec", "cancelled_sec"]
@@ -118,10 +106,50 @@ def write_truth(
             for table, n in zip(dirty_crm["table"], dirty_crm["id"], strict=True)
         ]
     write_parquet(dirty_crm, t / "dirty_crm.parquet")
-    return {"persons": n, "anonymous_ids": int(used.sum())}
+    return {"persons": n, "anonymous_ids": len(used)}
 
 
 Ids = Callable[[str, np.ndarray | pd.Series], np.ndarray | pd.Series]
+
+
+def _affinity_tables(company: Company, who: np.ndarray, ids: Ids) -> Iterator[pa.Table]:
+    """truth/item_affinities of the people ``who``, about a row group of them at a time:
+    :data:`TOP_ITEMS` rows a person, too many to build at once for a large company."""
+    p = company.people
+    step = max(1, BATCH_ROWS // TOP_ITEMS)
+    for lo in range(0, max(len(who), 1), step):  # once when nobody: the file keeps its columns
+        part = who[lo : lo + step]
+        idx, val = company.chooser.affinity_top(
+            p["cat_aff"][part], p["price_level"][part], TOP_ITEMS
+        )
+        k = idx.shape[1]
+        yield to_arrow(
+            pd.DataFrame(
+                {
+                    "person_id": np.repeat(part, k),
+                    "product_id": ids("product", idx.ravel().astype(np.int64) + 1),
+                    "affinity": val.ravel(),
+                    "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), len(part)),
+                }
+            )
+        )
+
+
+def _cookie_tables(company: Company, used: np.ndarray) -> Iterator[pa.Table]:
+    """truth/anonymous_persons of the cookies ``used``, a row group at a time: cookies
+    grow with people and days (cleared cookies), and their text and dates are Python objects."""
+    ck = company.cookies
+    for lo in range(0, max(len(used), 1), BATCH_ROWS):  # once when none: the file keeps its columns
+        part = used[lo : lo + BATCH_ROWS]
+        yield to_arrow(
+            pd.DataFrame(
+                {
+                    "anonymous_id": ck["anonymous_id"][part].astype(str),
+                    "person_id": ck["person"][part],
+                    "first_date": _dates(company.start, ck["first_day"][part]),
+                }
+            )
+        )
 
 
 def _snapshot_rows(start: date, snaps: pd.DataFrame) -> pd.DataFrame:
