@@ -11,17 +11,10 @@ import pandas as pd
 
 from ml.clv.baselines import NAMES
 from ml.common import registry
+from ml.common.evaluate import REGRESSION_METRICS
 from ml.common.report import html_table
 
-COLUMNS = [
-    "spearman",
-    "poisson_deviance",
-    "mae",
-    "rmse",
-    "total_ratio",
-    "top_decile_share",
-    "rows",
-]
+COLUMNS = [*REGRESSION_METRICS, "rows"]
 
 
 def write_clv_report(

@@ -253,6 +253,17 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
     return codes, len(uniques)
 
 
+# The value metrics regression_metrics returns (besides the row count), in report order.
+REGRESSION_METRICS = (
+    "spearman",
+    "poisson_deviance",
+    "mae",
+    "rmse",
+    "total_ratio",
+    "top_decile_share",
+)
+
+
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """Value predictions against realised values: Spearman rank correlation (who is worth
     more), mean Poisson deviance (how far off per customer, for a prediction of *expected*
@@ -265,17 +276,7 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
     y, pred = np.asarray(y, dtype=float), np.asarray(pred, dtype=float)
     if len(y) == 0:
-        return {
-            k: float("nan")
-            for k in (
-                "spearman",
-                "poisson_deviance",
-                "mae",
-                "rmse",
-                "total_ratio",
-                "top_decile_share",
-            )
-        }
+        return {k: float("nan") for k in REGRESSION_METRICS}
     spearman = (
         float(spearmanr(y, pred).statistic) if np.ptp(y) > 0 and np.ptp(pred) > 0 else float("nan")
     )
