@@ -21,9 +21,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # DuckDB allows one writing process: every warehouse writer queues in this Airflow pool of 1.
 WAREHOUSE_POOL = "warehouse_writer"
 
-# Telemetry off in every tool we run; set before any of them is imported by a stage.
+# libpq options of every Postgres session we open (PGOPTIONS; Settings.tool_env says why).
 POSTGRES_SESSION_OPTIONS = "-c jit=off"
 
+# Telemetry off in every tool we run; set before any of them is imported by a stage.
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",

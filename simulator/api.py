@@ -226,7 +226,7 @@ def _crm_views(
     contacts, bad_contacts = crm.contacts_view(company.contacts, end_sec, seed, dirty)
 
     def lifecycle(name: str, view: Callable[[pd.DataFrame], pd.DataFrame]) -> crm.Batches:
-        return lambda: (view(b) for b in state.frames(company, name))
+        return crm.mapped(lambda: state.frames(company, name), view)
 
     def items() -> Iterator[pd.DataFrame]:
         uniform = crm.negative_quantities_uniform(seed)  # one per pass: ids go up again

@@ -14,10 +14,10 @@ from customer720.settings import postgres_test_url
 
 PG_ADMIN_URL = postgres_test_url()
 
-# Settings a test may change: ours, dbt's, Airflow's (AIRFLOW_HOME, AIRFLOW__*). customer720.settings.apply_tool_env
-# exports every C720_/DBT_ setting into the process (dbt and Airflow read them there), so a
-# run inside one test would otherwise hand its company's folders to the next test in the
-# worker. The developer's shell is not the tests' business either: only the Postgres server
+# Settings a test may change: ours, dbt's, Airflow's (AIRFLOW_HOME, AIRFLOW__*).
+# customer720.settings.apply_tool_env exports every C720_/DBT_ setting into the process (dbt
+# and Airflow read them there), so a run inside one test would otherwise hand its company's
+# folders to the next test in the worker. The developer's shell is not the tests' business either: only the Postgres server
 # the tests may use (C720_TEST_PG_URL) comes in.
 _OWNED = ("C720_", "DBT_", "AIRFLOW")
 
