@@ -4,7 +4,7 @@
 -- The node itself stays in the graph (it becomes its own anonymous person).
 with
 
-edges as (
+edges as {{ not_materialized() }} (
 
     select * from {{ ref('int_identity_edges_collected') }}
 

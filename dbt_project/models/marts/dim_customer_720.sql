@@ -5,7 +5,7 @@
 
 with
 
-identity_nodes as (
+identity_nodes as {{ not_materialized() }} (
 
     select * from {{ ref('int_identity_nodes_resolved') }}
 
@@ -47,7 +47,7 @@ email_events as (
 
 ),
 
-sessions as (
+sessions as {{ not_materialized() }} (
 
     select * from {{ ref('fct_sessions') }}
 

@@ -27,7 +27,7 @@ order_items as (
 
 ),
 
-orders as (
+orders as {{ not_materialized() }} (
 
     select * from {{ ref('fct_orders') }}
 

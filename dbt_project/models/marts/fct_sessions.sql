@@ -23,7 +23,7 @@
 
 with
 
-sessions as (
+sessions as {{ not_materialized() }} (
 
     select * from {{ ref('int_sessions_aggregated') }}
 

@@ -48,7 +48,7 @@ as_of_dates as (
 
 ),
 
-orders as (
+orders as {{ not_materialized() }} (
 
     select * from {{ ref('fct_orders') }}
 
@@ -102,7 +102,7 @@ events as (
 
 ),
 
-identity_nodes as (
+identity_nodes as {{ not_materialized() }} (
 
     select * from {{ ref('int_identity_nodes_resolved') }}
 

@@ -4,7 +4,7 @@
 -- ml.product_recommendations (macros/latest_scores.sql): every row of that run.
 with
 
-recommendations as (
+recommendations as {{ not_materialized() }} (
 
     select * from {{ source('ml', 'product_recommendations') }}
 
