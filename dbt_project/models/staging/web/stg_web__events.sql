@@ -48,7 +48,7 @@
 
 with
 
-source as (
+source as {{ not_materialized() }} (
 
     -- in a re-run of a past date, the events loaded when that date was first run
     -- (macros/as_of_loads.sql); every event otherwise
@@ -81,14 +81,25 @@ candidates as (
 ),
 
 {% if is_incremental() %}
+already_loaded as (
+
+    -- the candidates' ids this table holds, found by probing its ids against the day's
+    -- candidates: an anti-join straight against the table would hash every id it holds
+    -- (22.7M at 100k customers: 2.7 GB and most of the model's time) to drop a few
+    select existing.event_id
+    from {{ this }} as existing
+    where existing.event_id in (select event_id from candidates)
+
+),
+
 new_candidates as (
 
     select candidates.*
     from candidates
     where not exists (
         select 1
-        from {{ this }} as existing
-        where existing.event_id = candidates.event_id
+        from already_loaded
+        where already_loaded.event_id = candidates.event_id
     )
 
 ),
