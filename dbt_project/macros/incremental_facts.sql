@@ -68,3 +68,23 @@
     -- re-keyed: the device now belongs to another person
     {{ rekeyed_ids('anonymous_id', current_keys) }}
 {%- endmacro %}
+
+
+{#- The devices whose web rows (one per event or per session) an incremental run of a web
+    fact derives again, each with the time from which it does (rederive_from): for a device
+    with a session in `sessions` (fct_sessions) loaded since the watermark, the start of the
+    earliest such session; for a device re-keyed against current_keys (see rekeyed_ids),
+    its first session. Why the rows before that time stay as they are: the earliest
+    session loaded since holds the device's earliest new event, and int_sessions_aggregated
+    kept every session of the device that ended more than a session timeout before it
+    (same rows, same numbers, same session_id); every later session, whether new, merged
+    by a late event or renumbered after a merge, starts at or after it. -#}
+{% macro rederived_anonymous_ids(sessions, current_keys, watermark) -%}
+    select anonymous_id, min(started_at) as rederive_from
+    from {{ sessions }}
+    where {{ loaded_since('last_loaded_at', watermark) }}
+       or anonymous_id in (
+           {{ rekeyed_ids('anonymous_id', current_keys) }}
+       )
+    group by anonymous_id
+{%- endmacro %}

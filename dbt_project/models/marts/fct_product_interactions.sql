@@ -7,9 +7,11 @@
     Incremental (delete+insert on interaction_type + source_id), see README "Incremental
     builds". A run re-derives only
       - web rows of the devices fct_sessions holds a session of loaded since the latest
-        loaded_at here (all their events: a late event can merge two sessions and change
-        the session_id of old events), plus the devices whose stored customer_key differs
-        from fct_sessions' (re-keyed by a new identity link);
+        loaded_at here, from the start of the earliest such session on (a late event can
+        merge two sessions and renumber the later ones; the events before it keep their
+        session: macros/incremental_facts.sql, rederived_anonymous_ids), and every web row
+        of the devices whose stored customer_key differs from fct_sessions' (re-keyed by
+        a new identity link);
       - purchase rows of the order lines fct_order_items holds loaded since then or whose
         stored customer_key differs. A line that stopped being a purchase (cancelled,
         returned) comes as a marker row (session_id = removed_row_marker()) that replaces
@@ -38,13 +40,13 @@ events as (
 
 ),
 
-sessions as (
+sessions as {{ not_materialized() }} (
 
     select * from {{ ref('fct_sessions') }}
 
 ),
 
-order_items as (
+order_items as {{ not_materialized() }} (
 
     select * from {{ ref('fct_order_items') }}
 
@@ -53,7 +55,7 @@ order_items as (
 {% if watermark is not none %}
 changed_anonymous_ids as (
 
-    {{ touched_anonymous_ids(
+    {{ rederived_anonymous_ids(
         'sessions', '(select distinct anonymous_id, customer_key from sessions)', watermark
     ) }}
 
@@ -63,7 +65,9 @@ scoped_events as (
 
     select events.*
     from events
-    where events.anonymous_id in (select anonymous_id from changed_anonymous_ids)
+    inner join changed_anonymous_ids
+        on events.anonymous_id = changed_anonymous_ids.anonymous_id
+    where events.collector_at >= changed_anonymous_ids.rederive_from
 
 ),
 
@@ -71,7 +75,9 @@ scoped_sessions as (
 
     select sessions.*
     from sessions
-    where sessions.anonymous_id in (select anonymous_id from changed_anonymous_ids)
+    inner join changed_anonymous_ids
+        on sessions.anonymous_id = changed_anonymous_ids.anonymous_id
+    where sessions.started_at >= changed_anonymous_ids.rederive_from
 
 ),
 

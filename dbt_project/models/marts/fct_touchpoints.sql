@@ -5,7 +5,9 @@
     rebuilds only the touchpoints
       - whose source row was loaded since the latest loaded_at here (order: fct_orders'
         loaded_at; ticket, email event, survey answer: their raw load; web session: the
-        devices fct_sessions holds a session of loaded since then), and
+        sessions of the devices fct_sessions holds a session of loaded since then, from the
+        earliest such session on: macros/incremental_facts.sql, rederived_anonymous_ids),
+        and
       - of the contacts / anonymous ids whose stored customer_key differs from the one
         int_identity_nodes_resolved gives them now (re-keyed by a new identity link).
     A web session that no longer exists (a late event merged it into another) comes as a
@@ -56,13 +58,13 @@ survey_responses as (
 
 ),
 
-sessions as (
+sessions as {{ not_materialized() }} (
 
     select * from {{ ref('fct_sessions') }}
 
 ),
 
-identity_nodes as (
+identity_nodes as {{ not_materialized() }} (
 
     select * from {{ ref('int_identity_nodes_resolved') }}
 
@@ -93,7 +95,17 @@ rekeyed_contacts as (
 
 touched_anonymous_ids as (
 
-    {{ touched_anonymous_ids('sessions', 'anonymous_keys', watermark) }}
+    {{ rederived_anonymous_ids('sessions', 'anonymous_keys', watermark) }}
+
+),
+
+touched_sessions as (
+
+    select sessions.*
+    from sessions
+    inner join touched_anonymous_ids
+        on sessions.anonymous_id = touched_anonymous_ids.anonymous_id
+    where sessions.started_at >= touched_anonymous_ids.rederive_from
 
 ),
 
@@ -102,12 +114,11 @@ removed_sessions as (
     -- sessions of touched devices that a late event merged away
     select existing.*
     from {{ this }} as existing
+    inner join touched_anonymous_ids
+        on existing.anonymous_id = touched_anonymous_ids.anonymous_id
     where existing.touchpoint_type = 'web_session'
-      and existing.anonymous_id in (select anonymous_id from touched_anonymous_ids)
-      and existing.source_id not in (
-          select session_id from sessions
-          where anonymous_id in (select anonymous_id from touched_anonymous_ids)
-      )
+      and existing.occurred_at >= touched_anonymous_ids.rederive_from
+      and existing.source_id not in (select session_id from touched_sessions)
 
 ),
 {% endif %}
@@ -215,9 +226,10 @@ session_touchpoints as (
         cast(null as {{ dbt.type_string() }}) as contact_id,
         anonymous_id,
         last_loaded_at as loaded_at
-    from sessions
     {%- if watermark is not none %}
-    where anonymous_id in (select anonymous_id from touched_anonymous_ids)
+    from touched_sessions
+    {%- else %}
+    from sessions
     {%- endif %}
 
 ),
