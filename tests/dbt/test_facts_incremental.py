@@ -105,12 +105,15 @@ class Warehouse:
             con.close()
 
     def state(self) -> dict[str, list[str]]:
-        """Every mart table's and ml.customer_features' rows as sorted text: to compare two
-        builds (ml's other tables are the ML stage's outputs)."""
+        """Every mart table's, ml.customer_features' and the incremental intermediate
+        tables' rows as sorted text: to compare two builds (ml's other tables are the ML
+        stage's outputs)."""
+        intermediate = ", ".join(f"'{t}'" for t in INCREMENTAL_INTERMEDIATE)
         tables = self.rows(
             "select table_schema, table_name from information_schema.tables "
             "where (table_schema = 'marts' or (table_schema = 'ml' and "
-            "table_name = 'customer_features')) and table_type = 'BASE TABLE'"
+            "table_name = 'customer_features') or (table_schema = 'intermediate' and "
+            f"table_name in ({intermediate}))) and table_type = 'BASE TABLE'"
         )
         out = {}
         for schema, table in tables:
@@ -119,6 +122,13 @@ class Warehouse:
             )
         return out
 
+
+# the intermediate tables an incremental build updates in place (the others are rebuilt)
+INCREMENTAL_INTERMEDIATE = (
+    "int_identity_edges_collected",
+    "int_identity_nodes_resolved",
+    "int_sessions_aggregated",
+)
 
 # the incremental models whose data tests a daily build scopes to new rows, and the load-time
 # column each is scoped by (meta test_new_rows_by; macros/tests_on_new_rows.sql)

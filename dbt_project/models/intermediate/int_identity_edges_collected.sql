@@ -6,6 +6,26 @@
 --   login        contact  <-> anonymous id   (event with user_id = contact id)
 --   order_match  contact  <-> anonymous id   (web purchase whose order_id is a CRM order)
 --   email_click  contact  <-> anonymous id   (tracked email link, email_contact_id)
+--
+-- Incremental (delete+insert on edge_id; macros/identity_edges.sql): the login and
+-- email_click edges - one aggregate over the events of a device, most of the cost - are
+-- derived again only for the devices with such an event loaded since the newest one here
+-- (loaded_at), from all of that device's events; the crm_email and order_match edges
+-- (one row per contact, per web purchase) are derived whole each run, after the pre-hook
+-- deleted them, so an email or order that changed leaves no stale edge. The rows equal a
+-- full build's.
+{{
+    config(
+        materialized=incremental_facts_materialization(),
+        incremental_strategy='delete+insert',
+        unique_key='edge_id',
+        on_schema_change='sync_all_columns',
+        pre_hook="{{ identity_edges_forget() }}",
+    )
+}}
+
+{%- set watermark = identity_edges_watermark() %}
+
 with
 
 contacts as (
@@ -20,11 +40,36 @@ orders as (
 
 ),
 
-events as (
+events as {{ not_materialized() }} (
 
     select * from {{ ref('stg_web__events') }}
 
 ),
+
+{% if watermark is not none %}
+touched_devices as (
+
+    select distinct anonymous_id
+    from events
+    where {{ loaded_since('loaded_at', watermark) }}
+      and (user_contact_id is not null or email_contact_id is not null)
+
+),
+
+device_events as {{ not_materialized() }} (
+
+    select events.*
+    from events
+    where events.anonymous_id in (select anonymous_id from touched_devices)
+
+),
+{% else %}
+device_events as {{ not_materialized() }} (
+
+    select * from events
+
+),
+{% endif %}
 
 email_edges as (
 
@@ -36,7 +81,8 @@ email_edges as (
         cast(contact_id as {{ dbt.type_string() }}) as evidence_id,
         created_at as first_seen_at,
         updated_at as last_seen_at,
-        1 as evidence_count
+        1 as evidence_count,
+        loaded_at
     from contacts
     where email_hash is not null
       and is_email_valid  -- 'n/a', 'anna.kim@', ... prove nothing
@@ -53,8 +99,9 @@ login_edges as (
         min(event_id) as evidence_id,
         min(collector_at) as first_seen_at,
         max(collector_at) as last_seen_at,
-        count(*) as evidence_count
-    from events
+        count(*) as evidence_count,
+        max(loaded_at) as loaded_at
+    from device_events
     where user_contact_id is not null
     group by 1, 2
 
@@ -70,7 +117,8 @@ order_match_edges as (
         min(cast(events.order_id as {{ dbt.type_string() }})) as evidence_id,
         min(events.collector_at) as first_seen_at,
         max(events.collector_at) as last_seen_at,
-        count(*) as evidence_count
+        count(*) as evidence_count,
+        max(events.loaded_at) as loaded_at
     from events
     inner join orders
         on events.order_id = orders.order_id
@@ -89,8 +137,9 @@ email_click_edges as (
         min(event_id) as evidence_id,
         min(collector_at) as first_seen_at,
         max(collector_at) as last_seen_at,
-        count(*) as evidence_count
-    from events
+        count(*) as evidence_count,
+        max(loaded_at) as loaded_at
+    from device_events
     where email_contact_id is not null
     group by 1, 2
 
@@ -120,7 +169,8 @@ final as (
         evidence_id,
         cast(first_seen_at as timestamp) as first_seen_at,
         cast(last_seen_at as timestamp) as last_seen_at,
-        cast(evidence_count as bigint) as evidence_count
+        cast(evidence_count as bigint) as evidence_count,
+        cast(loaded_at as timestamp) as loaded_at
     from unioned
 
 )
