@@ -20,7 +20,7 @@ import pandas as pd
 from customer720 import warehouse
 from customer720.settings import Settings, get_settings
 from ingest.contract import accepted_values, events_table
-from quality.gx_runner import SuiteResult, data_docs_index, gx_root, run_suite
+from quality.gx_runner import SuiteResult, build_data_docs, gx_root, run_suite
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class GateResult:
 def _finish(gate: GateResult, settings: Settings, blocking: bool = True) -> GateResult:
     gate.success = all(s.success for s in gate.suites)
     day = date.fromisoformat(gate.as_of)
-    gate.data_docs = str(data_docs_index(settings, day))
+    gate.data_docs = str(build_data_docs(settings, day))
     out = gx_root(settings, day)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{gate.gate}.json").write_text(json.dumps(asdict(gate), indent=2, default=str))

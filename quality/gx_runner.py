@@ -131,7 +131,8 @@ def run_suite(
     settings: Settings | None = None,
     as_of: date | None = None,
 ) -> SuiteResult:
-    """Validate ``df`` against ``expectations`` as suite ``name``; update ``as_of``'s data docs."""
+    """Validate ``df`` against ``expectations`` as suite ``name`` and keep the result in
+    ``as_of``'s GX project; :func:`build_data_docs` renders the results into pages."""
     import great_expectations as gx
 
     settings = settings or get_settings()
@@ -153,13 +154,24 @@ def run_suite(
         gx.Checkpoint(
             name=name,
             validation_definitions=[validation],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            # no UpdateDataDocsAction: it renders the whole site again after every suite
+            # (a gate runs several); build_data_docs renders it once per gate
+            actions=[],
             result_format="SUMMARY",
         )
     )
     outcome = checkpoint.run(batch_parameters={"dataframe": df})
-    offline_data_docs(data_docs_index(settings, as_of).parent, settings)
     results = [r for run in outcome.run_results.values() for r in run.results]
     failures = [_describe(r) for r in results if not r.success]
     log.info("suite %s: %d expectations, %d failed", name, len(results), len(failures))
     return SuiteResult(name, outcome.success, failures, len(results))
+
+
+def build_data_docs(settings: Settings | None = None, as_of: date | None = None) -> Path:
+    """Render ``as_of``'s data docs from every suite and result kept for that date, with
+    local assets (:func:`offline_data_docs`); return the index page."""
+    settings = settings or get_settings()
+    _context(settings, as_of).build_data_docs()
+    index = data_docs_index(settings, as_of)
+    offline_data_docs(index.parent, settings)
+    return index

@@ -17,7 +17,7 @@ REF = re.compile(r"""\b(?:href|src)=["']([^"']+)["']""")
 def test_data_docs_of_a_gate_run_reference_no_remote_asset() -> None:
     import great_expectations as gx
 
-    from quality.gx_runner import VENDORED_ASSETS, data_docs_index, run_suite
+    from quality.gx_runner import VENDORED_ASSETS, build_data_docs, run_suite
 
     if not VENDORED_ASSETS.is_dir():
         pytest.fail(f"no vendored assets at {VENDORED_ASSETS}: run make install")
@@ -30,7 +30,7 @@ def test_data_docs_of_a_gate_run_reference_no_remote_asset() -> None:
     result = run_suite("tiny", df, expectations, as_of=day)
     assert not result.success  # a failed expectation renders its table and filters too
 
-    site = data_docs_index(as_of=day).parent
+    site = build_data_docs(as_of=day).parent
     pages = list(site.rglob("*.html"))
     assert len(pages) >= 2  # the index and the validation result
     checked = 0
