@@ -32,28 +32,56 @@
 {%- endmacro %}
 
 
-{#- The customer keys whose features may have changed since the watermark: the current key of
-    every contact with a CRM row (contact, order or line, ticket, survey, email event) loaded
-    since, of every device with a web event loaded since, and of every contact linked to such
-    a device or to the email of such a contact (a new identity edge merges or, past the
-    over-merge guard, splits the persons around that node). -#}
-{% macro customer_features_changed_keys(watermark) -%}
-    {%- set text = dbt.type_string() -%}
+{#- The newest cutoff the table holds, as a date literal string, or none: a row whose time
+    is after it can only change cutoffs no row holds yet, which every build computes for
+    every buyer anyway. Read before the pre-hook deletes anything, by the hook and by the
+    model alike (both render before the delete), so both name the same persons. -#}
+{% macro customer_features_kept_until() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set values = run_query('select cast(max(cutoff_date) as ' ~ dbt.type_string() ~ ') from ' ~ this).columns[0].values() -%}
+    {{ return(values[0] if values | length > 0 else none) }}
+{%- endmacro %}
+
+
+{#- The customer keys whose features at a cutoff the table holds may have changed since the
+    watermark - the persons whose rows are computed again at every cutoff:
+      - late rows: a CRM row (contact, order, ticket, survey answer, email event) or a web
+        event loaded since, whose own time (created, ordered, responded, occurred,
+        collected) is on or before the newest held cutoff (kept_until). Every feature at
+        a cutoff reads only rows from before it (point in time), so a row from after it -
+        a day's new activity - cannot change it;
+      - identity changes: the persons around a node that gained an edge since (first
+        evidence loaded after the watermark: a new link merges persons, or pushes a hub
+        past the over-merge guard and splits them), and around the email of a contact
+        loaded since.
+    Without kept_until (nothing held) every touched person is listed. -#}
+{% macro customer_features_changed_keys(watermark, kept_until) -%}
     with touched_contacts as (
-        select contact_id from {{ ref('stg_crm__contacts') }} where {{ loaded_since('loaded_at', watermark) }}
+        select contact_id from {{ ref('stg_crm__contacts') }}
+        where {{ loaded_since('loaded_at', watermark) }}{{ held_cutoff_reached('created_at', kept_until) }}
         union
-        select contact_id from {{ ref('fct_orders') }} where {{ loaded_since('loaded_at', watermark) }}
+        select contact_id from {{ ref('fct_orders') }}
+        where {{ loaded_since('loaded_at', watermark) }}{{ held_cutoff_reached('ordered_at', kept_until) }}
         union
-        select contact_id from {{ ref('stg_crm__tickets') }} where {{ loaded_since('loaded_at', watermark) }}
+        select contact_id from {{ ref('stg_crm__tickets') }}
+        where {{ loaded_since('loaded_at', watermark) }}{{ held_cutoff_reached('created_at', kept_until) }}
         union
-        select contact_id from {{ ref('stg_crm__survey_responses') }} where {{ loaded_since('loaded_at', watermark) }}
+        select contact_id from {{ ref('stg_crm__survey_responses') }}
+        where {{ loaded_since('loaded_at', watermark) }}{{ held_cutoff_reached('responded_at', kept_until) }}
         union
-        select contact_id from {{ ref('stg_crm__email_events') }} where {{ loaded_since('loaded_at', watermark) }}
+        select contact_id from {{ ref('stg_crm__email_events') }}
+        where {{ loaded_since('loaded_at', watermark) }}{{ held_cutoff_reached('occurred_at', kept_until) }}
     ),
     touched_nodes as (
         select 'anon:' || anonymous_id as node_id
         from {{ ref('stg_web__events') }}
-        where {{ loaded_since('loaded_at', watermark) }}
+        where {{ loaded_since('loaded_at', watermark) }}{{ held_cutoff_reached('collector_at', kept_until) }}
+        union
+        select other_node_id as node_id
+        from {{ ref('int_identity_edges_collected') }}
+        where {{ loaded_since('first_loaded_at', watermark) }}
         union
         select 'email:' || email_hash as node_id
         from {{ ref('stg_crm__contacts') }}
@@ -73,6 +101,12 @@
 {%- endmacro %}
 
 
+{#- ` and <time column> on or before the newest held cutoff`, or nothing without one. -#}
+{% macro held_cutoff_reached(column, kept_until) -%}
+    {%- if kept_until is not none %} and {{ column }} <= cast('{{ kept_until }}' as timestamp){% endif -%}
+{%- endmacro %}
+
+
 {#- Pre-hook of customer_features: step 1 above (nothing in a full build). -#}
 {% macro customer_features_forget() -%}
     {%- if execute and is_incremental() -%}
@@ -85,7 +119,9 @@
                 ) as grid
             )
             or customer_key in (
-                select customer_key from ({{ customer_features_changed_keys(watermark) }}) as changed
+                select customer_key from (
+                    {{ customer_features_changed_keys(watermark, customer_features_kept_until()) }}
+                ) as changed
                 where customer_key is not null
             )
             or customer_key not in (

@@ -27,3 +27,13 @@
         {%- endif %}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- An edge's first_loaded_at: the load time from which its evidence existed (the earliest
+    of `loaded_at` over its records), null when a record has none (rows not written by
+    ingest count as new in every run, as loaded_since says). An edge with first_loaded_at
+    after a watermark is new since then: ml.customer_features recomputes the past cutoffs
+    of the persons around it. -#}
+{% macro first_loaded_at(loaded_at) -%}
+    case when count(*) > count({{ loaded_at }}) then null else min({{ loaded_at }}) end
+{%- endmacro %}

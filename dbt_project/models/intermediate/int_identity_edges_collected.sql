@@ -82,7 +82,8 @@ email_edges as (
         created_at as first_seen_at,
         updated_at as last_seen_at,
         1 as evidence_count,
-        loaded_at
+        loaded_at,
+        loaded_at as first_loaded_at
     from contacts
     where email_hash is not null
       and is_email_valid  -- 'n/a', 'anna.kim@', ... prove nothing
@@ -100,7 +101,8 @@ login_edges as (
         min(collector_at) as first_seen_at,
         max(collector_at) as last_seen_at,
         count(*) as evidence_count,
-        max(loaded_at) as loaded_at
+        max(loaded_at) as loaded_at,
+        {{ first_loaded_at('loaded_at') }} as first_loaded_at
     from device_events
     where user_contact_id is not null
     group by 1, 2
@@ -118,7 +120,13 @@ order_match_edges as (
         min(events.collector_at) as first_seen_at,
         max(events.collector_at) as last_seen_at,
         count(*) as evidence_count,
-        max(events.loaded_at) as loaded_at
+        max(events.loaded_at) as loaded_at,
+        -- a pair is evidence once both the event and the order are loaded
+        {{ first_loaded_at(
+            'case when events.loaded_at is null or orders.loaded_at is null then null'
+            ~ ' when events.loaded_at > orders.loaded_at then events.loaded_at'
+            ~ ' else orders.loaded_at end'
+        ) }} as first_loaded_at
     from events
     inner join orders
         on events.order_id = orders.order_id
@@ -138,7 +146,8 @@ email_click_edges as (
         min(collector_at) as first_seen_at,
         max(collector_at) as last_seen_at,
         count(*) as evidence_count,
-        max(loaded_at) as loaded_at
+        max(loaded_at) as loaded_at,
+        {{ first_loaded_at('loaded_at') }} as first_loaded_at
     from device_events
     where email_contact_id is not null
     group by 1, 2
@@ -170,7 +179,8 @@ final as (
         cast(first_seen_at as timestamp) as first_seen_at,
         cast(last_seen_at as timestamp) as last_seen_at,
         cast(evidence_count as bigint) as evidence_count,
-        cast(loaded_at as timestamp) as loaded_at
+        cast(loaded_at as timestamp) as loaded_at,
+        cast(first_loaded_at as timestamp) as first_loaded_at
     from unioned
 
 )

@@ -27,6 +27,7 @@
 -- depends_on: {{ ref('stg_crm__contacts') }}
 -- depends_on: {{ ref('stg_web__events') }}
 -- depends_on: {{ ref('int_identity_edges_guarded') }}
+-- depends_on: {{ ref('int_identity_edges_collected') }}
 {{ config(
     materialized=incremental_facts_materialization(),
     incremental_strategy='append',
@@ -140,7 +141,7 @@ kept_cutoffs as (
 
 changed_keys as (
 
-    {{ customer_features_changed_keys(watermark) }}
+    {{ customer_features_changed_keys(watermark, customer_features_kept_until()) }}
 
 ),
 {%- endif %}
