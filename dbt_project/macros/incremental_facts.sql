@@ -30,9 +30,10 @@
 {%- endmacro %}
 
 
-{#- Marker of a fct_product_interactions row that no longer exists (its order line stopped
-    being a purchase): the incremental batch carries it so delete+insert removes the old
-    row, and the model's post-hook deletes the marker itself. -#}
+{#- Marker of a row that no longer exists (a session a late event merged away or
+    renumbered; an order line that stopped being a purchase): the incremental batch
+    carries it so delete+insert removes the old row, and the model's post-hook
+    (delete_removed_rows_hook) deletes the marker itself. -#}
 {% macro removed_row_marker() -%}
     '<removed>'
 {%- endmacro %}
@@ -52,21 +53,6 @@
     left join {{ current_keys }} as current_keys
         on existing.{{ id_column }} = current_keys.{{ id_column }}
     where existing.customer_key is distinct from current_keys.customer_key
-{%- endmacro %}
-
-
-{#- The devices an incremental run of a web fact rebuilds: those with a session in
-    `sessions` (int_sessions_aggregated or fct_sessions: a last_loaded_at column) loaded
-    since the watermark, and those re-keyed against current_keys (see rekeyed_ids). -#}
-{% macro touched_anonymous_ids(sessions, current_keys, watermark) -%}
-    select anonymous_id
-    from {{ sessions }}
-    where {{ loaded_since('last_loaded_at', watermark) }}
-
-    union
-
-    -- re-keyed: the device now belongs to another person
-    {{ rekeyed_ids('anonymous_id', current_keys) }}
 {%- endmacro %}
 
 

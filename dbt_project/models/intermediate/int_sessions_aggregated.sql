@@ -2,15 +2,17 @@
     Sessions: events of one anonymous_id, ordered by collector time, split where the gap
     exceeds var('session_timeout_minutes').
 
-    Incremental (delete+insert on anonymous_id): an anonymous id is "touched" when it has
+    Incremental (delete+insert on session_id): an anonymous id is "touched" when it has
     events loaded into stg_web__events after the latest load already built here (minus
     events_load_lookback_minutes(), the same margin the staging table re-reads; the
     watermark is read first and inlined as a literal, so DuckDB skips old row groups), or
     events without a load time. A touched id's sessions that ended more than a session
     timeout before its first new event cannot change (no new event can join or split
-    them): they are read back from this table as they are, and only the later events are
-    sessionised again, numbered on from the kept sessions. The whole set of the id's
-    sessions replaces the old one, so an incremental run yields exactly what a full refresh
+    them): they stay as they are, and only the later events are sessionised again,
+    numbered on from the kept sessions. A session of the id that was built before and is
+    not among the new ones (a late event merged it, or renumbered the ones after it)
+    comes as a marker row (channel_group = removed_row_marker()) that replaces it and that
+    the post-hook deletes. So an incremental run yields exactly what a full refresh
     would - late-arriving events included, however old their event time (they move the
     boundary back); re-running changes nothing. Cost follows the new events, not the
     history. (Devices merely active in the last days by event time are not rebuilt: their
@@ -21,8 +23,9 @@
         materialized=incremental_facts_materialization(),
         meta={'test_new_rows_by': 'last_loaded_at'},
         incremental_strategy='delete+insert',
-        unique_key='anonymous_id',
+        unique_key='session_id',
         on_schema_change='sync_all_columns',
+        post_hook=delete_removed_rows_hook('channel_group'),
     )
 }}
 
@@ -51,14 +54,25 @@ new_events as (
 
 kept_sessions as (
 
-    select
-        {%- for column in session_columns %}
-        built.{{ column }}{{ "," if not loop.last }}
-        {%- endfor %}
+    -- the touched ids' sessions that stay as they are: where the new numbering starts
+    select built.anonymous_id, built.session_number, built.ended_at
     from {{ this }} as built
     inner join new_events
         on built.anonymous_id = new_events.anonymous_id
     where built.ended_at < {{ dbt.dateadd(
+        'minute', -1 * (var('session_timeout_minutes') | int), 'new_events.first_new_at'
+    ) }}
+
+),
+
+replaced_sessions as (
+
+    -- the touched ids' sessions built before that are numbered again now
+    select built.*
+    from {{ this }} as built
+    inner join new_events
+        on built.anonymous_id = new_events.anonymous_id
+    where built.ended_at >= {{ dbt.dateadd(
         'minute', -1 * (var('session_timeout_minutes') | int), 'new_events.first_new_at'
     ) }}
 
@@ -238,5 +252,11 @@ select * from final
 
 union all
 
-select * from kept_sessions
+-- the sessions numbered again that no longer exist, as markers the post-hook deletes
+select
+    {%- for column in session_columns %}
+    {% if column == 'channel_group' %}{{ removed_row_marker() }} as channel_group{% else %}replaced_sessions.{{ column }}{% endif %}{{ "," if not loop.last }}
+    {%- endfor %}
+from replaced_sessions
+where replaced_sessions.session_id not in (select session_id from final)
 {%- endif %}

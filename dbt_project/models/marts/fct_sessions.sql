@@ -1,21 +1,26 @@
 {#-
-    One row per session. Incremental (delete+insert on anonymous_id: a late event can merge
-    two sessions of a device, so a device's sessions are replaced together, as in
-    int_sessions_aggregated), see README "Incremental builds". A run rebuilds only the
-    devices
+    One row per session. Incremental (delete+insert on session_id), see README
+    "Incremental builds". A run derives again, as int_sessions_aggregated does, the
+    sessions of the devices
       - with a session in int_sessions_aggregated whose last_loaded_at is after the
-        latest one already here (watermark read first, inlined as a literal; the devices
-        int_sessions_aggregated rebuilt for new loads), and
+        latest one already here (watermark read first, inlined as a literal), from the
+        start of the earliest such session on (the sessions before it are the ones
+        int_sessions_aggregated kept as they were: macros/incremental_facts.sql,
+        rederived_anonymous_ids), and
       - whose stored customer_key differs from the one int_identity_nodes_resolved gives the
-        anonymous id now (a new login / identity link re-keyed them: exactly those rows).
+        anonymous id now (a new login / identity link re-keyed them: all their sessions).
+    A session of such a device from that time on that no longer exists (a late event merged
+    it, or renumbered it) comes as a marker row (channel_group = removed_row_marker()) that
+    replaces it and that the post-hook deletes.
 -#}
 {{
     config(
         materialized=incremental_facts_materialization(),
         meta={'test_new_rows_by': 'last_loaded_at'},
         incremental_strategy='delete+insert',
-        unique_key='anonymous_id',
+        unique_key='session_id',
         on_schema_change='fail',
+        post_hook=delete_removed_rows_hook('channel_group'),
     )
 }}
 
@@ -46,7 +51,7 @@ anonymous_keys as (
 {% if watermark is not none %}
 changed_anonymous_ids as (
 
-    {{ touched_anonymous_ids('sessions', 'anonymous_keys', watermark) }}
+    {{ rederived_anonymous_ids('sessions', 'anonymous_keys', watermark) }}
 
 ),
 
@@ -56,6 +61,19 @@ scoped_sessions as (
     from sessions
     inner join changed_anonymous_ids
         on sessions.anonymous_id = changed_anonymous_ids.anonymous_id
+    where sessions.started_at >= changed_anonymous_ids.rederive_from
+
+),
+
+removed_sessions as (
+
+    -- sessions of changed devices that a late event merged away or renumbered
+    select existing.*
+    from {{ this }} as existing
+    inner join changed_anonymous_ids
+        on existing.anonymous_id = changed_anonymous_ids.anonymous_id
+    where existing.started_at >= changed_anonymous_ids.rederive_from
+      and existing.session_id not in (select session_id from scoped_sessions)
 
 ),
 {% else %}
@@ -99,3 +117,33 @@ final as (
 )
 
 select * from final
+{%- if watermark is not none %}
+
+union all
+
+select
+    session_id,
+    customer_key,
+    anonymous_id,
+    started_at,
+    ended_at,
+    session_date,
+    duration_seconds,
+    platform,
+    device_type,
+    {{ removed_row_marker() }} as channel_group,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    event_count,
+    page_views,
+    product_views,
+    add_to_carts,
+    checkout_starts,
+    cart_value,
+    has_purchase,
+    is_cart_abandoned,
+    order_id,
+    last_loaded_at
+from removed_sessions
+{%- endif %}
