@@ -74,3 +74,15 @@
        )
     group by anonymous_id
 {%- endmacro %}
+
+
+{#- The rows of `relation` (an anonymous_id and a time column) that an incremental run of a
+    web fact derives again: those of the devices in `devices` (rederived_anonymous_ids)
+    from each device's rederive_from on. -#}
+{% macro rederived_rows(relation, time_column, devices) -%}
+    select rederived.*
+    from {{ relation }} as rederived
+    inner join {{ devices }}
+        on rederived.anonymous_id = {{ devices }}.anonymous_id
+    where rederived.{{ time_column }} >= {{ devices }}.rederive_from
+{%- endmacro %}

@@ -63,21 +63,13 @@ changed_anonymous_ids as (
 
 scoped_events as (
 
-    select events.*
-    from events
-    inner join changed_anonymous_ids
-        on events.anonymous_id = changed_anonymous_ids.anonymous_id
-    where events.collector_at >= changed_anonymous_ids.rederive_from
+    {{ rederived_rows('events', 'collector_at', 'changed_anonymous_ids') }}
 
 ),
 
 scoped_sessions as (
 
-    select sessions.*
-    from sessions
-    inner join changed_anonymous_ids
-        on sessions.anonymous_id = changed_anonymous_ids.anonymous_id
-    where sessions.started_at >= changed_anonymous_ids.rederive_from
+    {{ rederived_rows('sessions', 'started_at', 'changed_anonymous_ids') }}
 
 ),
 

@@ -57,11 +57,7 @@ changed_anonymous_ids as (
 
 scoped_sessions as (
 
-    select sessions.*
-    from sessions
-    inner join changed_anonymous_ids
-        on sessions.anonymous_id = changed_anonymous_ids.anonymous_id
-    where sessions.started_at >= changed_anonymous_ids.rederive_from
+    {{ rederived_rows('sessions', 'started_at', 'changed_anonymous_ids') }}
 
 ),
 
@@ -69,11 +65,8 @@ removed_sessions as (
 
     -- sessions of changed devices that a late event merged away or renumbered
     select existing.*
-    from {{ this }} as existing
-    inner join changed_anonymous_ids
-        on existing.anonymous_id = changed_anonymous_ids.anonymous_id
-    where existing.started_at >= changed_anonymous_ids.rederive_from
-      and existing.session_id not in (select session_id from scoped_sessions)
+    from ({{ rederived_rows(this, 'started_at', 'changed_anonymous_ids') }}) as existing
+    where existing.session_id not in (select session_id from scoped_sessions)
 
 ),
 {% else %}

@@ -101,11 +101,7 @@ touched_anonymous_ids as (
 
 touched_sessions as (
 
-    select sessions.*
-    from sessions
-    inner join touched_anonymous_ids
-        on sessions.anonymous_id = touched_anonymous_ids.anonymous_id
-    where sessions.started_at >= touched_anonymous_ids.rederive_from
+    {{ rederived_rows('sessions', 'started_at', 'touched_anonymous_ids') }}
 
 ),
 
@@ -113,11 +109,8 @@ removed_sessions as (
 
     -- sessions of touched devices that a late event merged away
     select existing.*
-    from {{ this }} as existing
-    inner join touched_anonymous_ids
-        on existing.anonymous_id = touched_anonymous_ids.anonymous_id
+    from ({{ rederived_rows(this, 'occurred_at', 'touched_anonymous_ids') }}) as existing
     where existing.touchpoint_type = 'web_session'
-      and existing.occurred_at >= touched_anonymous_ids.rederive_from
       and existing.source_id not in (select session_id from touched_sessions)
 
 ),
