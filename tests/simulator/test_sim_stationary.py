@@ -1,5 +1,5 @@
 """A stationary company (``SimulationConfig.stationary``): steady through its simulated days,
-with a year of history before them; the same people as without it."""
+with two years of history before them; the same people as without it."""
 
 from __future__ import annotations
 
@@ -74,12 +74,27 @@ def test_population_is_steady(steady: Path, default: Path) -> None:
     assert np.ptp(young["gone_share"]) > 0.15, young
 
 
+def _december_over_june(out: Path) -> float:
+    """Orders placed in December 2024 per order placed in June 2024."""
+    ordered = pd.read_parquet(out / state.STATE_DIR / "orders.parquet", columns=["ordered_sec"])
+    month = pd.to_datetime(ordered["ordered_sec"], unit="s").dt.to_period("M").astype(str)
+    counts = month.value_counts()
+    return counts["2024-12"] / counts["2024-06"]
+
+
+def test_no_season(steady: Path, default: Path) -> None:
+    """The default company sells about twice as much in December as in June; the
+    stationary one as much (within noise and its 30 days against 31)."""
+    assert 0.85 < _december_over_june(steady) < 1.2
+    assert _december_over_june(default) > 1.6
+
+
 def test_history_before_start_and_the_same_people(steady: Path, default: Path) -> None:
     summary = pd.read_json(steady / "simulation.json", typ="series")
     assert (summary["start"], summary["days"], summary["end"]) == ("2024-01-01", 365, "2024-12-30")
-    assert summary["stationary"] and summary["history_start"] == "2023-01-01"
+    assert summary["stationary"] and summary["history_start"] == "2022-01-01"
     folders = sorted(p.name for p in (steady / "events").glob("date=*"))
-    assert folders[0] == "date=2023-01-01" and folders[-1] == "date=2024-12-30"
+    assert folders[0] == "date=2022-01-01" and folders[-1] == "date=2024-12-30"
     assert "stationary" not in pd.read_json(default / "simulation.json", typ="series")
     # the same people (traits, contacts) as without the mode; only their timing differs
     a, b = truth(steady, "persons"), truth(default, "persons")
@@ -93,4 +108,4 @@ def test_append_continues_a_stationary_company(tmp_path: Path) -> None:
     generate(config)
     summary = append(out, 3)
     assert (summary["start"], summary["days"], summary["end"]) == ("2024-01-01", 23, "2024-01-23")
-    assert summary["history_start"] == "2023-01-01"
+    assert summary["history_start"] == "2022-01-01"
