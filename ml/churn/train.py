@@ -359,9 +359,10 @@ def _monitoring_reference(as_of: dt.date, spec, booster, calibrator, cfg: ChurnC
     nothing is read again later), with each feature's shift over the four weeks before
     as_of (from the newest cutoff at least :data:`NATURAL_SHIFT_DAYS` earlier) as its
     natural shift: a young company ages, a 90-day email count follows the campaign
-    calendar; a model retrained weekly never sees more than that between trainings. Measured (tests/ml/test_model_monitoring.py company): the
-    training rows themselves, which span the year of cutoffs, differ from a young company's
-    population of the next day by PSI 0.5 (revenue_last_90d), so they cannot be the yardstick."""
+    calendar; a model retrained weekly never sees more than that between trainings.
+    Measured on a default 1,000 x 365 company (seed 11): the training rows themselves, which
+    span the year of cutoffs, differ from a young company's population of the next day by
+    PSI 0.5 (revenue_last_90d), so they cannot be the yardstick."""
     now = _scored_population(as_of, spec, cfg)
     limit = as_of - dt.timedelta(days=NATURAL_SHIFT_DAYS)
     earlier = [c.date() for c in data.feature_cutoffs() if c.date() <= limit]
