@@ -159,13 +159,15 @@ def test_realised_auc_per_week(backfill: dict) -> None:
     weeks agree with each other within their bootstrap noise, and every week is within
     the noise of the holdout on both sides (1.96 × the hypot of the week's and the
     holdout's standard errors): the issue's "within noise of the holdout". It holds on a
-    stationary company: on the default one, whose data begin on its first day, the
-    holdout cutoff (May) sees a younger population than the September scores, and the
-    weeks lie 0.06-0.08 above the holdout; ml/README.md, "Model monitoring", has the
-    measurements (and the holdout leak this needed fixed too)."""
+    stationary company, not on the default one, whose data begin on its first day (the
+    holdout cutoff, in May, sees a younger population than the September scores);
+    ml/README.md, "Model monitoring", has the measurements, and those of the holdout leak
+    that needed fixing too."""
     rows = backfill["rows"]
     version = backfill["trained"]["version"]
     holdout = backfill["trained"]["metrics"]["roc_auc"]
+    # the model judged is the one trained (not a baseline champion scoring in its place)
+    assert backfill["trained"]["champion"] == version, backfill["trained"]["champion_note"]
     auc = rows[(rows["metric"] == "roc_auc") & (rows["model_version"] == version)]
     # every issue week whose 90-day window closed by the end is judged: the first 30 days
     assert len(auc) >= 4, auc
