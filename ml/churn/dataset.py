@@ -159,6 +159,10 @@ class TrainingData:
     spec: FeatureSpec
     X: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
+    # Rows of the valid cutoff inside the holdout's label window (split "purged"): the
+    # evaluated booster fits none of them; the deployed one does (ml.churn.train). Their
+    # labels are known by as_of (labels.labelled_cutoffs). Empty when nothing is purged.
+    purged: pd.DataFrame
 
 
 def training_data(as_of: dt.date, cfg: ChurnConfig) -> TrainingData:
@@ -174,4 +178,5 @@ def training_data(as_of: dt.date, cfg: ChurnConfig) -> TrainingData:
         spec=spec,
         X={name: build_matrix(rows, spec) for name, rows in parts.items()},
         y={name: rows["churned"].to_numpy(int) for name, rows in parts.items()},
+        purged=frame[frame["split"] == "purged"],
     )
