@@ -28,7 +28,14 @@ from ml.churn.model import (
     raw_scores,
     refit_booster,
 )
-from ml.churn.registry import KIND, LoadedBaseline, load_any, write_baseline, write_model
+from ml.churn.registry import (
+    KIND,
+    LoadedBaseline,
+    load_any,
+    load_evaluated,
+    write_baseline,
+    write_model,
+)
 from ml.common import data, oracle, registry
 from ml.common.config import ChurnConfig
 from ml.common.evaluate import calibration_curve, classification_metrics, paired_auc_difference
@@ -92,7 +99,9 @@ def sanity_gates(metrics: dict, baseline_metrics: dict, cfg: ChurnConfig) -> tup
 
 
 def _champion_auc(holdout: pd.DataFrame, cfg: ChurnConfig) -> Callable[[str], float]:
-    """The champion's ROC-AUC on the same holdout rows (for the champion/challenger step)."""
+    """The champion's ROC-AUC on the same holdout rows (for the champion/challenger step):
+    of its evaluated fit, like the challenger's (its deployed refit fitted a cutoff whose
+    label window can reach into this holdout's when it was trained a few weeks earlier)."""
 
     def score(version: str) -> float:
         champ = load_any(cfg.model_dir, version)
@@ -100,7 +109,8 @@ def _champion_auc(holdout: pd.DataFrame, cfg: ChurnConfig) -> Callable[[str], fl
         if isinstance(champ, LoadedBaseline):
             prob = champ.model.predict_proba(history_view(holdout))
         else:
-            prob = predict_proba(champ.booster, champ.calibrator, build_matrix(holdout, champ.spec))
+            booster, calibrator = load_evaluated(cfg.model_dir, version)
+            prob = predict_proba(booster, calibrator, build_matrix(holdout, champ.spec))
         return classification_metrics(y, prob)["roc_auc"]
 
     return score
@@ -220,7 +230,12 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
         contest=contest,
         metadata=metadata_of,
         write_model=lambda folder: (
-            write_model(folder, deployed, deployed_calibrator),
+            write_model(
+                folder,
+                deployed,
+                deployed_calibrator,
+                None if deployed_refit is None else (booster, calibrator),
+            ),
             write_reference(folder, features_ref),
         ),
     )

@@ -81,6 +81,11 @@ def test_the_holdout_judges_a_fit_without_the_purged_rows_and_the_deployed_fit_h
     np.testing.assert_allclose(
         raw_scores(deployed, td.X["holdout"]), raw_scores(again, td.X["holdout"])
     )
+    # as the champion of a later run, the version is judged by its evaluated fit too
+    from ml.churn.train import _champion_auc
+
+    champion_auc = _champion_auc(td.parts["holdout"], cfg)(s["version"])
+    assert champion_auc == pytest.approx(s["metrics"]["roc_auc"], abs=1e-12)
 
 
 def test_risky_twin_scores_higher(synthetic_wh):
