@@ -64,6 +64,8 @@ def test_the_holdout_judges_a_fit_without_the_purged_rows_and_the_deployed_fit_h
     assert refit["cutoffs"] == sorted({c.date().isoformat() for c in td.purged["cutoff_date"]})
     assert refit["cutoffs"] == meta["cutoffs"]["valid"]
     assert not set(refit["cutoffs"]) & set(meta["cutoffs"]["holdout"])
+    report = (cfg.reports_dir / s["version"] / "report.html").read_text()
+    assert f"plus {len(td.purged):,} rows of cutoff(s) {refit['cutoffs'][0]}" in report
 
     evaluated = fit_booster(td.X["train"], td.y["train"], td.X["valid"], td.y["valid"], cfg)
     holdout_raw = raw_scores(evaluated, td.X["holdout"])
