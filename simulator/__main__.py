@@ -22,7 +22,12 @@ from rich.progress import (
 
 from customer720.settings import get_settings
 from simulator.api import append, generate
-from simulator.config import DIRTY_MODES, SimulationConfig, parse_dirty
+from simulator.config import (
+    DIRTY_MODES,
+    STATIONARY_WARMUP_DAYS,
+    SimulationConfig,
+    parse_dirty,
+)
 from simulator.export import EXPORT_DAYS
 from simulator.oracle import churn_auc
 
@@ -55,6 +60,7 @@ def generate_parser() -> argparse.ArgumentParser:
             "  python -m simulator --append-days 1          # one more day, for incremental runs\n"
             "  python -m simulator --export --customers 3000  # like a retail export, 270 days\n"
             "  python -m simulator --dirty malformed_json=0.01,duplicate_crm_rows=0.02\n"
+            "  python -m simulator --stationary --customers 1000  # steady, 2 years of history\n"
             "  python -m simulator --append-days 1 --dirty malformed_json=0.3  # a bad day\n\n"
             f"dirty modes (rate = share of affected records, 0 to 0.5):\n{modes}"
         ),
@@ -91,10 +97,22 @@ def generate_parser() -> argparse.ArgumentParser:
         "by FACTOR (e.g. 2.0@2024-09-01); later appends keep it",
     )
     parser.add_argument(
+        "--stationary",
+        action="store_true",
+        help=f"a company in steady state, for judging models over time: people join at a "
+        f"constant rate that balances churn, so the population's size and mix (personas, "
+        f"tenure, the share already gone) do not drift; no season (every day has the "
+        f"year's mean demand); and the {STATIONARY_WARMUP_DAYS} days before --start are "
+        f"simulated too, as its history (orders, events and CRM rows before --start; "
+        f"simulation.json: history_start). Without it everyone who signed up before "
+        f"--start is there on day one, without history, and the company ages",
+    )
+    parser.add_argument(
         "--start",
         type=_date,
         default=date(2024, 1, 1),
-        help="first simulated day, YYYY-MM-DD (default 2024-01-01)",
+        help="first simulated day, YYYY-MM-DD (default 2024-01-01); with --stationary the "
+        "first day after its history",
     )
     parser.add_argument(
         "--seed",
@@ -143,7 +161,7 @@ def generate_parser() -> argparse.ArgumentParser:
         "--if-missing",
         action="store_true",
         help="do nothing when --out already holds a company made with the same "
-        "--customers/--days/--start/--seed/--dirty (what `make run` uses)",
+        "--customers/--days/--start/--seed/--dirty/--stationary (what `make run` uses)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
     return parser
@@ -218,6 +236,7 @@ def _same_company(out: Path, args: argparse.Namespace, dirty: dict[str, float]) 
         "seed": args.seed,
         "start": args.start.isoformat(),
         "dirty_modes": dirty,
+        "stationary": args.stationary,
     }
     return all(made.get(key, False) == value for key, value in wanted.items())
 
@@ -273,6 +292,7 @@ def run_generate(argv: list[str]) -> int:
                     gzip_level=args.gzip_level,
                     export=args.export,
                     text_ids=args.text_ids,
+                    stationary=args.stationary,
                     **_price_shift(args.price_shift),
                 )
                 summary = generate(config, progress=progress)

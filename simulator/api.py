@@ -40,7 +40,12 @@ def generate(config: SimulationConfig, progress: Progress | None = None) -> dict
         (out / "crm.sqlite").unlink()  # a fresh file, so the same seed gives the same bytes
     out.mkdir(parents=True, exist_ok=True)
     company = Company.create(
-        config.seed, config.start, config.customers, config.anonymous_visitor_share, config.days
+        config.seed,
+        config.start,
+        config.customers,
+        config.anonymous_visitor_share,
+        config.days,
+        config.warmup_days,
     )
     meta = {
         "customers": config.customers,
@@ -56,7 +61,9 @@ def generate(config: SimulationConfig, progress: Progress | None = None) -> dict
         else None,
         "price_shift_factor": config.price_shift_factor,
     }
-    return _run(company, out, config.days, meta, config.crm_url, progress)
+    if config.stationary:  # only then: a default company's files keep their bytes
+        meta["warmup_days"] = config.warmup_days
+    return _run(company, out, config.warmup_days + config.days, meta, config.crm_url, progress)
 
 
 def append(
@@ -122,6 +129,7 @@ def _run(
     )
     late_pending = _load_late(out)
     state.drop_spill(out)  # parts of a run that did not finish
+    company.stationary = "warmup_days" in meta  # steady: no season either
     writes: list[Future] = []
     # Compression runs in threads (zlib releases the GIL) while the next day is simulated.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -192,12 +200,14 @@ def _run(
     )
     state.drop_spill(out)
 
-    start: date = company.start
+    # a stationary company's warm-up is history before the days asked for
+    warmup = int(meta.get("warmup_days", 0))
+    start: date = company.start + timedelta(days=warmup)
     summary = {
         "seed": company.seed,
         "start": start.isoformat(),
-        "days": company.next_day,
-        "end": (start + timedelta(days=company.next_day - 1)).isoformat(),
+        "days": company.next_day - warmup,
+        "end": (company.start + timedelta(days=company.next_day - 1)).isoformat(),
         "customers": meta["customers"],
         "crm_url": meta["crm_url"] or "sqlite:///<out>/crm.sqlite",
         "dirty_modes": dirty,
@@ -212,6 +222,8 @@ def _run(
         "truth": counts,
         "dirty_injected": _dirty_counts(dirty_events, dirty_crm),
     }
+    if warmup:
+        summary |= {"stationary": True, "history_start": company.start.isoformat()}
     (out / "simulation.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 

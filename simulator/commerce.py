@@ -13,6 +13,9 @@ from simulator import population as pop
 from simulator import vocab
 
 DAY = pop.SECONDS_PER_DAY
+LATE_SHARE, LATE_SHARE_DECEMBER = 0.08, 0.15  # deliveries that come late (the peak: more)
+# A stationary company has no season: December's extra late deliveries spread over the year.
+MEAN_LATE_SHARE = LATE_SHARE + (LATE_SHARE_DECEMBER - LATE_SHARE) * 31 / 365
 
 
 class CommerceMixin:
@@ -84,7 +87,9 @@ class CommerceMixin:
         ordered = o["ordered"]
         store = np.isin(o["channel"], ["store"])
         today = date.fromordinal(self.start.toordinal() + d)
-        p_late = 0.15 if today.month == 12 else 0.08
+        p_late = LATE_SHARE_DECEMBER if today.month == 12 else LATE_SHARE
+        if self.stationary:
+            p_late = MEAN_LATE_SHARE
         cancelled = ~store & (rng.random(n) < 0.03)
         shipped = np.where(store, ordered, ordered + rng.integers(4 * 3600, 48 * 3600, n))
         promised_day = (ordered - self.start_sec) // DAY + rng.integers(3, 6, n)

@@ -48,6 +48,15 @@ def parse_dirty(text: str | None) -> dict[str, float]:
     return modes
 
 
+# A stationary company's history before ``start``: two years. One would let a year's
+# look-back (churn eligibility: a purchase in the last 365 days) see a full year from
+# ``start``; the second keeps the lifetime figures (first order, order count), which only
+# reach back to the history's first day, from moving much: measured on the monitoring test's
+# company over four seeds, a model's holdout ROC-AUC stood 0.018 above its realised weeks
+# with one year of history and 0.007 with two.
+STATIONARY_WARMUP_DAYS = 730
+
+
 @dataclass(frozen=True)
 class SimulationConfig:
     customers: int = 10_000
@@ -68,6 +77,12 @@ class SimulationConfig:
     # and the prices web events show) is multiplied by ``price_shift_factor``. None: no shift.
     price_shift_from: date | None = None
     price_shift_factor: float = 1.0
+    # A company in steady state (simulator/README.md, "Stationary company"): people join at
+    # a constant rate that balances churn, so the population's size and mix do not drift,
+    # there is no season, and the STATIONARY_WARMUP_DAYS before ``start`` are simulated
+    # too, as its history. Off: everyone who signed up before ``start`` is there on day
+    # one, without history.
+    stationary: bool = False
 
     def __post_init__(self) -> None:
         if self.customers < 10:
@@ -86,6 +101,11 @@ class SimulationConfig:
         object.__setattr__(self, "out", Path(self.out))
         if self.export:
             object.__setattr__(self, "text_ids", True)
+
+    @property
+    def warmup_days(self) -> int:
+        """Days simulated before ``start`` (the history of a stationary company)."""
+        return STATIONARY_WARMUP_DAYS if self.stationary else 0
 
     @property
     def end(self) -> date:

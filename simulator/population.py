@@ -15,6 +15,10 @@ from simulator import vocab
 from simulator.ids import new_uuids
 
 SECONDS_PER_DAY = 86_400
+BROWSE_BEFORE_DAYS = 45  # a contact's first visits come up to this many days before signing up
+# A stationary company opened this long before its first simulated day: no one's first
+# visit is earlier (an uncapped steady-state age would date some contacts to the 1950s).
+MAX_TENURE_DAYS = 20 * 365
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def make_people(
     signup = np.where(
         rng.random(n) < 0.5, -rng.integers(1, 730, n), rng.integers(0, days, n)
     ).astype(np.int32)
-    browse_before = rng.integers(0, 45, n)
+    browse_before = rng.integers(0, BROWSE_BEFORE_DAYS, n)
     first_seen = np.where(has_contact, signup - browse_before, rng.integers(0, days, n))
     first_seen = np.maximum(first_seen, np.minimum(signup, 0)).astype(np.int32)
     # Category affinities: a concentrated Dirichlet, so people have 2-3 favourite categories.
@@ -142,6 +146,27 @@ def make_people(
         "n_orders": np.zeros(n, np.int32),
         "unsubscribed": np.zeros(n, bool),
     }
+
+
+def steady_timing(
+    rng: np.random.Generator, people: dict[str, np.ndarray], lifetime: np.ndarray, days: int
+) -> None:
+    """Re-time ``people`` as a company in steady state through the simulated days [0, days).
+
+    ``lifetime``: each person's expected days from first visit to churn. A constant daily
+    inflow F of people like a given one keeps F·L of them in the company and brings F·days
+    during the window, so each person is one already there on day 0 with probability
+    L / (L + days), otherwise a newcomer whose first visit is uniform in the window. Those
+    already there have the age (days since their first visit) of a steady state under a
+    constant hazard: exponential with mean L (capped at :data:`MAX_TENURE_DAYS`). Contacts
+    sign up 0-44 days after their first visit, as in :func:`make_people`.
+    """
+    n = len(lifetime)
+    present = rng.random(n) < lifetime / (lifetime + days)
+    age = np.minimum(rng.exponential(lifetime), MAX_TENURE_DAYS)
+    first = np.where(present, -1 - np.floor(age), rng.integers(0, days, n)).astype(np.int32)
+    people["first_seen_day"] = first
+    people["signup_day"] = (first + rng.integers(0, BROWSE_BEFORE_DAYS, n)).astype(np.int32)
 
 
 def make_contacts(

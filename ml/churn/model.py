@@ -69,14 +69,27 @@ def fit_booster(
     trees = booster.best_iteration or booster.current_iteration()
     # The early-stopping rows are held-out customers (ml.churn.dataset): once they have
     # chosen the number of trees, they train too, so a small company loses no customers.
-    X_all = pd.concat([X_train, X_valid], ignore_index=True)
-    y_all = np.concatenate([y_train, y_valid])
-    pos = float(np.sum(y_all))
-    params = lgb_params(cfg, (len(y_all) - pos) / pos)
-    all_set = lgb.Dataset(X_all, label=y_all, categorical_feature=cats or "auto")
-    booster = lgb.train(params, all_set, num_boost_round=trees)
+    booster = refit_booster(
+        pd.concat([X_train, X_valid], ignore_index=True),
+        np.concatenate([y_train, y_valid]),
+        trees,
+        cfg,
+    )
     log.info("LightGBM: %d trees (early stopping), scale_pos_weight %.2f", trees, spw)
     return booster
+
+
+def refit_booster(X: pd.DataFrame, y: np.ndarray, trees: int, cfg: ChurnConfig) -> lgb.Booster:
+    """The booster with a number of trees already chosen, fitted on all of ``X`` (the
+    parameters of :func:`fit_booster`, scale_pos_weight from these rows)."""
+    pos = float(np.sum(y))
+    if pos == 0 or pos == len(y):
+        raise ValueError("training rows contain only one class; cannot train a churn model")
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    params = lgb_params(cfg, (len(y) - pos) / pos)
+    return lgb.train(
+        params, lgb.Dataset(X, label=y, categorical_feature=cats or "auto"), num_boost_round=trees
+    )
 
 
 def raw_scores(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:

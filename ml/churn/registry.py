@@ -1,5 +1,7 @@
 """The churn model's registry folders: ``<model_dir>/churn/<version>/`` holds ``model.txt``,
-``calibrator.joblib`` and ``metadata.json`` (with the :class:`FeatureSpec`).
+``calibrator.joblib`` and ``metadata.json`` (with the :class:`FeatureSpec`), plus
+``evaluated_model.txt`` / ``evaluated_calibrator.joblib`` when the model that scores is a
+refit of the one the holdout judged (metadata ``deployed_refit``).
 
 Versions, the champion pointer and the promotion step are shared with the recommender in
 :mod:`ml.common.registry`; the names used with a churn model are importable from here.
@@ -36,10 +38,35 @@ class LoadedModel:
     metadata: dict
 
 
-def write_model(folder: Path, booster: lgb.Booster, calibrator: Any) -> None:
-    """The model files of a churn version (``metadata.json`` is written by the registry)."""
+EVALUATED = "evaluated_"  # file prefix of the evaluated model, where it is not the scoring one
+
+
+def write_model(
+    folder: Path, booster: lgb.Booster, calibrator: Any, evaluated: tuple | None = None
+) -> None:
+    """The model files of a churn version (``metadata.json`` is written by the registry):
+    the model that scores, and ``evaluated`` (booster, calibrator) when that is another fit
+    (the one the holdout judged, without the purged rows: ml.churn.train._deployed_model)."""
     booster.save_model(str(folder / "model.txt"))
     joblib.dump(calibrator, folder / "calibrator.joblib")
+    if evaluated is not None:
+        evaluated[0].save_model(str(folder / f"{EVALUATED}model.txt"))
+        joblib.dump(evaluated[1], folder / f"{EVALUATED}calibrator.joblib")
+
+
+def load_evaluated(model_dir: Path, version: str) -> tuple[lgb.Booster, Any]:
+    """The (booster, calibrator) whose holdout metrics ``version`` registered, for scoring
+    it as the champion on a later run's holdout like the challenger is scored: the deployed
+    refit fitted a cutoff whose label window can reach into that holdout's (a retrain a few
+    weeks later), the leak the purge keeps out of the challenger's score."""
+    folder = model_dir / version
+    if not (folder / f"{EVALUATED}model.txt").exists():
+        model = load_model(model_dir, version)
+        return model.booster, model.calibrator
+    return (
+        lgb.Booster(model_file=str(folder / f"{EVALUATED}model.txt")),
+        joblib.load(folder / f"{EVALUATED}calibrator.joblib"),
+    )
 
 
 def load_model(model_dir: Path, version: str) -> LoadedModel:

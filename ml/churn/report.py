@@ -99,7 +99,17 @@ def _split_table(metadata: dict) -> str:
         f"<td>{'' if rate.get(k) is None else f'{rate[k]:.3f}'}</td></tr>"
         for k, n in rows.items()
     )
-    return f"<table>{head}{body}</table>"
+    refit = metadata.get("deployed_refit")
+    note = (
+        ""
+        if not refit
+        else "<p>The holdout figures are of the model fitted on train + valid. The model "
+        f"that scores was refitted with the same trees on those rows plus {refit['purged_rows']:,} "
+        "rows of cutoff(s) "
+        f"{html.escape(', '.join(str(c) for c in refit['cutoffs']))} (inside the holdout's "
+        f"label window, so left out of the evaluated fit): {refit['rows']:,} rows in all.</p>"
+    )
+    return f"<table>{head}{body}</table>{note}"
 
 
 def _comparison_table(vs: dict) -> str:
@@ -135,6 +145,7 @@ def write_churn_report(
                 "horizon_days",
                 "cutoffs",
                 "rows",
+                "deployed_refit",
                 "churn_rate",
                 "metrics",
                 "baselines",

@@ -4,6 +4,8 @@ Layout under ``<model_dir>/churn/`` and ``<model_dir>/recommend/``::
 
     <version>/model.txt        LightGBM model (text)
     <version>/calibrator.joblib (churn only)
+    <version>/evaluated_*      churn: the fit the holdout judged, when the scoring one is a
+                               refit with more rows (ml.churn.train._deployed_model)
     <version>/metadata.json    version, window, cutoffs, features, metrics, baselines, gates
     champion.json              {"version": ..., "promoted_at": ..., "reason": ...}
     champion_history.jsonl     every champion change

@@ -41,6 +41,55 @@ def test_train_beats_baselines_and_registers(synthetic_wh):
     assert json.loads((report_dir / "metrics.json").read_text())["metrics"]["roc_auc"] > 0.8
 
 
+def test_the_holdout_judges_a_fit_without_the_purged_rows_and_the_deployed_fit_has_them(
+    synthetic_wh,
+):
+    """Evaluate with a gap, deploy with the fresh rows: the holdout metrics come from a
+    booster that fitted train + valid only (no row of the valid cutoff inside the holdout's
+    label window), while the registered booster that scores fitted those rows too, with
+    the same number of trees (the real LightGBM, refitted here and compared)."""
+    from ml.churn.dataset import training_data
+    from ml.churn.features import build_matrix
+    from ml.churn.model import fit_booster, refit_booster
+    from ml.common.evaluate import classification_metrics
+
+    cfg = ChurnConfig.from_settings()
+    s = train_churn(synthetic_wh["as_of"])
+    td = training_data(synthetic_wh["as_of"], cfg)
+    assert len(td.purged)  # the default grid: the valid cutoff is 60 days before the holdout
+    meta = registry.load_model(cfg.model_dir, s["version"]).metadata
+    refit = meta["deployed_refit"]
+    assert refit["purged_rows"] == len(td.purged)
+    assert refit["rows"] == meta["rows"]["train"] + meta["rows"]["valid"] + len(td.purged)
+    assert refit["cutoffs"] == sorted({c.date().isoformat() for c in td.purged["cutoff_date"]})
+    assert refit["cutoffs"] == meta["cutoffs"]["valid"]
+    assert not set(refit["cutoffs"]) & set(meta["cutoffs"]["holdout"])
+    report = (cfg.reports_dir / s["version"] / "report.html").read_text()
+    assert f"plus {len(td.purged):,} rows of cutoff(s) {refit['cutoffs'][0]}" in report
+
+    evaluated = fit_booster(td.X["train"], td.y["train"], td.X["valid"], td.y["valid"], cfg)
+    holdout_raw = raw_scores(evaluated, td.X["holdout"])
+    # the registered holdout metric is the evaluated booster's
+    raw_auc = classification_metrics(td.y["holdout"], holdout_raw)["roc_auc"]
+    assert meta["metrics"]["raw_roc_auc"] == pytest.approx(raw_auc, abs=1e-12)
+    deployed = registry.load_model(cfg.model_dir, s["version"]).booster
+    assert deployed.current_iteration() == evaluated.current_iteration() == meta["trees"]
+    assert not np.allclose(raw_scores(deployed, td.X["holdout"]), holdout_raw)
+    X = pd.concat(
+        [td.X["train"], td.X["valid"], build_matrix(td.purged, td.spec)], ignore_index=True
+    )
+    y = np.concatenate([td.y["train"], td.y["valid"], td.purged["churned"].to_numpy(int)])
+    again = refit_booster(X, y, meta["trees"], cfg)
+    np.testing.assert_allclose(
+        raw_scores(deployed, td.X["holdout"]), raw_scores(again, td.X["holdout"])
+    )
+    # as the champion of a later run, the version is judged by its evaluated fit too
+    from ml.churn.train import _champion_auc
+
+    champion_auc = _champion_auc(td.parts["holdout"], cfg)(s["version"])
+    assert champion_auc == pytest.approx(s["metrics"]["roc_auc"], abs=1e-12)
+
+
 def test_risky_twin_scores_higher(synthetic_wh):
     """A customer identical to a loyal one but silent for long, with bad tickets, scores higher."""
     train_churn(synthetic_wh["as_of"])

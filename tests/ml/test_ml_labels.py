@@ -137,6 +137,49 @@ def test_training_labels_end_by_the_holdout_cutoff():
     }
 
 
+def _split_frame(step_days: int) -> pd.DataFrame:
+    """Labelled rows of 40 customers on a grid of ``step_days`` (H = 90), with their splits."""
+    as_of = dt.date(2026, 6, 30)
+    grid = [pd.Timestamp(as_of) - pd.Timedelta(days=step_days * k) for k in range(30, -1, -1)]
+    splits = labels.assign_splits(labels.labelled_cutoffs(grid, as_of, 90), ChurnConfig())
+    rows = [(f"c{i}", c, name, i % 2) for c, name in splits.items() for i in range(40)]
+    return pd.DataFrame(rows, columns=["customer_key", "cutoff_date", "split", "churned"])
+
+
+@pytest.mark.parametrize("step_days", [7, 30])
+def test_the_booster_fits_no_row_inside_the_holdout_label_window(step_days: int) -> None:
+    """The valid cutoff inside the holdout's label window (weekly grid: 14 days before it;
+    30-day grid: 60) neither trains nor stops the booster: early stopping is on held-out
+    customers of the training cutoffs, whose label windows end by the holdout cutoff."""
+    from ml.churn.dataset import _early_stopping_split
+
+    frame = _split_frame(step_days)
+    valid_cutoff = frame.loc[frame["split"] == "valid", "cutoff_date"].iloc[0]
+    out = _early_stopping_split(frame, seed=0, horizon_days=90)
+    holdout = out.loc[out["split"] == "holdout", "cutoff_date"].min()
+    assert valid_cutoff + pd.Timedelta(days=90) > holdout
+    assert set(out.loc[out["cutoff_date"] == valid_cutoff, "split"]) == {"purged"}
+    fit = out[out["split"].isin(["train", "valid"])]
+    assert (fit["cutoff_date"] + pd.Timedelta(days=90) <= holdout).all()
+    assert set(fit["split"]) == {"train", "valid"}
+    held = set(fit.loc[fit["split"] == "valid", "customer_key"])
+    assert held and held.isdisjoint(fit.loc[fit["split"] == "train", "customer_key"])
+    for name in ("holdout", "calibration"):
+        assert out[out["split"] == name].equals(frame[frame["split"] == name])
+
+
+def test_a_valid_cutoff_before_the_holdout_label_window_still_fits() -> None:
+    """A grid as coarse as the horizon (90-day steps): no cutoff lies inside the holdout's
+    label window, and the valid cutoff's rows train and stop the booster as before."""
+    from ml.churn.dataset import _early_stopping_split
+
+    frame = _split_frame(90)
+    out = _early_stopping_split(frame, seed=0, horizon_days=90)
+    assert "purged" not in set(out["split"])
+    valid_cutoff = frame.loc[frame["split"] == "valid", "cutoff_date"].iloc[0]
+    assert set(out.loc[out["cutoff_date"] == valid_cutoff, "split"]) == {"train", "valid"}
+
+
 def test_calibration_and_validation_spend_no_trainable_cutoff():
     """CDNOW's grid (91-day steps, H = 182): one cutoff lies inside the holdout's label
     window; calibration and validation share it, and every cutoff whose label window ends
