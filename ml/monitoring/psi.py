@@ -58,9 +58,10 @@ def _categorical_counts(values: pd.Series, categories: list[str]) -> np.ndarray:
     """Counts per category, then one bin for other (unseen) values, then missing."""
     text = values.astype(object)
     missing = text.isna().to_numpy()
-    known = pd.Categorical(text[~missing].astype(str), categories=categories)
-    counts = np.bincount(known.codes[known.codes >= 0], minlength=len(categories)).astype(float)
-    other = float((known.codes < 0).sum())
+    # -1 for a value not among the categories (pandas deprecates a Categorical built with them)
+    codes = pd.Index(categories).get_indexer(text[~missing].astype(str))
+    counts = np.bincount(codes[codes >= 0], minlength=len(categories)).astype(float)
+    other = float((codes < 0).sum())
     return np.concatenate([counts, [other, float(missing.sum())]])
 
 
