@@ -52,29 +52,19 @@ new_events as (
 
 ),
 
-kept_sessions as (
+touched_sessions as (
 
-    -- the touched ids' sessions that stay as they are: where the new numbering starts
-    select built.anonymous_id, built.session_number, built.ended_at
+    -- the touched ids' sessions built before. is_kept: ended more than a session timeout
+    -- before the id's first new event, so it stays as it is and the new numbering starts
+    -- after it; the others are numbered again now
+    select
+        built.*,
+        built.ended_at < {{ dbt.dateadd(
+            'minute', -1 * (var('session_timeout_minutes') | int), 'new_events.first_new_at'
+        ) }} as is_kept
     from {{ this }} as built
     inner join new_events
         on built.anonymous_id = new_events.anonymous_id
-    where built.ended_at < {{ dbt.dateadd(
-        'minute', -1 * (var('session_timeout_minutes') | int), 'new_events.first_new_at'
-    ) }}
-
-),
-
-replaced_sessions as (
-
-    -- the touched ids' sessions built before that are numbered again now
-    select built.*
-    from {{ this }} as built
-    inner join new_events
-        on built.anonymous_id = new_events.anonymous_id
-    where built.ended_at >= {{ dbt.dateadd(
-        'minute', -1 * (var('session_timeout_minutes') | int), 'new_events.first_new_at'
-    ) }}
 
 ),
 
@@ -82,11 +72,12 @@ boundaries as (
 
     select
         new_events.anonymous_id,
-        max(kept_sessions.ended_at) as kept_until,
-        coalesce(max(kept_sessions.session_number), 0) as session_offset
+        max(touched_sessions.ended_at) as kept_until,
+        coalesce(max(touched_sessions.session_number), 0) as session_offset
     from new_events
-    left join kept_sessions
-        on new_events.anonymous_id = kept_sessions.anonymous_id
+    left join touched_sessions
+        on new_events.anonymous_id = touched_sessions.anonymous_id
+        and touched_sessions.is_kept
     group by 1
 
 ),
@@ -255,8 +246,9 @@ union all
 -- the sessions numbered again that no longer exist, as markers the post-hook deletes
 select
     {%- for column in session_columns %}
-    {% if column == 'channel_group' %}{{ removed_row_marker() }} as channel_group{% else %}replaced_sessions.{{ column }}{% endif %}{{ "," if not loop.last }}
+    {% if column == 'channel_group' %}{{ removed_row_marker() }} as channel_group{% else %}touched_sessions.{{ column }}{% endif %}{{ "," if not loop.last }}
     {%- endfor %}
-from replaced_sessions
-where replaced_sessions.session_id not in (select session_id from final)
+from touched_sessions
+where not touched_sessions.is_kept
+  and touched_sessions.session_id not in (select session_id from final)
 {%- endif %}
