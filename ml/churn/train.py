@@ -129,9 +129,7 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
 
     on_step("LightGBM")
     booster = fit_booster(X["train"], y["train"], X["valid"], y["valid"], cfg)
-    calibrator = Calibrator(cfg.calibration, cfg.seed).fit(
-        raw_scores(booster, X["calibration"]), y["calibration"]
-    )
+    calibrator = _calibrated(booster, td, cfg)
     on_step("evaluation and baselines")
     prob = predict_proba(booster, calibrator, X["holdout"])
     metrics = classification_metrics(y["holdout"], prob)
@@ -295,6 +293,13 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
     return summary
 
 
+def _calibrated(booster: lgb.Booster, td: TrainingData, cfg: ChurnConfig) -> Calibrator:
+    """``booster``'s calibration, fitted on the calibration cutoff (no booster fits it)."""
+    return Calibrator(cfg.calibration, cfg.seed).fit(
+        raw_scores(booster, td.X["calibration"]), td.y["calibration"]
+    )
+
+
 def _deployed_model(
     td: TrainingData, booster: lgb.Booster, calibrator: Calibrator, cfg: ChurnConfig
 ) -> tuple[lgb.Booster, Calibrator, dict | None]:
@@ -320,9 +325,7 @@ def _deployed_model(
     X = pd.concat([td.X["train"], td.X["valid"], X_purged], ignore_index=True)
     y = np.concatenate([td.y["train"], td.y["valid"], y_purged])
     deployed = refit_booster(X, y, booster.current_iteration(), cfg)
-    deployed_calibrator = Calibrator(cfg.calibration, cfg.seed).fit(
-        raw_scores(deployed, td.X["calibration"]), td.y["calibration"]
-    )
+    deployed_calibrator = _calibrated(deployed, td, cfg)
     cutoffs = sorted({c.date() for c in td.purged["cutoff_date"]})
     log.info(
         "deployed model: refitted with %d purged rows of %s (%d rows in all, %d trees)",
