@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import lightgbm as lgb
 import numpy as np
@@ -295,6 +296,27 @@ def _dedup_tree_shap(
         for f in feats:
             out[:, f] += phi[:, f][inverse]
     return np.ascontiguousarray(out)
+
+
+def same_score(booster: lgb.Booster) -> Callable[[int, np.ndarray, float], np.ndarray]:
+    """``same(j, x, value)``: which of the values ``x`` of feature ``j`` every split on
+    ``j`` (in the trees the predictions use) sends the way it sends ``value``. A row whose
+    feature j is such an x gets exactly the same score with j set to ``value``: the same
+    leaves, summed in the same order."""
+    n_trees = _n_trees(booster)
+    splits: dict[int, set] = {}
+    for info in booster.dump_model(num_iteration=n_trees)["tree_info"][:n_trees]:
+        _tree_splits(info["tree_structure"], splits)  # every tree's splits, per feature
+
+    def same(j: int, x: np.ndarray, value: float) -> np.ndarray:
+        if j not in splits:
+            return np.ones(len(x), dtype=bool)
+        # codes over the thresholds of all trees: equal codes = the same way at every split
+        own, _ = _decision_codes(np.asarray(x, dtype=float), splits[j])
+        to, _ = _decision_codes(np.array([value], dtype=float), splits[j])
+        return own == to[0]
+
+    return same
 
 
 def _path_contribution_table(

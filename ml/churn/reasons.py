@@ -87,6 +87,8 @@ def confirm_raising(
     spec: FeatureSpec,
     contrib: pd.DataFrame,
     n: int,
+    base: np.ndarray | None = None,
+    same: Callable[[int, np.ndarray, float], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """``contrib`` with the positive contributions that do not raise this customer's risk
     set to 0: of each row's 2·n strongest positive numeric drivers, those whose value, put
@@ -94,7 +96,10 @@ def confirm_raising(
     numeric driver is set to 0 too, so a reason named as raising risk was always checked.
     Categorical drivers keep their SHAP sign (there is no typical value to compare with).
     ``raw_score`` is the model's score of a feature matrix (one call per checked feature,
-    on the rows where it is a candidate)."""
+    on the rows where it is a candidate); ``base`` its scores of ``X`` if already known.
+    ``same(j, x, value)`` (optional, e.g. :func:`ml.churn.model.same_score`) marks the
+    values x of feature j that score exactly as ``value`` would: those rows are not lower
+    without scoring them again."""
     values = contrib.to_numpy(float).copy()
     n_rows, n_features = values.shape
     if n_rows == 0 or n_features == 0:
@@ -107,13 +112,16 @@ def confirm_raising(
     np.put_along_axis(candidate, ranked, True, axis=1)
     candidate &= positive
     values[positive & ~candidate] = 0.0
-    base = None
     for j, name in enumerate(contrib.columns):
         rows = np.flatnonzero(candidate[:, j])
-        if len(rows) == 0:
-            continue
         typical = spec.medians.get(name)
         if typical is None:
+            continue
+        if same is not None and len(rows):
+            unchanged = same(j, X.iloc[rows, j].to_numpy(dtype=float), typical)
+            values[rows[unchanged], j] = 0.0
+            rows = rows[~unchanged]
+        if len(rows) == 0:
             continue
         if base is None:
             base = np.asarray(raw_score(X), float)

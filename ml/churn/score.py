@@ -18,7 +18,7 @@ import pandas as pd
 from ml.churn import labels, registry
 from ml.churn.data import order_history
 from ml.churn.features import build_matrix
-from ml.churn.model import contributions, predict_proba, raw_scores
+from ml.churn.model import contributions, raw_scores, same_score
 from ml.churn.reasons import confirm_raising, top_reasons
 from ml.common import data, outputs
 from ml.common.config import ChurnConfig
@@ -38,10 +38,17 @@ def predict_frame(
 ) -> pd.DataFrame:
     """customer_key, churn_probability, risk_band, top_reasons for feature rows."""
     X = build_matrix(features, model.spec)
-    prob = predict_proba(model.booster, model.calibrator, X)
+    raw = raw_scores(model.booster, X)  # once: for the probability and the reasons' check
+    prob = model.calibrator.predict(raw)
     contrib = contributions(model.booster, X, exact=cfg.exact_reasons, num_threads=cfg.num_threads)
     contrib = confirm_raising(
-        lambda rows: raw_scores(model.booster, rows), X, model.spec, contrib, cfg.n_reasons
+        lambda rows: raw_scores(model.booster, rows),
+        X,
+        model.spec,
+        contrib,
+        cfg.n_reasons,
+        base=raw,
+        same=same_score(model.booster),
     )
     reasons = top_reasons(contrib, X, model.spec, cfg.n_reasons)
     return pd.DataFrame(

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ml.churn.features import DERIVED, FeatureSpec, add_derived, build_matrix, infer_spec
-from ml.churn.model import contributions
+from ml.churn.model import contributions, same_score
 from ml.churn.reasons import confirm_raising, top_reasons
 from ml.common.oracle import oracle_metrics
 
@@ -147,3 +147,16 @@ def test_a_reason_named_as_raising_risk_raises_it_for_this_customer():
     assert at_median_but_positive > 0  # the case this guards against occurs here
     reasons = top_reasons(kept, X, spec, n=3)
     assert all(r for r in reasons)  # every row still gets reasons
+
+
+def test_skipping_rows_whose_splits_do_not_move_changes_nothing():
+    """confirm_raising with the scores it already has and ``same_score`` (rows every split
+    on the feature sends the median's way are not scored again) keeps the same drivers."""
+    booster, X = _booster()
+    spec = infer_spec(X)
+    shap = contributions(booster, X)
+    plain = confirm_raising(booster.predict, X, spec, shap, n=3)
+    fast = confirm_raising(
+        booster.predict, X, spec, shap, n=3, base=booster.predict(X), same=same_score(booster)
+    )
+    pd.testing.assert_frame_equal(plain, fast)
