@@ -266,6 +266,7 @@ def _dedup_tree_shap(
     """Exact TreeSHAP (``pred_contrib``) computed once per distinct decision pattern a tree."""
     n_rows, n_features = data.shape
     out = np.zeros((n_rows, n_features), order="F")  # column-major: added to per feature
+    by_row = np.ascontiguousarray(data)  # row-major: the pattern rows are gathered from it
     trees = booster.dump_model(num_iteration=n_trees)["tree_info"]
     for t, info in enumerate(trees[:n_trees]):
         splits: dict[int, set] = {}
@@ -290,11 +291,12 @@ def _dedup_tree_shap(
         # cost ~15 ms a call on the busy 2-core machine, more than the work
         threads = kwargs if len(first) >= _MIN_ROWS_PER_THREAD * 2 else {"num_threads": 1}
         phi = booster.predict(
-            data[first], start_iteration=t, num_iteration=1, pred_contrib=True, **threads
+            by_row[first], start_iteration=t, num_iteration=1, pred_contrib=True, **threads
         )
-        phi = np.asarray(phi)
-        for f in feats:
-            out[:, f] += phi[:, f][inverse]
+        # the tree's features as contiguous rows: each is gathered once per customer
+        phi = np.ascontiguousarray(np.asarray(phi)[:, feats].T)
+        for k, f in enumerate(feats):
+            out[:, f] += phi[k].take(inverse)
     return np.ascontiguousarray(out)
 
 
