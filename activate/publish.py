@@ -211,32 +211,58 @@ def _copy_reusable(target: Path, tmp: Path) -> bool:
 def _sync_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tuple[int, str, str]:
     """Make ``pub.<schema>.<table>`` equal the warehouse's table; rows, fingerprint, how."""
     source, copy = f'{schema}."{table}"', f'pub.{schema}."{table}"'
-    rows, fingerprint = _fingerprint(con, source)
+    # Every row's hash once per side (what the fingerprint sums); the diff then joins
+    # integers, and the warehouse is read again only for the new rows (a semi-join on
+    # their hashes): at 100k customers a patched fact of 9.7M rows 6.3 -> 3.7 s.
+    con.execute(f"create or replace temp table publish_source as select hash(w) h from {source} w")
+    rows, fingerprint = _fingerprint(con, "publish_source", "h")
     if _columns(con, schema, table) == _columns(con, schema, table, "pub"):
-        if _fingerprint(con, copy) == (rows, fingerprint):
+        con.execute(
+            f"create or replace temp table publish_copy as select rowid r, hash(p) h from {copy} p"
+        )
+        if _fingerprint(con, "publish_copy", "h") == (rows, fingerprint):
+            _drop_temp(con)
             return rows, fingerprint, "kept"
         # Rows are compared whole, by their hash: a changed row is one gone, one new.
-        # The new rows once: counted to choose, then inserted (the anti-join runs once).
         con.execute(
-            f"create or replace temp table publish_new_rows as select * from {source} w "
-            f"where hash(w) not in (select hash(p) from {copy} p)"
+            "create or replace temp table publish_new as "
+            "select h from publish_source anti join publish_copy using (h)"
         )
-        new = con.execute("select count(*) from publish_new_rows").fetchone()[0]
+        new = con.execute("select count(*) from publish_new").fetchone()[0]
         if new <= PATCH_MAX_SHARE * max(rows, 1):
             con.execute(
-                f"delete from {copy} p where hash(p) not in (select hash(w) from {source} w)"
+                f"delete from {copy} where rowid in "
+                "(select r from publish_copy anti join publish_source using (h))"
             )
-            con.execute(f"insert into {copy} select * from publish_new_rows")
+            con.execute(
+                f"insert into {copy} select w.* from {source} w "
+                "semi join publish_new n on hash(w) = n.h"
+            )
+            # Read back whole: a repeated row, or anything else the diff missed, shows here.
             if _fingerprint(con, copy) == (rows, fingerprint):
+                _drop_temp(con)
                 return rows, fingerprint, "patched"
             log.info("%s: patched copy differs (repeated rows?); copying it whole", copy)
-    con.execute("drop table if exists publish_new_rows")
+    _drop_temp(con)
     con.execute(f"create or replace table {copy} as select * from {source}")
     return rows, fingerprint, "copied"
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, relation: str) -> tuple[int, str]:
-    rows, fingerprint = con.execute(fingerprint_sql(relation)).fetchone()
+def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    for name in ("publish_source", "publish_copy", "publish_new"):
+        con.execute(f"drop table if exists {name}")
+
+
+def _fingerprint(
+    con: duckdb.DuckDBPyConnection, relation: str, hashes: str | None = None
+) -> tuple[int, str]:
+    """Rows and fingerprint of ``relation``; with ``hashes``, a column of its row hashes
+    already computed, summed as :func:`fingerprint_sql` sums them."""
+    if hashes is None:
+        sql = fingerprint_sql(relation)
+    else:
+        sql = f"select count(*), cast(sum(cast({hashes} as hugeint)) as varchar) from {relation}"
+    rows, fingerprint = con.execute(sql).fetchone()
     return rows, fingerprint or "0"
 
 
