@@ -244,10 +244,13 @@ def sql_720(params: dict) -> dict:
 
 
 def bare_lightgbm(params: dict) -> dict:
+    # isort: off
+    from ml.churn.dataset import training_data  # first: ml sets OpenMP's wait policy
     import lightgbm as lgb
     import numpy as np
 
-    from ml.churn.dataset import training_data
+    # isort: on
+
     from ml.churn.model import lgb_params
     from ml.common.config import ChurnConfig
 
