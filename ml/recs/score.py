@@ -90,29 +90,27 @@ def score(
     return pd.concat(parts, ignore_index=True)
 
 
-def fingerprints(d: rec_data.RecData, custs: np.ndarray) -> np.ndarray:
+def fingerprints(d: rec_data.RecData, custs: np.ndarray, as_of: dt.date) -> np.ndarray:
     """Per customer code in ``custs``: a hash of everything of theirs the ranking reads
-    (order lines, product views/carts, sessions: counts, products, latest time). It moves
+    (order lines, product views/carts, sessions: counts, products, latest time), summed in
+    the warehouse over their whole history (:func:`ml.recs.data.input_totals`). It moves
     with new activity, late data and an identity merge or split that moves history."""
-    parts = {}
     # product ids (text), not codes: codes move when the catalogue gains a product
     # (31-bit hashes, so a customer's sum cannot overflow)
     id_hash = pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33
-    for name, frame, item, at in (
-        ("lines", d.items, "item", "ordered_at"),
-        ("web", d.web, "item", "occurred_at"),
-        ("sessions", d.sessions, None, "started_at"),
-    ):
-        x = frame[frame["cust"].isin(custs).to_numpy()]
-        g = x.groupby("cust")
-        parts[f"{name}_n"] = g.size()
-        parts[f"{name}_last"] = g[at].max().astype("int64")
-        if item:
-            ids = pd.Series(
-                id_hash[x[item].to_numpy()].astype(np.int64), index=x["cust"].to_numpy()
+    totals = rec_data.input_totals(as_of, pd.Series(id_hash.astype(np.int64), d.product_ids))
+    keys = d.customers[custs].astype(str)
+    parts = {}
+    for name in ("lines", "web", "sessions"):
+        t = totals.get(name)
+        for col in ("n", "last", "ids"):
+            if col == "ids" and name == "sessions":
+                continue
+            # a source missing from the warehouse counts as no rows (-1 below)
+            parts[f"{name}_{col}"] = (
+                t[col].reindex(keys).to_numpy() if t is not None else np.full(len(keys), np.nan)
             )
-            parts[f"{name}_ids"] = ids.groupby(level=0).sum()
-    f = pd.DataFrame(parts).reindex(custs).fillna(-1).astype("int64")
+    f = pd.DataFrame(parts).fillna(-1).astype("int64")
     return pd.util.hash_pandas_object(f, index=False).to_numpy().view(np.int64)
 
 
@@ -189,13 +187,16 @@ def plan(
     pid = pd.Index(d.product_ids)
     code = pid.get_indexer(rows["product_id"].astype(str))
     bad_rows = (code < 0) | ~d.allowed[np.maximum(code, 0)]
-    # pandas isin (hashing): numpy's isin of str against object arrays compares all pairs
-    listed = pd.Index(keys)
-    disallowed = listed.isin(rows.loc[bad_rows, "customer_key"].astype(str))
-    no_list = ~new & ~listed.isin(rows["customer_key"].astype(str))
+    # pandas isin of object Indexes (hashing): numpy's isin of str against object arrays
+    # compares all pairs, and an Arrow string Index's isin builds a Python list of the values
+    # (5 s for the previous ranking's rows at scale M)
+    listed = pd.Index(keys, dtype=object)
+    row_keys = pd.Index(rows["customer_key"].astype(str).to_numpy(object), dtype=object)
+    disallowed = listed.isin(row_keys[bad_rows])
+    no_list = ~new & ~listed.isin(row_keys)
     redo = new | changed | stale | rotation | disallowed | no_list
-    keep = set(keys[~redo])
-    carried = rows[rows["customer_key"].astype(str).isin(keep).to_numpy()]
+    keep = keys[~redo]
+    carried = rows[row_keys.isin(keep)]
     why = {
         "new": int(new.sum()),
         "inputs_changed": int(changed.sum()),
@@ -257,16 +258,18 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
     cfg = cfg or RecConfig.from_settings()
     as_of_ts = pd.Timestamp(as_of).normalize()
     as_of = as_of_ts.date()
-    d = rec_data.load(as_of)
+    # Web rows of the windows everybody's statistics use (a day more: an age of exactly
+    # the window still counts); the ranked customers' older ones are added after the plan.
+    d = rec_data.load(as_of, web_days=max(cfg.web_window_days, cfg.recent_view_days, 7) + 1)
     summary: dict = {"as_of": as_of.isoformat(), "web_data": d.has_web}
     if rec_data.no_items(d, as_of):
         return summary | {"rows": 0, "customers": 0, "method": "none", "model_version": None}
     booster, version, status = _scoring_model(cfg, as_of)
-    snap = Snapshot(d, as_of_ts, cfg)
-    custs = active_customers(snap)
-    prints = fingerprints(d, custs)
+    custs = active_customers(Snapshot(d, as_of_ts, cfg))
+    prints = fingerprints(d, custs, as_of)
     todo = plan(d, custs, prints, as_of, version, cfg)
-    recs = score(snap, todo.rank, cfg, booster)
+    d = rec_data.with_web_history(d, as_of, None if "all" in todo.why else todo.rank)
+    recs = score(Snapshot(d, as_of_ts, cfg), todo.rank, cfg, booster)
     now = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s")
     fresh = pd.DataFrame(
         {
