@@ -321,7 +321,7 @@ def input_totals(as_of: dt.date, id_hash: pd.Series) -> dict[str, pd.DataFrame]:
 
     def summed(rows: str, at: str) -> str:
         return (
-            f"select x.customer_key, count(*) as n, max(x.{at}) as last, "
+            f"select x.customer_key, count(*) as n, max(x.{at}) as latest, "
             f"cast(sum(h.h) as bigint) as ids from ({rows}) x "
             f"join {hashes} on h.product_id = x.product_id group by x.customer_key"
         )
@@ -339,7 +339,7 @@ def input_totals(as_of: dt.date, id_hash: pd.Series) -> dict[str, pd.DataFrame]:
         )
     if warehouse.table_exists("marts", "fct_sessions"):
         queries["sessions"] = (
-            "select customer_key, count(*) as n, max(started_at) as last "
+            "select customer_key, count(*) as n, max(started_at) as latest "
             f"from marts.fct_sessions where {_sessions_where(as_of)} group by customer_key"
         )
     out = {}
@@ -348,7 +348,7 @@ def input_totals(as_of: dt.date, id_hash: pd.Series) -> dict[str, pd.DataFrame]:
         frame = pd.DataFrame(
             {
                 "n": pc.cast(t["n"], pa.int64()).to_numpy(zero_copy_only=False),
-                "last": _stamps(t["last"]).astype("int64"),
+                "last": _stamps(t["latest"]).astype("int64"),
             },
             index=pd.Index(t["customer_key"].to_numpy(zero_copy_only=False).astype(str)),
         )
