@@ -268,7 +268,10 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
     custs = active_customers(Snapshot(d, as_of_ts, cfg))
     prints = fingerprints(d, custs, as_of)
     todo = plan(d, custs, prints, as_of, version, cfg)
-    d = rec_data.with_web_history(d, as_of, None if "all" in todo.why else todo.rank)
+    # the older web rows of the ranked customers; everybody's when most are ranked (a list
+    # of most keys in the query costs more than the few other customers' rows)
+    most = "all" in todo.why or 2 * len(todo.rank) > len(custs)
+    d = rec_data.with_web_history(d, as_of, None if most else todo.rank)
     recs = score(Snapshot(d, as_of_ts, cfg), todo.rank, cfg, booster)
     now = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s")
     fresh = pd.DataFrame(
