@@ -231,7 +231,7 @@ def _session_channels(until: dt.date, folded: bool = False) -> pa.Table:
         return warehouse.query_arrow(
             f"select customer_key, max(started_at) as started_at, {channel} as channel_group, "
             f"count(*) as n from marts.fct_sessions where {_sessions_where(until)} "
-            f"group by customer_key, {channel} order by customer_key, channel_group"
+            f"group by customer_key, {channel}"
         )
     return warehouse.query_arrow(
         f"select customer_key, started_at, {channel} as channel_group from marts.fct_sessions "
@@ -309,53 +309,36 @@ def with_web_history(d: RecData, as_of: dt.date, custs: np.ndarray | None) -> Re
     return replace(d, web=pd.concat([part, d.web], ignore_index=True))
 
 
-def input_totals(as_of: dt.date, id_hash: pd.Series) -> dict[str, pd.DataFrame]:
-    """Per source of :func:`load` (``lines``, ``web``, ``sessions``) and customer_key: its
-    rows (n), the latest time (last, ns) and, but for sessions, the sum of ``id_hash``
-    (product_id → integer) over them; one aggregate per customer, on the whole history,
-    whatever part of it is read."""
+def web_totals(as_of: dt.date, id_hash: pd.Series) -> pd.DataFrame:
+    """Per customer_key with web rows known at ``as_of`` (the views and carts :func:`load`
+    reads): their number (n), the latest time (last, ns) and the sum of ``id_hash``
+    (product_id → integer) over them (ids); one aggregate per customer over the whole
+    history, whatever part of it is read."""
+    empty = pd.DataFrame({"n": [], "last": [], "ids": []}, dtype="int64")
+    if not warehouse.table_exists("marts", "fct_product_interactions"):
+        return empty
     values = ", ".join(
         "('" + str(p).replace("'", "''") + f"', {int(h)})" for p, h in id_hash.items()
     )
-    hashes = f"(values {values}) as h(product_id, h)"
-
-    def summed(rows: str, at: str) -> str:
-        return (
-            f"select x.customer_key, count(*) as n, max(x.{at}) as latest, "
-            f"cast(sum(h.h) as bigint) as ids from ({rows}) x "
-            f"join {hashes} on h.product_id = x.product_id group by x.customer_key"
-        )
-
-    queries = {
-        "lines": summed(
-            f"select i.customer_key, i.product_id, i.ordered_at {_lines_from(as_of)}", "ordered_at"
-        )
-    }
-    if warehouse.table_exists("marts", "fct_product_interactions"):
-        queries["web"] = summed(
-            "select customer_key, product_id, occurred_at from marts.fct_product_interactions "
-            f"where customer_key is not null and {_interactions_where(as_of, WEB_KINDS)}",
-            "occurred_at",
-        )
-    if warehouse.table_exists("marts", "fct_sessions"):
-        queries["sessions"] = (
-            "select customer_key, count(*) as n, max(started_at) as latest "
-            f"from marts.fct_sessions where {_sessions_where(as_of)} group by customer_key"
-        )
-    out = {}
-    for name, sql in queries.items():
-        t = _arrow(warehouse.query_arrow(sql), ("customer_key",))
-        frame = pd.DataFrame(
-            {
-                "n": pc.cast(t["n"], pa.int64()).to_numpy(zero_copy_only=False),
-                "last": _stamps(t["latest"]).astype("int64"),
-            },
-            index=pd.Index(t["customer_key"].to_numpy(zero_copy_only=False).astype(str)),
-        )
-        if "ids" in t.column_names:
-            frame["ids"] = pc.cast(t["ids"], pa.int64()).to_numpy(zero_copy_only=False)
-        out[name] = frame
-    return out
+    t = warehouse.query_arrow(
+        "select w.customer_key, count(*) as n, max(w.occurred_at) as latest, "
+        "cast(sum(h.h) as bigint) as ids from (select customer_key, product_id, occurred_at "
+        "from marts.fct_product_interactions "
+        f"where customer_key is not null and {_interactions_where(as_of, WEB_KINDS)}) w "
+        f"join (values {values}) as h(product_id, h) on h.product_id = w.product_id "
+        "group by w.customer_key"
+    )
+    if not len(t):
+        return empty
+    t = _arrow(t, ("customer_key",))
+    return pd.DataFrame(
+        {
+            "n": pc.cast(t["n"], pa.int64()).to_numpy(zero_copy_only=False),
+            "last": _stamps(t["latest"]).astype("int64"),
+            "ids": pc.cast(t["ids"], pa.int64()).to_numpy(zero_copy_only=False),
+        },
+        index=pd.Index(t["customer_key"].to_numpy(zero_copy_only=False).astype(str)),
+    )
 
 
 Frame = pd.DataFrame | pa.Table

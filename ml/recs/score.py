@@ -92,24 +92,35 @@ def score(
 
 def fingerprints(d: rec_data.RecData, custs: np.ndarray, as_of: dt.date) -> np.ndarray:
     """Per customer code in ``custs``: a hash of everything of theirs the ranking reads
-    (order lines, product views/carts, sessions: counts, products, latest time), summed in
-    the warehouse over their whole history (:func:`ml.recs.data.input_totals`). It moves
-    with new activity, late data and an identity merge or split that moves history."""
+    (order lines, product views/carts, sessions: counts, products, latest time). It moves
+    with new activity, late data and an identity merge or split that moves history. Order
+    lines and sessions (folded or not) are read whole; web rows only in part, so the
+    warehouse sums them (:func:`ml.recs.data.web_totals`)."""
     # product ids (text), not codes: codes move when the catalogue gains a product
     # (31-bit hashes, so a customer's sum cannot overflow)
-    id_hash = pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33
-    totals = rec_data.input_totals(as_of, pd.Series(id_hash.astype(np.int64), d.product_ids))
-    keys = d.customers[custs].astype(str)
+    id_hash = (pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33).astype(
+        np.int64
+    )
+    web = rec_data.web_totals(as_of, pd.Series(id_hash, d.product_ids))
+    web = web.reindex(d.customers[custs].astype(str))
     parts = {}
-    for name in ("lines", "web", "sessions"):
-        t = totals.get(name)
-        for col in ("n", "last", "ids"):
-            if col == "ids" and name == "sessions":
-                continue
-            # a source missing from the warehouse counts as no rows (-1 below)
-            parts[f"{name}_{col}"] = (
-                t[col].reindex(keys).to_numpy() if t is not None else np.full(len(keys), np.nan)
-            )
+    for name, frame, item, at in (
+        ("lines", d.items, "item", "ordered_at"),
+        ("web", None, "item", None),
+        ("sessions", d.sessions, None, "started_at"),
+    ):
+        if frame is None:
+            parts |= {f"{name}_{c}": web[c].to_numpy() for c in ("n", "last", "ids")}
+            continue
+        x = frame[frame["cust"].isin(custs).to_numpy()]
+        g = x.groupby("cust")
+        n = g["n"].sum() if "n" in x else g.size()  # folded sessions count n each
+        parts[f"{name}_n"] = n.reindex(custs).to_numpy()
+        parts[f"{name}_last"] = g[at].max().astype("int64").reindex(custs).to_numpy()
+        if item:
+            ids = pd.Series(id_hash[x[item].to_numpy()], index=x["cust"].to_numpy())
+            parts[f"{name}_ids"] = ids.groupby(level=0).sum().reindex(custs).to_numpy()
+    # a customer without rows of a source: -1 (the column is float then: as it always was)
     f = pd.DataFrame(parts).fillna(-1).astype("int64")
     return pd.util.hash_pandas_object(f, index=False).to_numpy().view(np.int64)
 
