@@ -164,17 +164,17 @@ def load_interactions(
     customers: np.ndarray | None = None,
 ) -> pa.Table:
     """Web/app product interactions known at ``until`` 00:00 (only ``kinds``, lower case,
-    if given; only from ``since`` on / before ``before`` and of the customer keys
-    ``customers`` if given), as Arrow (ten million rows at scale M); empty without web
-    data."""
+    if given; only from the day ``since`` on / before the day ``before`` and of the
+    customer keys ``customers`` if given), as Arrow (ten million rows at scale M); empty
+    without web data."""
     if not warehouse.table_exists("marts", "fct_product_interactions"):
         log.info("marts.fct_product_interactions missing: recommending without web data")
         return pa.table({c: pa.array([], pa.string()) for c in INTERACTION_COLUMNS})
     where = _interactions_where(until, kinds)
     if since is not None:
-        where += f" and occurred_at >= {_instant(since)}"
+        where += f" and occurred_at >= {ts(since)}"
     if before is not None:
-        where += f" and occurred_at < {_instant(before)}"
+        where += f" and occurred_at < {ts(before)}"
     if customers is not None:
         if not len(customers):
             return pa.table({c: pa.array([], pa.string()) for c in INTERACTION_COLUMNS})
@@ -188,10 +188,6 @@ def load_interactions(
     order by customer_key, occurred_at, session_id, product_id, interaction_type
     """
     )
-
-
-def _instant(moment: pd.Timestamp) -> str:
-    return f"timestamp '{pd.Timestamp(moment):%Y-%m-%d %H:%M:%S}'"
 
 
 def _lines_from(until: dt.date) -> str:
@@ -263,7 +259,7 @@ def load(as_of: dt.date, web_days: int | None = None) -> RecData:
         _lines_with_channel(as_of),
         load_interactions(as_of, kinds=WEB_KINDS, since=since),
         _session_channels(as_of, folded=True),
-        also=universe,
+        also=universe[:2],
     )
     return replace(d, web_since=since, web_before=universe[2])
 
@@ -285,7 +281,7 @@ def _web_universe(as_of: dt.date, since: pd.Timestamp) -> tuple[np.ndarray, np.n
     )
     older = warehouse.scalar(
         "select count(*) from (select 1 as x from marts.fct_product_interactions "
-        f"where {where} and occurred_at < {_instant(since)} limit 1) t"
+        f"where {where} and occurred_at < {ts(since)} limit 1) t"
     )
     return _unique(keys["customer_key"]), _unique(ids["product_id"]), bool(older)
 
@@ -400,7 +396,7 @@ def encode(
     lines: Frame,
     web: Frame,
     sessions: Frame,
-    also: tuple[np.ndarray, np.ndarray, bool] | None = None,
+    also: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RecData:
     """Code the frames (pandas or Arrow; see :func:`load` for their columns; ``web`` rows
     are views or carts; ``sessions`` may carry n). ``also``: customer keys and product ids
