@@ -171,10 +171,12 @@ class Snapshot:
         return ok[np.lexsort((ok, -score[ok]))][:k]
 
     def _top_channel(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per customer code: the most frequent channel code in ``frame`` (-1 if none)."""
+        """Per customer code: the most frequent channel code in ``frame`` (-1 if none; a
+        row counts ``n`` times if it has n: folded sessions)."""
         top = np.full(self.data.n_customers, -1, np.int32)
         if len(frame):
-            counts = frame.groupby(["cust", "channel"]).size().reset_index(name="n")
+            g = frame.groupby(["cust", "channel"])
+            counts = (g["n"].sum() if "n" in frame else g.size()).reset_index(name="n")
             counts = counts.sort_values(["cust", "n", "channel"], ascending=[True, False, True])
             best = counts.drop_duplicates("cust")
             top[best["cust"].to_numpy()] = best["channel"].to_numpy()

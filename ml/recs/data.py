@@ -36,8 +36,13 @@ VIEW, CART = 0, 1
 class RecData:
     """Integer-coded history. ``items``: cust, item, order_id, ordered_at, unit_price,
     channel (code into ``channels``). ``web``: cust (-1 = not stitched to a customer),
-    session (code), item, kind (VIEW/CART), occurred_at. ``sessions``: cust, started_at,
-    channel (code into ``channels``)."""
+    session (code), item, kind (VIEW/CART), occurred_at; a customer's rows in time order.
+    ``sessions``: cust, started_at, channel (code into ``channels``), n (sessions the row
+    stands for: 1, or a customer's sessions of one channel folded at their latest start).
+
+    ``web_since`` (daily scoring, :func:`load` with ``web_days``): ``web`` holds only the
+    rows from that instant on, plus all rows of the customers :func:`with_web_history`
+    added; ``web_before`` says whether older web rows exist at all."""
 
     customers: np.ndarray  # cust code -> customer_key (str)
     product_ids: np.ndarray  # item code -> product_id (text), sorted
@@ -50,6 +55,8 @@ class RecData:
     items: pd.DataFrame
     web: pd.DataFrame
     sessions: pd.DataFrame
+    web_since: pd.Timestamp | None = None
+    web_before: bool = False
 
     @property
     def n_items(self) -> int:
@@ -61,10 +68,13 @@ class RecData:
 
     @property
     def has_web(self) -> bool:
-        return bool(len(self.web))
+        return bool(len(self.web)) or self.web_before
 
     def until(self, moment: pd.Timestamp) -> RecData:
-        """The history known at ``moment`` (timestamps <= moment); codes stay the same."""
+        """The history known at ``moment`` (timestamps <= moment); codes stay the same.
+        Only for a complete load (not a daily one: its web and sessions are partial)."""
+        if self.web_since is not None:
+            raise ValueError("until() needs the whole history: load(as_of) without web_days")
         return replace(
             self,
             items=self.items[self.items["ordered_at"] <= moment],
@@ -133,26 +143,60 @@ INTERACTION_COLUMNS = (
 )
 
 
-def load_interactions(until: dt.date, kinds: tuple[str, ...] | None = None) -> pa.Table:
-    """Web/app product interactions known at ``until`` 00:00 (only ``kinds``, lower case,
-    if given), as Arrow (ten million rows at scale M); empty without web data."""
-    if not warehouse.table_exists("marts", "fct_product_interactions"):
-        log.info("marts.fct_product_interactions missing: recommending without web data")
-        return pa.table({c: pa.array([], pa.string()) for c in INTERACTION_COLUMNS})
+def _interactions_where(until: dt.date, kinds: tuple[str, ...] | None) -> str:
     only = (
         " and lower(interaction_type) in (" + ", ".join(f"'{k}'" for k in kinds) + ")"
         if kinds
         else ""
     )
+    return f"product_id is not null and occurred_at <= {ts(until)}{only}"
+
+
+def _in(column: str, keys: np.ndarray) -> str:
+    return f"{column} in (" + ", ".join("'" + str(k).replace("'", "''") + "'" for k in keys) + ")"
+
+
+def load_interactions(
+    until: dt.date,
+    kinds: tuple[str, ...] | None = None,
+    since: pd.Timestamp | None = None,
+    before: pd.Timestamp | None = None,
+    customers: np.ndarray | None = None,
+) -> pa.Table:
+    """Web/app product interactions known at ``until`` 00:00 (only ``kinds``, lower case,
+    if given; only from the day ``since`` on / before the day ``before`` and of the
+    customer keys ``customers`` if given), as Arrow (ten million rows at scale M); empty
+    without web data."""
+    if not warehouse.table_exists("marts", "fct_product_interactions"):
+        log.info("marts.fct_product_interactions missing: recommending without web data")
+        return pa.table({c: pa.array([], pa.string()) for c in INTERACTION_COLUMNS})
+    where = _interactions_where(until, kinds)
+    if since is not None:
+        where += f" and occurred_at >= {ts(since)}"
+    if before is not None:
+        where += f" and occurred_at < {ts(before)}"
+    if customers is not None:
+        if not len(customers):
+            return pa.table({c: pa.array([], pa.string()) for c in INTERACTION_COLUMNS})
+        where += " and " + _in("customer_key", customers)
     return warehouse.query_arrow(
         f"""
     select customer_key, session_id, product_id, lower(interaction_type) as interaction_type,
            occurred_at
     from marts.fct_product_interactions
-    where product_id is not null and occurred_at <= {ts(until)}{only}
+    where {where}
     order by customer_key, occurred_at, session_id, product_id, interaction_type
     """
     )
+
+
+def _lines_from(until: dt.date) -> str:
+    """FROM and WHERE of the coded order lines (:func:`_lines_with_channel`)."""
+    return f"""from marts.fct_order_items i
+    left join marts.fct_orders o on o.order_id = i.order_id
+    where i.customer_key is not null and i.product_id is not null
+      and coalesce(i.is_purchase, false)
+      and i.ordered_at <= {ts(until)}"""
 
 
 def _lines_with_channel(until: dt.date) -> pa.Table:
@@ -163,38 +207,133 @@ def _lines_with_channel(until: dt.date) -> pa.Table:
         f"""
     select i.customer_key, i.order_id, i.product_id, i.category, i.quantity, i.line_amount,
            i.ordered_at, coalesce(lower(o.channel), 'unknown') as channel
-    from marts.fct_order_items i
-    left join marts.fct_orders o on o.order_id = i.order_id
-    where i.customer_key is not null and i.product_id is not null
-      and coalesce(i.is_purchase, false)
-      and i.ordered_at <= {ts(until)}
+    {_lines_from(until)}
     order by i.customer_key, i.ordered_at, i.order_id, i.product_id, i.quantity, i.line_amount
     """
     )
 
 
-def _session_channels(until: dt.date) -> pa.Table:
+def _sessions_where(until: dt.date) -> str:
+    return f"customer_key is not null and started_at <= {ts(until)}"
+
+
+def _session_channels(until: dt.date, folded: bool = False) -> pa.Table:
+    """Keyed sessions: customer_key, started_at, channel_group; ``folded``: one row per
+    customer and channel group at its latest start, with n (their sessions)."""
     if not warehouse.table_exists("marts", "fct_sessions"):
         return pa.table({c: pa.array([], pa.string()) for c in SESSION_COLUMNS})
+    channel = "coalesce(lower(channel_group), 'unknown')"
+    if folded:
+        return warehouse.query_arrow(
+            f"select customer_key, max(started_at) as started_at, {channel} as channel_group, "
+            f"count(*) as n from marts.fct_sessions where {_sessions_where(until)} "
+            f"group by customer_key, {channel}"
+        )
     return warehouse.query_arrow(
-        "select customer_key, started_at, coalesce(lower(channel_group), 'unknown') as "
-        "channel_group from marts.fct_sessions "
-        f"where customer_key is not null and started_at <= {ts(until)} "
-        "order by customer_key, started_at"
+        f"select customer_key, started_at, {channel} as channel_group from marts.fct_sessions "
+        f"where {_sessions_where(until)} order by customer_key, started_at"
     )
 
 
 SESSION_COLUMNS = ("customer_key", "started_at", "channel_group")
 
 
-def load(as_of: dt.date) -> RecData:
+def load(as_of: dt.date, web_days: int | None = None) -> RecData:
     """Everything known at ``as_of`` 00:00, coded. Read as Arrow and coded there: no
-    Python object per value (the ~10M web events at scale M were ~5 GB as pandas objects)."""
-    return encode(
+    Python object per value (the ~10M web events at scale M were ~5 GB as pandas objects).
+
+    ``web_days`` (daily scoring): the web rows of the last ``web_days`` days only (a
+    customer's older ones come with :func:`with_web_history`) and sessions folded per
+    customer and channel; the codes are those of the whole history all the same."""
+    if web_days is None:
+        return encode(
+            load_products(),
+            _lines_with_channel(as_of),
+            load_interactions(as_of, kinds=WEB_KINDS),
+            _session_channels(as_of),
+        )
+    since = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=web_days)
+    universe = _web_universe(as_of, since)
+    d = encode(
         load_products(),
         _lines_with_channel(as_of),
-        load_interactions(as_of, kinds=("view", "cart")),
-        _session_channels(as_of),
+        load_interactions(as_of, kinds=WEB_KINDS, since=since),
+        _session_channels(as_of, folded=True),
+        also=universe[:2],
+    )
+    return replace(d, web_since=since, web_before=universe[2])
+
+
+WEB_KINDS = ("view", "cart")
+
+
+def _web_universe(as_of: dt.date, since: pd.Timestamp) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(customer keys, product ids, any row before ``since``) of the whole web history: the
+    codes must not depend on how much of it is read."""
+    if not warehouse.table_exists("marts", "fct_product_interactions"):
+        return np.array([], str), np.array([], str), False
+    where = _interactions_where(as_of, WEB_KINDS)
+    keys = warehouse.query_arrow(
+        f"select distinct customer_key from marts.fct_product_interactions where {where}"
+    )
+    ids = warehouse.query_arrow(
+        f"select distinct product_id from marts.fct_product_interactions where {where}"
+    )
+    older = warehouse.scalar(
+        "select count(*) from (select 1 as x from marts.fct_product_interactions "
+        f"where {where} and occurred_at < {ts(since)} limit 1) t"
+    )
+    return _unique(keys["customer_key"]), _unique(ids["product_id"]), bool(older)
+
+
+def with_web_history(d: RecData, as_of: dt.date, custs: np.ndarray | None) -> RecData:
+    """``d`` with the web rows before ``d.web_since`` of the customers ``custs`` (codes; None:
+    everybody's, without listing them): their web history complete, for ranking them."""
+    if d.web_since is None or not d.web_before or (custs is not None and not len(custs)):
+        return d
+    keys = None if custs is None else d.customers[custs]
+    old = _arrow(
+        load_interactions(as_of, WEB_KINDS, before=d.web_since, customers=keys),
+        ("customer_key", "session_id", "product_id", "interaction_type"),
+    )
+    if not len(old):
+        return d
+    part = _web_frame(old, d.customers, d.product_ids)
+    # session codes of these rows must not meet the window's
+    part["session"] += int(d.web["session"].max()) + 1 if len(d.web) else 0
+    # each customer's older rows first: a customer's rows stay in time order
+    return replace(d, web=pd.concat([part, d.web], ignore_index=True))
+
+
+def web_totals(as_of: dt.date, id_hash: pd.Series) -> pd.DataFrame:
+    """Per customer_key with web rows known at ``as_of`` (the views and carts :func:`load`
+    reads): their number (n), the latest time (last, ns) and the sum of ``id_hash``
+    (product_id → integer) over them (ids); one aggregate per customer over the whole
+    history, whatever part of it is read."""
+    empty = pd.DataFrame({"n": [], "last": [], "ids": []}, dtype="int64")
+    if not warehouse.table_exists("marts", "fct_product_interactions"):
+        return empty
+    values = ", ".join(
+        "('" + str(p).replace("'", "''") + f"', {int(h)})" for p, h in id_hash.items()
+    )
+    t = warehouse.query_arrow(
+        "select w.customer_key, count(*) as n, max(w.occurred_at) as latest, "
+        "cast(sum(h.h) as bigint) as ids from (select customer_key, product_id, occurred_at "
+        "from marts.fct_product_interactions "
+        f"where customer_key is not null and {_interactions_where(as_of, WEB_KINDS)}) w "
+        f"join (values {values}) as h(product_id, h) on h.product_id = w.product_id "
+        "group by w.customer_key"
+    )
+    if not len(t):
+        return empty
+    t = _arrow(t, ("customer_key",))
+    return pd.DataFrame(
+        {
+            "n": pc.cast(t["n"], pa.int64()).to_numpy(zero_copy_only=False),
+            "last": _stamps(t["latest"]).astype("int64"),
+            "ids": pc.cast(t["ids"], pa.int64()).to_numpy(zero_copy_only=False),
+        },
+        index=pd.Index(t["customer_key"].to_numpy(zero_copy_only=False).astype(str)),
     )
 
 
@@ -252,9 +391,16 @@ def _numbers(col: pa.ChunkedArray) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(float)
 
 
-def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) -> RecData:
+def encode(
+    products: pd.DataFrame,
+    lines: Frame,
+    web: Frame,
+    sessions: Frame,
+    also: tuple[np.ndarray, np.ndarray] | None = None,
+) -> RecData:
     """Code the frames (pandas or Arrow; see :func:`load` for their columns; ``web`` rows
-    are views or carts). Public for tests."""
+    are views or carts; ``sessions`` may carry n). ``also``: customer keys and product ids
+    to code though not in the frames (rows of the history not read). Public for tests."""
     # Product ids are text (ingest/contract.json); integer ids become their decimal text.
     products = products.astype({"product_id": str})
     lines = _arrow(lines, ("customer_key", "order_id", "product_id", "category", "channel"))
@@ -267,6 +413,7 @@ def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) ->
                 products["product_id"].to_numpy(str),
                 _unique(lines["product_id"]),
                 _unique(web["product_id"]) if has_web else np.array([], str),
+                also[1] if also else np.array([], str),
             ]
         )
     )
@@ -289,6 +436,8 @@ def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) ->
     names = prod["name"].fillna("product " + pd.Series(ids, index=ids).astype(str))
 
     customers = _unique(lines["customer_key"], *([web["customer_key"]] if has_web else []))
+    if also is not None and len(also[0]):
+        customers = np.unique(np.concatenate([customers, also[0]]))
     order_channels = (
         pc.fill_null(lines["channel"], "unknown")
         if len(lines)
@@ -316,22 +465,7 @@ def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) ->
         }
     )
     if has_web:
-        web_df = pd.DataFrame(
-            {
-                "cust": _codes(web["customer_key"], customers, np.int32),
-                "session": pc.dictionary_encode(web["session_id"], null_encoding="encode")
-                .combine_chunks()
-                .indices.to_numpy(zero_copy_only=False)
-                .astype(np.int64),
-                "item": _codes(web["product_id"], ids, np.int32),
-                "kind": np.where(
-                    pc.equal(web["interaction_type"], "cart").to_numpy(zero_copy_only=False),
-                    CART,
-                    VIEW,
-                ).astype(np.int8),
-                "occurred_at": _stamps(web["occurred_at"]),
-            }
-        )
+        web_df = _web_frame(web, customers, ids)
     else:
         web_df = pd.DataFrame(
             {
@@ -350,6 +484,11 @@ def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) ->
                 "cust": scust[keep],
                 "started_at": _stamps(sessions["started_at"])[keep],
                 "channel": _codes(sessions["channel_group"], channels, np.int16)[keep],
+                "n": (
+                    pc.cast(sessions["n"], pa.int64()).to_numpy(zero_copy_only=False)[keep]
+                    if "n" in sessions.column_names
+                    else np.ones(int(keep.sum()), np.int64)
+                ),
             }
         )
     else:
@@ -358,6 +497,7 @@ def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) ->
                 "cust": np.array([], np.int32),
                 "started_at": np.array([], "datetime64[ns]"),
                 "channel": np.array([], np.int16),
+                "n": np.array([], np.int64),
             }
         )
     return RecData(
@@ -372,6 +512,26 @@ def encode(products: pd.DataFrame, lines: Frame, web: Frame, sessions: Frame) ->
         items=items,
         web=web_df,
         sessions=sess_df,
+    )
+
+
+def _web_frame(web: pa.Table, customers: np.ndarray, ids: np.ndarray) -> pd.DataFrame:
+    """Coded web rows (see :class:`RecData`)."""
+    return pd.DataFrame(
+        {
+            "cust": _codes(web["customer_key"], customers, np.int32),
+            "session": pc.dictionary_encode(web["session_id"], null_encoding="encode")
+            .combine_chunks()
+            .indices.to_numpy(zero_copy_only=False)
+            .astype(np.int64),
+            "item": _codes(web["product_id"], ids, np.int32),
+            "kind": np.where(
+                pc.equal(web["interaction_type"], "cart").to_numpy(zero_copy_only=False),
+                CART,
+                VIEW,
+            ).astype(np.int8),
+            "occurred_at": _stamps(web["occurred_at"]),
+        }
     )
 
 

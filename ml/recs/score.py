@@ -90,29 +90,38 @@ def score(
     return pd.concat(parts, ignore_index=True)
 
 
-def fingerprints(d: rec_data.RecData, custs: np.ndarray) -> np.ndarray:
+def fingerprints(d: rec_data.RecData, custs: np.ndarray, as_of: dt.date) -> np.ndarray:
     """Per customer code in ``custs``: a hash of everything of theirs the ranking reads
     (order lines, product views/carts, sessions: counts, products, latest time). It moves
-    with new activity, late data and an identity merge or split that moves history."""
-    parts = {}
+    with new activity, late data and an identity merge or split that moves history. Order
+    lines and sessions (folded or not) are read whole; web rows only in part, so the
+    warehouse sums them (:func:`ml.recs.data.web_totals`)."""
     # product ids (text), not codes: codes move when the catalogue gains a product
     # (31-bit hashes, so a customer's sum cannot overflow)
-    id_hash = pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33
+    id_hash = (pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33).astype(
+        np.int64
+    )
+    web = rec_data.web_totals(as_of, pd.Series(id_hash, d.product_ids))
+    web = web.reindex(d.customers[custs].astype(str))
+    parts = {}
     for name, frame, item, at in (
         ("lines", d.items, "item", "ordered_at"),
-        ("web", d.web, "item", "occurred_at"),
+        ("web", None, "item", None),
         ("sessions", d.sessions, None, "started_at"),
     ):
+        if frame is None:
+            parts |= {f"{name}_{c}": web[c].to_numpy() for c in ("n", "last", "ids")}
+            continue
         x = frame[frame["cust"].isin(custs).to_numpy()]
         g = x.groupby("cust")
-        parts[f"{name}_n"] = g.size()
-        parts[f"{name}_last"] = g[at].max().astype("int64")
+        n = g["n"].sum() if "n" in x else g.size()  # folded sessions count n each
+        parts[f"{name}_n"] = n.reindex(custs).to_numpy()
+        parts[f"{name}_last"] = g[at].max().astype("int64").reindex(custs).to_numpy()
         if item:
-            ids = pd.Series(
-                id_hash[x[item].to_numpy()].astype(np.int64), index=x["cust"].to_numpy()
-            )
-            parts[f"{name}_ids"] = ids.groupby(level=0).sum()
-    f = pd.DataFrame(parts).reindex(custs).fillna(-1).astype("int64")
+            ids = pd.Series(id_hash[x[item].to_numpy()], index=x["cust"].to_numpy())
+            parts[f"{name}_ids"] = ids.groupby(level=0).sum().reindex(custs).to_numpy()
+    # a customer without rows of a source: -1 (the column is float then: as it always was)
+    f = pd.DataFrame(parts).fillna(-1).astype("int64")
     return pd.util.hash_pandas_object(f, index=False).to_numpy().view(np.int64)
 
 
@@ -189,13 +198,16 @@ def plan(
     pid = pd.Index(d.product_ids)
     code = pid.get_indexer(rows["product_id"].astype(str))
     bad_rows = (code < 0) | ~d.allowed[np.maximum(code, 0)]
-    # pandas isin (hashing): numpy's isin of str against object arrays compares all pairs
-    listed = pd.Index(keys)
-    disallowed = listed.isin(rows.loc[bad_rows, "customer_key"].astype(str))
-    no_list = ~new & ~listed.isin(rows["customer_key"].astype(str))
+    # pandas isin of object Indexes (hashing): numpy's isin of str against object arrays
+    # compares all pairs, and an Arrow string Index's isin builds a Python list of the values
+    # (5 s for the previous ranking's rows at scale M)
+    listed = pd.Index(keys, dtype=object)
+    row_keys = pd.Index(rows["customer_key"].astype(str).to_numpy(object), dtype=object)
+    disallowed = listed.isin(row_keys[bad_rows])
+    no_list = ~new & ~listed.isin(row_keys)
     redo = new | changed | stale | rotation | disallowed | no_list
-    keep = set(keys[~redo])
-    carried = rows[rows["customer_key"].astype(str).isin(keep).to_numpy()]
+    keep = keys[~redo]
+    carried = rows[row_keys.isin(keep)]
     why = {
         "new": int(new.sum()),
         "inputs_changed": int(changed.sum()),
@@ -257,16 +269,21 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
     cfg = cfg or RecConfig.from_settings()
     as_of_ts = pd.Timestamp(as_of).normalize()
     as_of = as_of_ts.date()
-    d = rec_data.load(as_of)
+    # Web rows of the windows everybody's statistics use (a day more: an age of exactly
+    # the window still counts); the ranked customers' older ones are added after the plan.
+    d = rec_data.load(as_of, web_days=max(cfg.web_window_days, cfg.recent_view_days, 7) + 1)
     summary: dict = {"as_of": as_of.isoformat(), "web_data": d.has_web}
     if rec_data.no_items(d, as_of):
         return summary | {"rows": 0, "customers": 0, "method": "none", "model_version": None}
     booster, version, status = _scoring_model(cfg, as_of)
-    snap = Snapshot(d, as_of_ts, cfg)
-    custs = active_customers(snap)
-    prints = fingerprints(d, custs)
+    custs = active_customers(Snapshot(d, as_of_ts, cfg))
+    prints = fingerprints(d, custs, as_of)
     todo = plan(d, custs, prints, as_of, version, cfg)
-    recs = score(snap, todo.rank, cfg, booster)
+    # the older web rows of the ranked customers; everybody's when most are ranked (a list
+    # of most keys in the query costs more than the few other customers' rows)
+    most = "all" in todo.why or 2 * len(todo.rank) > len(custs)
+    d = rec_data.with_web_history(d, as_of, None if most else todo.rank)
+    recs = score(Snapshot(d, as_of_ts, cfg), todo.rank, cfg, booster)
     now = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s")
     fresh = pd.DataFrame(
         {
