@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 RECS_TABLE = "product_recommendations"
 STATE_TABLE = "recommendation_inputs"
 BLEND_VERSION = "blend-v1"
+# At most this many customer keys are listed in one query (18k a day at 100k customers);
+# above it the day reads everybody's older web rows, as a full ranking does.
+MAX_LISTED_CUSTOMERS = 25_000
 KIND = "recommendation"
 
 
@@ -280,8 +283,13 @@ def recommend(as_of: dt.date, cfg: RecConfig | None = None) -> dict:
     prints = fingerprints(d, custs, as_of)
     todo = plan(d, custs, prints, as_of, version, cfg)
     # the older web rows of the ranked customers; everybody's when most are ranked (a list
-    # of most keys in the query costs more than the few other customers' rows)
-    most = "all" in todo.why or 2 * len(todo.rank) > len(custs)
+    # of most keys in the query costs more than the few other customers' rows) or when the
+    # list would be longer than a query should carry (a million customers: ~180k a day)
+    most = (
+        "all" in todo.why
+        or 2 * len(todo.rank) > len(custs)
+        or len(todo.rank) > MAX_LISTED_CUSTOMERS
+    )
     d = rec_data.with_web_history(d, as_of, None if most else todo.rank)
     recs = score(Snapshot(d, as_of_ts, cfg), todo.rank, cfg, booster)
     now = pd.Timestamp(dt.datetime.now(dt.UTC).replace(tzinfo=None)).floor("s")
