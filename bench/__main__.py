@@ -41,6 +41,18 @@ def _prepare_scratch(scratch: Path) -> None:
     (scratch / MARKER).write_text("made by python -m bench; deleted by the next run\n")
 
 
+def disk_problem(scratch: Path, needed: int) -> str | None:
+    """Why ``scratch`` cannot take a run needing ``needed`` bytes, else None: found before
+    a run that would otherwise fill the disk after half an hour of simulation."""
+    free = shutil.disk_usage(scratch).free
+    if free >= needed:
+        return None
+    return (
+        f"this run needs about {needed / 1e9:.0f} GB of free disk and {scratch} has "
+        f"{free / 1e9:.0f} GB: choose a --scratch on a larger disk, or a smaller --scale"
+    )
+
+
 def _as_of(scratch: Path) -> str | None:
     meta = scratch / "sources" / "simulation.json"
     if not meta.exists():
@@ -160,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     scratch = (args.scratch or ROOT / ".local" / "bench" / scale.name).resolve()
     _prepare_scratch(scratch)
+    if problem := disk_problem(scratch, scale.disk_bytes):
+        parser.error(problem)
     logs = scratch / "bench-logs"
 
     console = Console(stderr=True)

@@ -24,6 +24,14 @@ from bench.stages import PIPELINE
 from orchestrate.stages import STAGES as REGISTRY
 from orchestrate.stages import TRAIN
 
+# Disk a run of the whole plan needs, per simulated event, measured 2026-12-07: sources
+# 111 B (gzipped events and the CRM, L), warehouse 205 B (events kept raw and staged, M),
+# the published snapshot 70 B twice (a publish writes its copy beside the old one), and
+# room for DuckDB's spills and the Spark phase's copy. Events per customer-day: 0.31 at
+# M, 0.42 at L (a younger company); the larger is assumed.
+DISK_BYTES_PER_EVENT = 600
+EVENTS_PER_CUSTOMER_DAY = 0.42
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -31,6 +39,11 @@ class Scale:
     customers: int
     days: int
     note: str = ""
+
+    @property
+    def disk_bytes(self) -> int:
+        """About the free disk the scratch folder needs for the whole plan."""
+        return int(self.customers * self.days * EVENTS_PER_CUSTOMER_DAY * DISK_BYTES_PER_EVENT)
 
 
 SCALES: dict[str, Scale] = {

@@ -8,6 +8,7 @@ and the ingest/limit ratio is computed from this run. No timing is asserted.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,17 @@ def test_spark_table_renders_from_a_report(tmp_path: Path) -> None:
     assert table["recommend (failed on Spark)"][1:4] == ["–", "–", "–"]
     assert table["**whole chain**"][1:4] == ["–", "–", "–"]  # no total without every stage
     assert json.loads(path.read_text())["ratios"]["spark_chain_vs_duckdb"]["value"] is None
+
+
+def test_a_run_the_disk_cannot_hold_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """Scale L stopped here after half an hour of simulation: the disk could not hold the
+    rest. The check runs first, on the real free space of the scratch folder."""
+    from bench.__main__ import disk_problem
+    from bench.plan import SCALES
+
+    free = shutil.disk_usage(tmp_path).free
+    problem = disk_problem(tmp_path, free + 10**12)
+    assert problem is not None and "--scratch on a larger disk" in problem
+    assert disk_problem(tmp_path, 0) is None
+    # the measured L run needed 70-90 GB, M about 11 GB
+    assert 70e9 <= SCALES["L"].disk_bytes and 11e9 <= SCALES["M"].disk_bytes < 25e9
