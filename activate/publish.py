@@ -51,11 +51,16 @@ MANIFEST_TABLE = "publish_manifest"
 PARQUET_VERSIONS_KEPT = 2
 
 
-def fingerprint_sql(relation: str, columns: list[str] | None = None) -> str:
-    """Rows and a content hash of ``relation`` (of ``columns`` only, when given)."""
+def fingerprint_sql(
+    relation: str, columns: list[str] | None = None, hashes: str | None = None
+) -> str:
+    """Rows and a content hash of ``relation`` (of ``columns`` only, when given; from its
+    column ``hashes`` when that already holds each row's hash)."""
     # Order-independent and duplicate-sensitive: the sum of a hash of every (whole) row.
-    row = "t" if columns is None else ", ".join(f'"{c}"' for c in columns)
-    return f"select count(*), cast(sum(cast(hash({row}) as hugeint)) as varchar) from {relation} t"
+    if hashes is None:
+        row = "t" if columns is None else ", ".join(f'"{c}"' for c in columns)
+        hashes = f"hash({row})"
+    return f"select count(*), cast(sum(cast({hashes} as hugeint)) as varchar) from {relation} t"
 
 
 def published_as_of(settings: Settings | None = None) -> date | None:
@@ -214,38 +219,40 @@ def _sync_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> tupl
     # Every row's hash once per side (what the fingerprint sums); the diff then joins
     # integers, and the warehouse is read again only for the new rows (a semi-join on
     # their hashes): at 100k customers a patched fact of 9.7M rows 6.3 -> 3.7 s.
-    con.execute(f"create or replace temp table publish_source as select hash(w) h from {source} w")
-    rows, fingerprint = _fingerprint(con, "publish_source", "h")
-    if _columns(con, schema, table) == _columns(con, schema, table, "pub"):
+    try:
         con.execute(
-            f"create or replace temp table publish_copy as select rowid r, hash(p) h from {copy} p"
+            f"create or replace temp table publish_source as select hash(w) h from {source} w"
         )
-        if _fingerprint(con, "publish_copy", "h") == (rows, fingerprint):
-            _drop_temp(con)
-            return rows, fingerprint, "kept"
-        # Rows are compared whole, by their hash: a changed row is one gone, one new.
-        con.execute(
-            "create or replace temp table publish_new as "
-            "select h from publish_source anti join publish_copy using (h)"
-        )
-        new = con.execute("select count(*) from publish_new").fetchone()[0]
-        if new <= PATCH_MAX_SHARE * max(rows, 1):
+        rows, fingerprint = _fingerprint(con, "publish_source", "h")
+        if _columns(con, schema, table) == _columns(con, schema, table, "pub"):
             con.execute(
-                f"delete from {copy} where rowid in "
-                "(select r from publish_copy anti join publish_source using (h))"
+                f"create or replace temp table publish_copy as select rowid r, hash(p) h from {copy} p"
             )
+            if _fingerprint(con, "publish_copy", "h") == (rows, fingerprint):
+                return rows, fingerprint, "kept"
+            # Rows are compared whole, by their hash: a changed row is one gone, one new.
             con.execute(
-                f"insert into {copy} select w.* from {source} w "
-                "semi join publish_new n on hash(w) = n.h"
+                "create or replace temp table publish_new as "
+                "select h from publish_source anti join publish_copy using (h)"
             )
-            # Read back whole: a repeated row, or anything else the diff missed, shows here.
-            if _fingerprint(con, copy) == (rows, fingerprint):
-                _drop_temp(con)
-                return rows, fingerprint, "patched"
-            log.info("%s: patched copy differs (repeated rows?); copying it whole", copy)
-    _drop_temp(con)
-    con.execute(f"create or replace table {copy} as select * from {source}")
-    return rows, fingerprint, "copied"
+            new = con.execute("select count(*) from publish_new").fetchone()[0]
+            if new <= PATCH_MAX_SHARE * max(rows, 1):
+                con.execute(
+                    f"delete from {copy} where rowid in "
+                    "(select r from publish_copy anti join publish_source using (h))"
+                )
+                con.execute(
+                    f"insert into {copy} select w.* from {source} w "
+                    "semi join publish_new n on hash(w) = n.h"
+                )
+                # Read back whole: a repeated row, or anything else the diff missed, shows here.
+                if _fingerprint(con, copy) == (rows, fingerprint):
+                    return rows, fingerprint, "patched"
+                log.info("%s: patched copy differs (repeated rows?); copying it whole", copy)
+        con.execute(f"create or replace table {copy} as select * from {source}")
+        return rows, fingerprint, "copied"
+    finally:
+        _drop_temp(con)
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
@@ -256,13 +263,8 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
 def _fingerprint(
     con: duckdb.DuckDBPyConnection, relation: str, hashes: str | None = None
 ) -> tuple[int, str]:
-    """Rows and fingerprint of ``relation``; with ``hashes``, a column of its row hashes
-    already computed, summed as :func:`fingerprint_sql` sums them."""
-    if hashes is None:
-        sql = fingerprint_sql(relation)
-    else:
-        sql = f"select count(*), cast(sum(cast({hashes} as hugeint)) as varchar) from {relation}"
-    rows, fingerprint = con.execute(sql).fetchone()
+    """Rows and fingerprint of ``relation`` (see :func:`fingerprint_sql`)."""
+    rows, fingerprint = con.execute(fingerprint_sql(relation, hashes=hashes)).fetchone()
     return rows, fingerprint or "0"
 
 
