@@ -104,25 +104,28 @@ def fingerprints(d: rec_data.RecData, custs: np.ndarray, as_of: dt.date) -> np.n
     id_hash = (pd.util.hash_array(d.product_ids.astype(object), categorize=False) >> 33).astype(
         np.int64
     )
-    web = rec_data.web_totals(as_of, pd.Series(id_hash, d.product_ids))
-    web = web.reindex(d.customers[custs].astype(str))
-    parts = {}
-    for name, frame, item, at in (
-        ("lines", d.items, "item", "ordered_at"),
-        ("web", None, "item", None),
-        ("sessions", d.sessions, None, "started_at"),
-    ):
-        if frame is None:
-            parts |= {f"{name}_{c}": web[c].to_numpy() for c in ("n", "last", "ids")}
-            continue
+
+    def totals(name: str, frame: pd.DataFrame, at: str, item: str | None) -> dict:
         x = frame[frame["cust"].isin(custs).to_numpy()]
         g = x.groupby("cust")
         n = g["n"].sum() if "n" in x else g.size()  # folded sessions count n each
-        parts[f"{name}_n"] = n.reindex(custs).to_numpy()
-        parts[f"{name}_last"] = g[at].max().astype("int64").reindex(custs).to_numpy()
+        out = {
+            f"{name}_n": n.reindex(custs).to_numpy(),
+            f"{name}_last": g[at].max().astype("int64").reindex(custs).to_numpy(),
+        }
         if item:
             ids = pd.Series(id_hash[x[item].to_numpy()], index=x["cust"].to_numpy())
-            parts[f"{name}_ids"] = ids.groupby(level=0).sum().reindex(custs).to_numpy()
+            out[f"{name}_ids"] = ids.groupby(level=0).sum().reindex(custs).to_numpy()
+        return out
+
+    web = rec_data.web_totals(as_of, pd.Series(id_hash, d.product_ids))
+    web = web.reindex(d.customers[custs].astype(str))
+    # the column order is part of the hash: lines, web, sessions
+    parts = (
+        totals("lines", d.items, "ordered_at", "item")
+        | {f"web_{c}": web[c].to_numpy() for c in ("n", "last", "ids")}
+        | totals("sessions", d.sessions, "started_at", None)
+    )
     # a customer without rows of a source: -1 (the column is float then: as it always was)
     f = pd.DataFrame(parts).fillna(-1).astype("int64")
     return pd.util.hash_pandas_object(f, index=False).to_numpy().view(np.int64)
