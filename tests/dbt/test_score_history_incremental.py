@@ -30,8 +30,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_identity_truth as truth  # noqa: E402
 from test_dbt_build import dbt, postgres_env  # noqa: E402
