@@ -105,15 +105,17 @@ class Warehouse:
             con.close()
 
     def state(self) -> dict[str, list[str]]:
-        """Every mart table's, ml.customer_features' and the incremental intermediate
-        tables' rows as sorted text: to compare two builds (ml's other tables are the ML
-        stage's outputs)."""
+        """Every mart table's, ml.customer_features' and the incremental staging and
+        intermediate tables' rows as sorted text: to compare two builds (ml's other tables
+        are the ML stage's outputs)."""
         intermediate = ", ".join(f"'{t}'" for t in INCREMENTAL_INTERMEDIATE)
+        staging = ", ".join(f"'{t}'" for t in INCREMENTAL_STAGING)
         tables = self.rows(
             "select table_schema, table_name from information_schema.tables "
             "where (table_schema = 'marts' or (table_schema = 'ml' and "
             "table_name = 'customer_features') or (table_schema = 'intermediate' and "
-            f"table_name in ({intermediate}))) and table_type = 'BASE TABLE'"
+            f"table_name in ({intermediate})) or (table_schema = 'staging' and "
+            f"table_name in ({staging}))) and table_type = 'BASE TABLE'"
         )
         out = {}
         for schema, table in tables:
@@ -129,6 +131,9 @@ INCREMENTAL_INTERMEDIATE = (
     "int_identity_nodes_resolved",
     "int_sessions_aggregated",
 )
+# the staging tables an incremental build updates in place (the other CRM staging models are
+# views; stg_web__events is checked by tests/dbt/test_dbt_build.py)
+INCREMENTAL_STAGING = ("stg_crm__email_events",)
 
 # the incremental models whose data tests a daily build scopes to new rows, and the load-time
 # column each is scoped by (meta test_new_rows_by; macros/tests_on_new_rows.sql)
@@ -169,7 +174,8 @@ def next_load(wh: Warehouse, hours: int = 1) -> dt.datetime:
 
 
 def new_day_by_sql(wh: Warehouse) -> None:
-    """The last day's events and orders once more, one day later, as new records."""
+    """The last day's events and orders (and every email event) once more, one day later,
+    as new records."""
     loaded = next_load(wh)
     last = wh.rows("select max(collector_timestamp) from raw.web_events")[0][0]
     events = wh.dicts(
@@ -210,6 +216,16 @@ def new_day_by_sql(wh: Warehouse) -> None:
         )
     wh.insert("raw.crm_orders", orders)
     wh.insert("raw.crm_order_items", items)
+    emails = wh.dicts("select * from raw.crm_email_events")
+    for e in emails:
+        e.update(
+            email_event_id=f"{e['email_event_id']}-d2",
+            occurred_at=e["occurred_at"] + day,
+            updated_at=e["updated_at"] + day,
+            _loaded_at=loaded,
+            _batch_id="new-day",
+        )
+    wh.insert("raw.crm_email_events", emails)
 
 
 def late_event(wh: Warehouse) -> None:
@@ -280,7 +296,12 @@ def rerun_past_date_and_refund(wh: Warehouse, order: dict[str, Any]) -> None:
     refunded): its purchase line must leave fct_product_interactions."""
     loaded = next_load(wh)
     day = wh.rows("select min(cast(ordered_at as date)) from raw.crm_orders")[0][0]
-    for table, column in (("crm_orders", "ordered_at"), ("web_events", "collector_timestamp")):
+    for table, column in (
+        ("crm_orders", "ordered_at"),
+        ("web_events", "collector_timestamp"),
+        # the day's email events too: a key twice in raw, which staging's guard dedupes
+        ("crm_email_events", "occurred_at"),
+    ):
         rows = wh.dicts(f"select * from raw.{table} where cast({column} as date) = '{day}'")
         for r in rows:
             r.update(_loaded_at=loaded, _batch_id="rerun")
