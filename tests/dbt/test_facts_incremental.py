@@ -131,9 +131,17 @@ INCREMENTAL_INTERMEDIATE = (
     "int_identity_nodes_resolved",
     "int_sessions_aggregated",
 )
-# the staging tables an incremental build updates in place (the other CRM staging models are
-# views; stg_web__events is checked by tests/dbt/test_dbt_build.py)
-INCREMENTAL_STAGING = ("stg_crm__email_events",)
+# the staging tables an incremental build updates in place (stg_web__events is checked by
+# tests/dbt/test_dbt_build.py)
+INCREMENTAL_STAGING = (
+    "stg_crm__contacts",
+    "stg_crm__email_events",
+    "stg_crm__order_items",
+    "stg_crm__orders",
+    "stg_crm__products",
+    "stg_crm__survey_responses",
+    "stg_crm__tickets",
+)
 
 # the incremental models whose data tests a daily build scopes to new rows, and the load-time
 # column each is scoped by (meta test_new_rows_by; macros/tests_on_new_rows.sql)

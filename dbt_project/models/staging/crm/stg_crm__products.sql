@@ -1,9 +1,12 @@
+{{ config(crm_staging_config('product_id')) }}
+
 with
 
 source as (
 
-    -- the CRM as the run's date read it: the newest state, or a past one in a re-run
-    {{ crm_state_as_of('crm_products') }}
+    -- the CRM as the run's date read it (the newest state, or a past one in a re-run): in
+    -- an incremental build only the keys loaded since (macros/crm_staging.sql)
+    {{ crm_staging_batch('crm_products', 'product_id') }}
 
 ),
 

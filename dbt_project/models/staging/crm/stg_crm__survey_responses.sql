@@ -1,9 +1,12 @@
+{{ config(crm_staging_config('survey_response_id')) }}
+
 with
 
 source as (
 
-    -- the CRM as the run's date read it: the newest state, or a past one in a re-run
-    {{ crm_state_as_of('crm_survey_responses') }}
+    -- the CRM as the run's date read it (the newest state, or a past one in a re-run): in
+    -- an incremental build only the keys loaded since (macros/crm_staging.sql)
+    {{ crm_staging_batch('crm_survey_responses', 'survey_response_id') }}
 
 ),
 
