@@ -93,3 +93,18 @@
         {%- endif %}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- The config the score histories share (one owner): delete+insert by as_of_date, the
+    marker rows of dates gone from ml deleted after the insert; on Spark a table rebuilt
+    whole (incremental_facts_materialization). -#}
+{% macro score_history_config(marker_column) -%}
+    {{ return({
+        'tags': ['needs_scores'],
+        'materialized': incremental_facts_materialization(),
+        'incremental_strategy': 'delete+insert',
+        'unique_key': 'as_of_date',
+        'on_schema_change': 'fail',
+        'post_hook': delete_removed_rows_hook(marker_column),
+    }) }}
+{%- endmacro %}

@@ -1,20 +1,6 @@
-{#-
-    Every CLV score of ml.clv_predictions. Incremental (delete+insert on as_of_date,
-    macros/score_history.sql, README "Incremental builds"): a build copies only the
-    dates whose rows differ from the ml table's (row count or newest scored_at: a new
-    date, a re-run of a date) and removes the dates gone from it; the same rows as a
-    full refresh.
--#}
-{{
-    config(
-        tags=['needs_scores'],
-        materialized=incremental_facts_materialization(),
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='fail',
-        post_hook=delete_removed_rows_hook('customer_key'),
-    )
-}}
+{#- Every CLV score of ml.clv_predictions, incremental by as_of_date: a build copies the dates whose
+    row count or newest scored_at differ from the ml table's (macros/score_history.sql). -#}
+{{ config(score_history_config('customer_key')) }}
 
 with
 

@@ -1,20 +1,6 @@
-{#-
-    Every row of ml.model_monitoring. Incremental (delete+insert on as_of_date,
-    macros/score_history.sql, README "Incremental builds"): a build copies only the
-    dates whose rows differ from the ml table's (row count or newest computed_at: a new
-    date, a re-run of a date) and removes the dates gone from it; the same rows as a
-    full refresh.
--#}
-{{
-    config(
-        tags=['needs_scores'],
-        materialized=incremental_facts_materialization(),
-        incremental_strategy='delete+insert',
-        unique_key='as_of_date',
-        on_schema_change='fail',
-        post_hook=delete_removed_rows_hook('model'),
-    )
-}}
+{#- Every row of ml.model_monitoring, incremental by as_of_date: a build copies the dates whose
+    row count or newest computed_at differ from the ml table's (macros/score_history.sql). -#}
+{{ config(score_history_config('model')) }}
 
 with
 
