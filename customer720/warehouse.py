@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -46,10 +47,45 @@ class WarehouseUnavailable(RuntimeError):
     """The warehouse cannot be reached; the message names it (without the password)."""
 
 
+# How long a connection waits for another process to release the DuckDB file. An Airflow
+# task is marked done before its process has exited and closed the file (DuckDB
+# checkpoints on close: seconds after a large dbt build), so the next task can find the
+# file still locked for a moment; a holder that keeps it longer is not ours to wait for.
+LOCK_WAIT_SECONDS = 60.0
+_LOCK_POLL_SECONDS = 0.5
+
+
+def _open_duckdb_file(path: Path) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect(path)``, waiting up to LOCK_WAIT_SECONDS while another process holds
+    the file's lock; then WarehouseUnavailable, naming the holder as DuckDB does."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    waited = False
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseUnavailable(
+                    f"the warehouse {path} stayed locked by another process for "
+                    f"{LOCK_WAIT_SECONDS:.0f} s (DuckDB allows one writing process per "
+                    f"file; stop that process, or run this again after it ends): {error}"
+                ) from error
+            if not waited:
+                log.info("waiting for another process to release %s: %s", path, error)
+                waited = True
+            time.sleep(_LOCK_POLL_SECONDS)
+            continue
+        if waited:
+            log.info("%s released; connected", path)
+        return con
+
+
 def _connect_duckdb(path: Path, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     settings = settings or get_settings()
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = _open_duckdb_file(path)
     # Bounded memory, as dbt's profile sets it: above the limit DuckDB spills to disk, to
     # its default temp directory next to the file. SET after connecting, not
     # connect(config=...): dbt-duckdb may hold this file open in-process, and DuckDB refuses
