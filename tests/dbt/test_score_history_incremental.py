@@ -18,6 +18,9 @@ the dates that changed:
 (e) an erasure: a person's rows deleted from the ml tables and the marts alike (as
     ``privacy.erasure`` does) - nothing is copied again, the person stays gone.
 
+(c) and (e) run the same SQL as (b) and (d), so Postgres runs (a), (b) and (d), the cases
+that exercise its dialect (keeps the suite's time).
+
 The models read nothing but the ml sources, so the warehouse holds only those (rows written
 here with engine-neutral SQL); dbt builds just the three models.
 """
@@ -154,7 +157,13 @@ def held(wh: Warehouse, model: str) -> dict[dt.date, set[str]]:
     return out
 
 
-def scenarios(wh: Warehouse, run: Callable[..., None], target: Path) -> None:
+def scenarios(
+    wh: Warehouse, run: Callable[..., None], target: Path, every_case: bool = True
+) -> None:
+    """Each change, then incremental = full refresh. ``every_case=False`` skips (c) and
+    (e), whose SQL is the same as (b)'s and (d)'s (the suite runs them on DuckDB): another
+    engine needs the cases that exercise its dialect (the date comparison, the literals,
+    the marker rows of a deleted date)."""
     customers = [f"c{i}" for i in range(6)]
     write_scores(wh, DAY1, customers, scored(DAY1))
     write_scores(wh, DAY2, customers, scored(DAY2))
@@ -174,21 +183,23 @@ def scenarios(wh: Warehouse, run: Callable[..., None], target: Path) -> None:
         f"where as_of_date = {wh.mark}",
         (DAY1,),
     ) == [("v2",)]
-    # (c) DAY3 scored again in the same second, without two customers
-    write_scores(wh, DAY3, customers[:4], scored(DAY3))
-    assert_incremental_equals_full(wh, run, target, "a re-run with fewer rows", {DAY3})
-    assert held(wh, "customer_clv_score_history")[DAY3] == set(customers[:4])
+    if every_case:
+        # (c) DAY3 scored again in the same second, without two customers
+        write_scores(wh, DAY3, customers[:4], scored(DAY3))
+        assert_incremental_equals_full(wh, run, target, "a re-run with fewer rows", {DAY3})
+        assert held(wh, "customer_clv_score_history")[DAY3] == set(customers[:4])
     # (d) DAY2 deleted from the ml tables
     for table in SOURCES:
         delete(wh, f"ml.{table}", f"as_of_date = {wh.mark}", (DAY2,))
     assert_incremental_equals_full(wh, run, target, "a date deleted", {DAY2})
     for model in MODELS:
         assert set(held(wh, model)) == {DAY1, DAY3}, model
-    # (e) an erasure of c1 (scored on both dates): deleted on both sides, nothing to copy
-    erase_person(wh, "c1")
-    assert_incremental_equals_full(wh, run, target, "an erasure", set())
-    for model in MODELS[:2]:
-        assert all("c1" not in keys for keys in held(wh, model).values()), model
+    if every_case:
+        # (e) an erasure of c1 (scored on both dates): deleted on both sides, nothing to copy
+        erase_person(wh, "c1")
+        assert_incremental_equals_full(wh, run, target, "an erasure", set())
+        for model in MODELS[:2]:
+            assert all("c1" not in keys for keys in held(wh, model).values()), model
 
 
 # --- the engines --------------------------------------------------------------------------------
@@ -222,4 +233,4 @@ def test_postgres_score_history_incremental_equals_full_refresh(
         dbt(list(args), env, tmp_path)
 
     run("run", "--select", *MODELS)
-    scenarios(wh, run, tmp_path / "target")
+    scenarios(wh, run, tmp_path / "target", every_case=False)
