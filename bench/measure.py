@@ -1,8 +1,10 @@
 """Measure one stage in a child process of its own: wall time, CPU time, peak RSS.
 
 The parent (``bench.__main__``) calls :func:`measure`; it starts
-``python -m bench.measure STAGE PARAMS_JSON RESULT_JSON``, which imports the stage, then
-times only the call (so Python start-up and imports are not in ``seconds``) and writes:
+``python -m bench.measure STAGE PARAMS_JSON RESULT_JSON``, which imports the stage (and, for
+a stage Airflow runs as a task, the libraries its task processes are forked with:
+``orchestrate.stages.PRELOADED_MODULES``), then times only the call (so Python start-up and
+imports are not in ``seconds``) and writes:
 
 - ``seconds`` / ``cpu_seconds``: wall and CPU time (user + system, all threads, and any
   processes the stage waited for, e.g. Airflow's) of the call;
@@ -81,8 +83,11 @@ def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -
 def _child(stage: str, params: dict[str, Any], result_file: Path) -> int:
     import logging
 
-    from bench.stages import STAGES
+    from bench.stages import AIRFLOW_TASKS, STAGES
+    from orchestrate.stages import preload
 
+    if stage in AIRFLOW_TASKS:
+        preload()  # as Airflow's task processes start: with dbt and GX imported
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     fn = STAGES[stage]
     cpu0, kids0, _ = _usage()

@@ -276,8 +276,10 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
         "",
         "## Steps",
         "",
-        "`seconds` and `CPU s` time the stage call in its own process (imports excluded; "
-        "reference steps: the timed core); `process s` is the whole child process; "
+        "`seconds` and `CPU s` time the stage call in its own process (imports excluded, "
+        "and for a pipeline stage dbt and Great Expectations imported first, as Airflow's "
+        "task processes start with them; reference steps: the timed core); "
+        "`process s` is the whole child process; "
         "`load` is the 1-minute load average before → after.",
         "",
         "| step | seconds | CPU s | peak RSS MB | process s | load | status |",
