@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -151,16 +152,27 @@ def desired_values(as_of: date, settings: Settings) -> pd.DataFrame:
         f"where as_of_date = date '{day}'",
         settings,
     )
-    products = (
-        recs.sort_values(["customer_key", "rank"])
-        .groupby("customer_key")["product_id"]
-        .agg(lambda ids: ",".join(str(i) for i in ids))
-    )
+    products = _joined_in_rank_order(recs)
     df["next_best_products"] = df["customer_key"].map(products).astype(object)
     df["next_best_products"] = df["next_best_products"].where(
         df["next_best_products"].notna(), None
     )
     return df[["contact_id", *PAYLOAD]]
+
+
+def _joined_in_rank_order(recs: pd.DataFrame) -> pd.Series:
+    """Each customer's product ids in rank order, comma-separated, by customer_key. One
+    join per customer over plain arrays: a pandas group-by with a Python function took
+    1.8 s a day at 100k customers (600k rows), most of it iterating Arrow strings."""
+    recs = recs.sort_values(["customer_key", "rank"])
+    keys = recs["customer_key"].to_numpy(dtype=object)
+    ids = recs["product_id"].astype(str).to_numpy(dtype=object)
+    if len(keys) == 0:
+        return pd.Series(dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    joined = [",".join(ids[a:b]) for a, b in zip(starts, ends, strict=True)]
+    return pd.Series(joined, index=keys[starts], dtype=object)
 
 
 def _ensure_tables(engine: sa.Engine) -> None:
