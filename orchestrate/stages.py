@@ -41,6 +41,8 @@ def preload() -> None:
 
     for name in PRELOADED_MODULES:
         importlib.import_module(name)
+
+
 STEPS = (INGEST, TRANSFORM, TRAIN, SCORE)  # one DAG each: customer720_<step>
 
 
