@@ -308,6 +308,21 @@ def test_features_are_point_in_time(duck, tmp_path: Path) -> None:
                 "anonymous_id, product_id) values "
                 f"('edge-{n}', 'product_view', timestamp '{at}', 'anon-b1', 1001)"
             )
+        # a device of customer 1 from the start, with a view every 4 days of the whole
+        # history: the model reads events back to 60 days before the grid's earliest cutoff
+        # only, and must still count every view of every cutoff's 60 days
+        con.execute(
+            "insert into raw.web_events (event_id, event_type, collector_timestamp, "
+            "anonymous_id, user_id) values "
+            "('early-login', 'login', timestamp '2024-01-01 08:00:00', 'anon-early', '1')"
+        )
+        con.execute(
+            "insert into raw.web_events (event_id, event_type, collector_timestamp, "
+            "anonymous_id, product_id) "
+            "select 'every-4-days-' || cast(d as varchar), 'product_view', d + interval 9 hour, "
+            "'anon-early', 1001 from range(timestamp '2024-01-01', timestamp '2026-03-01', "
+            "interval 4 day) as t(d)"
+        )
     finally:
         con.close()
     dbt(["build", *vars_], env, tmp_path)

@@ -586,6 +586,10 @@ events_daily as (
         count(*) as event_count
     from events
     where event_type in ('product_view', 'add_to_cart')
+      -- no pair counts an event from more than 60 days before the grid's earliest cutoff:
+      -- the scan covers the grid's span, not the whole history (its bound prunes the
+      -- table's older row groups, also under the changed persons' devices below)
+      and collector_at > (select {{ dbt.dateadd('day', -61, 'min(cutoff_at)') }} from cutoffs)
     {%- if is_incremental() %}
       -- only what this build's pairs count: the 60 days before the earliest cutoff computed
       -- for every buyer, and the devices of changed persons (not the whole history)
