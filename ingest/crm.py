@@ -117,15 +117,20 @@ def _arrow_from_database(engine: sa.Engine, spec: TableSpec, since: str | None) 
             query = query.where(table.c.updated_at >= sa.literal(since, sa.String()))
         result = con.execution_options(stream_results=True).execute(query)
         names = list(result.keys())
-        columns: list[list[str | None]] = [[] for _ in names]
+        schema = pa.schema([(n, pa.string()) for n in names])
+        # Each fetch becomes Arrow at once: Python strings of a whole table (tens of
+        # millions of email events at 1M customers) would take several times the memory.
+        batches: list[pa.RecordBatch] = []
         with _gc_paused():
             while rows := result.fetchmany(FETCH_ROWS):
+                columns: list[list[str | None]] = [[] for _ in names]
                 for row in rows:
                     for i, value in enumerate(row):
                         # Text in, typed by SQL: a CRM column holding a stray value of the
                         # wrong type must become one quarantined row, not a failed batch.
                         columns[i].append(None if value is None else str(value))
-    return pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
+                batches.append(pa.record_batch(columns, schema=schema))
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def _relation_from_files(
