@@ -55,7 +55,7 @@ LOCK_WAIT_SECONDS = 60.0
 _LOCK_POLL_SECONDS = 0.5
 
 
-def _open_duckdb_file(path: Path) -> duckdb.DuckDBPyConnection:
+def open_duckdb_file(path: Path) -> duckdb.DuckDBPyConnection:
     """``duckdb.connect(path)``, waiting up to LOCK_WAIT_SECONDS while another process holds
     the file's lock; then WarehouseUnavailable, naming the holder as DuckDB does."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -85,7 +85,7 @@ def _open_duckdb_file(path: Path) -> duckdb.DuckDBPyConnection:
 def _connect_duckdb(path: Path, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     settings = settings or get_settings()
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open_duckdb_file(path)
+    con = open_duckdb_file(path)
     # Bounded memory, as dbt's profile sets it: above the limit DuckDB spills to disk, to
     # its default temp directory next to the file. SET after connecting, not
     # connect(config=...): dbt-duckdb may hold this file open in-process, and DuckDB refuses

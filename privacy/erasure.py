@@ -41,7 +41,7 @@ import duckdb
 
 from activate.writeback import forget_contacts
 from customer720.settings import Settings, get_settings
-from customer720.warehouse import Destination, open_destination
+from customer720.warehouse import Destination, open_destination, open_duckdb_file
 from ingest import suppression
 from ingest.emails import email_sql, normalise_email
 from ingest.raw_store import utc_now
@@ -517,7 +517,7 @@ def _compact_duckdb(path: Path) -> None:
     """Rewrite the DuckDB file so deleted rows do not survive in its free blocks."""
     tmp = path.with_name(path.name + ".compact")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(path))
+    con = open_duckdb_file(path)  # waits, as every warehouse connection does, for a task closing it
     try:
         catalog = con.execute("select current_database()").fetchone()[0]
         con.execute(f"attach '{tmp}' as compacted")
