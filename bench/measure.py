@@ -11,7 +11,11 @@ imports are not in ``seconds``) and writes:
 - ``peak_rss_mb``: the child's peak resident memory, or its own children's when larger;
 - ``process_seconds`` / ``process_cpu_seconds``: the whole child as the parent sees it
   (start-up and imports included);
-- ``load_before`` / ``load_after``: the machine's 1-minute load average, and the niceness.
+- ``load_before`` / ``load_after``: the machine's 1-minute load average, and the niceness;
+- ``scratch_bytes``: the scratch folder's size on disk after the step, and
+  ``disk_peak_extra_bytes``: the most the disk's used space grew above its level at the start
+  of the step while it ran (sampled every 2 s; DuckDB's spills and a publish's second copy
+  show here, and so would anything else writing to that disk meanwhile).
 
 A fresh process per stage means one stage's memory or caches never flatter the next one,
 and the DuckDB file has one writer at a time, as in Airflow.
@@ -22,8 +26,10 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -47,12 +53,45 @@ def child_env(scratch: Path) -> dict[str, str]:
     return env
 
 
+def scratch_bytes(scratch: Path) -> int:
+    """Bytes ``scratch`` takes on disk (allocated blocks, as ``du`` counts them)."""
+    total = 0
+    for folder, _, files in os.walk(scratch):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except FileNotFoundError:  # a temp file gone while walking
+                pass
+    return total
+
+
+class _DiskPeak(threading.Thread):
+    """Samples the used space of ``path``'s disk until stopped; ``grew`` is the peak rise."""
+
+    def __init__(self, path: Path, every: float = 2.0) -> None:
+        super().__init__(daemon=True)
+        self.path, self.every = path, every
+        self.start_used = self.peak_used = shutil.disk_usage(path).used
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.every):
+            self.peak_used = max(self.peak_used, shutil.disk_usage(self.path).used)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak_used - self.start_used
+
+
 def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -> dict[str, Any]:
     """Run ``stage`` in a child process; the measurement, with ``error`` set if it failed."""
     result_file = log_file.with_suffix(".result.json")
     result_file.unlink(missing_ok=True)
     load_before = os.getloadavg()[0]
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    disk = _DiskPeak(scratch)
+    disk.start()
     start = time.perf_counter()
     with log_file.open("w") as log:
         code = subprocess.run(
@@ -64,6 +103,7 @@ def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -
             check=False,
         ).returncode
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    disk_grew = disk.stop()
     out: dict[str, Any] = {
         "process_seconds": round(time.perf_counter() - start, 2),
         "process_cpu_seconds": round(
@@ -71,6 +111,8 @@ def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -
         ),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
+        "scratch_bytes": scratch_bytes(scratch),
+        "disk_peak_extra_bytes": disk_grew,
     }
     if result_file.exists():
         out.update(json.loads(result_file.read_text()))

@@ -246,6 +246,10 @@ def _fmt(value: float | None, unit: str = "") -> str:
     return "–" if value is None else f"{value:,.2f}{unit}"
 
 
+def _gb(value: int | None) -> str:
+    return "–" if value is None else f"{value / 1e9:,.2f}"
+
+
 def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
     scale = report["scale"]
     m = report["machine"]
@@ -280,16 +284,20 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
         "and for a pipeline stage dbt and Great Expectations imported first, as Airflow's "
         "task processes start with them; reference steps: the timed core); "
         "`process s` is the whole child process; "
-        "`load` is the 1-minute load average before → after.",
+        "`load` is the 1-minute load average before → after; "
+        "`scratch GB` is the scratch folder's size after the step and `+disk GB` the most "
+        "the disk's used space rose during it (spills, a publish's second copy).",
         "",
-        "| step | seconds | CPU s | peak RSS MB | process s | load | status |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| step | seconds | CPU s | peak RSS MB | scratch GB | +disk GB | process s | load "
+        "| status |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for step_id, s in report["steps"].items():
         status = "error: " + s["error"].splitlines()[0][:80] if s.get("error") else "ok"
         lines.append(
             f"| {step_id} | {_fmt(step_seconds(s) if not s.get('error') else s.get('seconds'))} "
             f"| {_fmt(step_cpu(s))} | {_fmt(s.get('peak_rss_mb'))} "
+            f"| {_gb(s.get('scratch_bytes'))} | {_gb(s.get('disk_peak_extra_bytes'))} "
             f"| {_fmt(s.get('process_seconds'))} | {s.get('load_before')} → {s.get('load_after')} "
             f"| {status} |"
         )

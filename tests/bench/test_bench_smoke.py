@@ -78,6 +78,11 @@ def test_every_step_measured(smoke: tuple[Path, dict, str]) -> None:
         assert not step.get("error"), (step_id, step.get("error"))
         assert step["seconds"] > 0 and step["cpu_seconds"] >= 0, step_id
         assert step["peak_rss_mb"] > 10, step_id  # a Python process with DuckDB loaded
+        assert step["disk_peak_extra_bytes"] >= 0, step_id
+    # the disk a run takes, for sizing a machine: the company, then the warehouse on it
+    assert (
+        0 < steps["setup/simulate"]["scratch_bytes"] < steps["full/ingest_events"]["scratch_bytes"]
+    )
     # the events loaded by our ingest are exactly the ones the bare read_json counted
     loaded = steps["full/ingest_events"]["summary"]["rows_loaded"]
     assert loaded == steps["reference/ref_read_json"]["summary"]["rows"] > 0
