@@ -66,7 +66,8 @@ def scratch_bytes(scratch: Path) -> int:
 
 
 class _DiskPeak(threading.Thread):
-    """Samples the used space of ``path``'s disk until stopped; ``grew`` is the peak rise."""
+    """Samples the used space of ``path``'s disk until stopped; ``stop()`` returns the most
+    it rose above its level at the start."""
 
     def __init__(self, path: Path, every: float = 2.0) -> None:
         super().__init__(daemon=True)

@@ -229,7 +229,7 @@ with
 {%- endif %}
 
 -- propagation runs on each node's rank by sort key (unique per node): integer labels keep
--- the passes small. They are all held until the query ends; as text at scale L (3.5M nodes,
+-- the passes small. They are all held until the query ends; as text at scale L (4.1M nodes,
 -- 27 passes) they spilled 36 GB under the 4 GB memory limit and filled the disk
 {% call warehouse_cte('node_keys', materialize=true) %}
 
