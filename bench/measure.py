@@ -85,12 +85,25 @@ class _DiskPeak(threading.Thread):
         return self.peak_used - self.start_used
 
 
+def commit(root: Path) -> str:
+    """The checkout's short commit, marked ``+changes`` if its work tree differs from it."""
+    git = ["git", "-C", str(root)]
+    head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode:
+        return "unknown"
+    dirty = subprocess.run(
+        git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    ).stdout.strip()
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
 def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -> dict[str, Any]:
     """Run ``stage`` in a child process; the measurement, with ``error`` set if it failed."""
     result_file = log_file.with_suffix(".result.json")
     result_file.unlink(missing_ok=True)
     load_before = os.getloadavg()[0]
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    code_at = commit(ROOT)
     disk = _DiskPeak(scratch)
     disk.start()
     start = time.perf_counter()
@@ -114,6 +127,7 @@ def measure(stage: str, params: dict[str, Any], scratch: Path, log_file: Path) -
         "load_after": round(os.getloadavg()[0], 2),
         "scratch_bytes": scratch_bytes(scratch),
         "disk_peak_extra_bytes": disk_grew,
+        "commit": code_at,
     }
     if result_file.exists():
         out.update(json.loads(result_file.read_text()))

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.measure import commit
 from bench.plan import DAILY, RATIOS, TRAINING
 
 PACKAGES = [
@@ -56,10 +56,7 @@ def versions(root: Path) -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = "not installed"
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-    ).stdout.strip()
-    out["customer720 commit"] = commit or "unknown"
+    out["customer720 commit"] = commit(root)
     return out
 
 
@@ -301,6 +298,19 @@ def markdown(report: dict[str, Any], charts: dict[str, str]) -> str:
             f"| {_fmt(s.get('process_seconds'))} | {s.get('load_before')} → {s.get('load_after')} "
             f"| {status} |"
         )
+    start_commit = report["versions"].get("customer720 commit")
+    moved = [
+        f"{i} ({s['commit']})"
+        for i, s in report["steps"].items()
+        if s.get("commit") and s["commit"] != start_commit
+    ]
+    if moved:
+        # a long run (scale L) may take a fix between steps: say which code each step ran
+        lines += [
+            "",
+            f"Steps run on another commit than the run's start ({start_commit}): "
+            + ", ".join(moved),
+        ]
     if report.get("pending"):
         lines += ["", "Not run (yet): " + ", ".join(report["pending"])]
     if charts:

@@ -79,6 +79,8 @@ def test_every_step_measured(smoke: tuple[Path, dict, str]) -> None:
         assert step["seconds"] > 0 and step["cpu_seconds"] >= 0, step_id
         assert step["peak_rss_mb"] > 10, step_id  # a Python process with DuckDB loaded
         assert step["disk_peak_extra_bytes"] >= 0, step_id
+        # which code each step ran: the run's commit, as nothing changed the checkout
+        assert step["commit"] == report["versions"]["customer720 commit"] != "unknown", step_id
     # the disk a run takes, for sizing a machine: the company, then the warehouse on it
     assert (
         0 < steps["setup/simulate"]["scratch_bytes"] < steps["full/ingest_events"]["scratch_bytes"]
