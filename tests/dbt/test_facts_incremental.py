@@ -524,19 +524,29 @@ def test_duckdb_facts_incremental_equal_full_refresh(company: Path) -> None:
     assert_erased(wh, linked_contact)
 
 
-def test_duckdb_sessions_in_buckets_equal_one_pass(company: Path) -> None:
-    """A full build sessionises the devices in buckets at scale (macros/session_buckets.sql,
-    so that its windows never spill every event to disk): the buckets' union must be the
-    sessions of one pass over every event, row for row."""
+@pytest.mark.parametrize(
+    ("model", "per_bucket", "key"),
+    [
+        ("intermediate.int_sessions_aggregated", "sessions_events_per_bucket: 2000", "session_id"),
+        ("ml.customer_features", "features_customers_per_bucket: 40", "customer_key, cutoff_date"),
+    ],
+)
+def test_duckdb_full_build_in_buckets_equals_one_pass(
+    company: Path, model: str, per_bucket: str, key: str
+) -> None:
+    """A full build runs in buckets of its key at scale (macros/full_build_buckets.sql: a
+    device's sessions, a person's features), so that it never spills the whole history to
+    disk: the buckets' union must be the rows of one pass, row for row."""
     wh = Warehouse(duckdb_path=company / "warehouse.duckdb")
-    select = ("run", "--select", "int_sessions_aggregated", "--full-refresh")
-    sessions = "select * from intermediate.int_sessions_aggregated order by session_id"
+    name = model.split(".")[1]
+    select = ("run", "--select", name, "--full-refresh")
+    rows = f"select * from {model} order by {key}"
     one_pass_log = truth.dbt(company, *select)
-    one_pass = wh.rows(sessions)
-    bucketed_log = truth.dbt(company, *select, "--vars", "{sessions_events_per_bucket: 2000}")
-    assert "int_sessions_aggregated: bucket" not in one_pass_log
-    assert "int_sessions_aggregated: bucket 3 of" in bucketed_log, bucketed_log[-2000:]
-    assert len(one_pass) > 100 and wh.rows(sessions) == one_pass
+    one_pass = wh.rows(rows)
+    bucketed_log = truth.dbt(company, *select, "--vars", "{" + per_bucket + "}")
+    assert f"{name}: bucket" not in one_pass_log
+    assert f"{name}: bucket 3 of" in bucketed_log, bucketed_log[-2000:]
+    assert len(one_pass) > 100 and wh.rows(rows) == one_pass
 
 
 # --- Postgres: the hand-made fixture ------------------------------------------------------------

@@ -16,7 +16,7 @@
     would - late-arriving events included, however old their event time (they move the
     boundary back); re-running changes nothing. Cost follows the new events, not the
     history. A full build on DuckDB sessionises the devices in buckets, one statement each,
-    so its windows never sort every event at once (macros/session_buckets.sql).
+    so its windows never sort every event at once (macros/full_build_buckets.sql).
     (Devices merely active in the last days by event time are not rebuilt: their
     events were all built before, the load time is what says something is new.)
 -#}
@@ -27,7 +27,7 @@
         incremental_strategy='delete+insert',
         unique_key='session_id',
         on_schema_change='sync_all_columns',
-        post_hook=delete_removed_rows_hook('channel_group') + ['{{ insert_other_session_buckets() }}'],
+        post_hook=delete_removed_rows_hook('channel_group') + ['{{ insert_other_buckets() }}'],
     )
 }}
 
@@ -96,9 +96,11 @@ scoped_events as (
 {% else %}
 scoped_events as (
 
-    -- a full build on DuckDB: one bucket of devices at a time (macros/session_buckets.sql)
+    -- a full build on DuckDB: one bucket of devices at a time (macros/full_build_buckets.sql)
     select *, 0 as session_offset from events
-    {{ session_bucket_filter() }}
+    where {{ bucket_predicate('anonymous_id', full_build_buckets(
+        'select count(*) from ' ~ ref('stg_web__events'), var('sessions_events_per_bucket')
+    )) }}
 
 ),
 {% endif %}

@@ -32,14 +32,22 @@
     materialized=incremental_facts_materialization(),
     incremental_strategy='append',
     on_schema_change='fail',
-    pre_hook="{{ customer_features_forget() }}"
+    pre_hook="{{ customer_features_forget() }}",
+    post_hook="{{ insert_other_buckets() }}"
 ) }}
 {#- Incremental (macros/customer_features_incremental.sql): the pre-hook forgets the rows of
     dropped cutoffs and of changed persons; this query computes every buyer at the cutoffs
     no row holds (the as-of cutoff) and the changed persons at every cutoff. A full build
-    computes every buyer at every cutoff: the same rows. -#}
+    computes every buyer at every cutoff: the same rows. On DuckDB it does so in buckets of
+    persons, one statement each (macros/full_build_buckets.sql): a person's rows depend on
+    the person's own orders, contacts and devices only, and over every person at once the
+    pairs of persons and cutoffs, their sessions and events spilled 19 GB at scale L. -#}
 {%- set text = dbt.type_string() -%}
 {%- set watermark = customer_features_watermark() if is_incremental() else none %}
+{%- set buckets = full_build_buckets(
+    'select count(distinct customer_key) from ' ~ ref('fct_orders'),
+    var('features_customers_per_bucket')
+) %}
 
 with
 
@@ -126,7 +134,9 @@ cutoffs as (
 
 buyers as (
 
-    select distinct customer_key from orders where customer_key is not null
+    select distinct customer_key
+    from orders
+    where customer_key is not null and {{ bucket_predicate('customer_key', buckets) }}
 
 ),
 {%- if is_incremental() %}
@@ -173,7 +183,7 @@ contact_keys as (
 
     select contact_id, customer_key
     from identity_nodes
-    where node_type = 'contact'
+    where node_type = 'contact' and {{ bucket_predicate('customer_key', buckets) }}
 
 ),
 
@@ -189,6 +199,7 @@ anonymous_links as (
         on identity_nodes.node_id = identity_edges.other_node_id
         and identity_edges.is_used
     where identity_nodes.node_type = 'anon'
+      and {{ bucket_predicate('identity_nodes.customer_key', buckets) }}
     group by 1, 2
 
 ),
@@ -590,6 +601,10 @@ events_daily as (
       -- the scan covers the grid's span, not the whole history (its bound prunes the
       -- table's older row groups, also under the changed persons' devices below)
       and collector_at > (select {{ dbt.dateadd('day', -61, 'min(cutoff_at)') }} from cutoffs)
+    {%- if buckets > 1 %}
+      -- a bucket's persons' devices only
+      and anonymous_id in (select anonymous_id from anonymous_links)
+    {%- endif %}
     {%- if is_incremental() %}
       -- only what this build's pairs count: the 60 days before the earliest cutoff computed
       -- for every buyer, and the devices of changed persons (not the whole history)
