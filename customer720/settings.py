@@ -151,6 +151,12 @@ VARIABLES: tuple[Variable, ...] = (
         "`1`",
         "churn reasons from exact TreeSHAP (`0`: path contributions, ~10× faster)",
     ),
+    Variable(
+        "C720_CHURN_TRAIN_CUSTOMERS",
+        "`100000`",
+        "churn training: at most this many customers, a seeded random sample, all their "
+        "cutoffs (bounds training memory; `0`: all)",
+    ),
     # recommendations
     Variable(
         "C720_REC_MAX_PER_CATEGORY",
@@ -352,6 +358,7 @@ class Settings:
     churn_calibration: str
     churn_risk_bands: tuple[float, float]
     churn_exact_reasons: bool
+    churn_train_customers: int
     rec_max_per_category: int
     rec_exclude_just_bought: bool
     rec_champion_margin: float
@@ -501,6 +508,7 @@ def get_settings() -> Settings:
         churn_calibration=_choice("C720_ML_CALIBRATION", "sigmoid", CALIBRATIONS),
         churn_risk_bands=_bands("C720_ML_RISK_BANDS", (0.3, 0.6)),
         churn_exact_reasons=_bool("C720_ML_EXACT_REASONS", True),
+        churn_train_customers=_int("C720_CHURN_TRAIN_CUSTOMERS", 100_000),
         rec_max_per_category=_int("C720_REC_MAX_PER_CATEGORY", 5),
         rec_exclude_just_bought=_bool("C720_REC_EXCLUDE_JUST_BOUGHT", False),
         rec_champion_margin=_float("C720_REC_CHAMPION_MARGIN", 0.002),

@@ -35,7 +35,8 @@ def build_training_frame(as_of: dt.date, cfg: ChurnConfig) -> tuple[pd.DataFrame
     labelled = labels.labelled_cutoffs(cutoffs, as_of, cfg.horizon_days)
     splits = labels.assign_splits(labelled, cfg)
     hist = labels.churn_labels(labelled, cfg)
-    feats = data.load_features(labelled)
+    hist, sample = _sample_customers(hist, cfg)
+    feats = data.load_features(labelled, customers=sample)
     hist = hist.rename(
         columns={
             c: HIST + c for c in hist.columns if c not in ("customer_key", "cutoff_date", "churned")
@@ -60,12 +61,30 @@ def build_training_frame(as_of: dt.date, cfg: ChurnConfig) -> tuple[pd.DataFrame
         )
     info = {
         "all_cutoffs": [c.date() for c in cutoffs],
+        "sampled_customers": len(sample) if sample is not None else None,
         "feature_columns": feature_cols,
         "splits": {
             name: sorted(c.date() for c, s in splits.items() if s == name) for name in SPLITS
         },
     }
     return frame, info
+
+
+def _sample_customers(hist: pd.DataFrame, cfg: ChurnConfig) -> tuple[pd.DataFrame, set | None]:
+    """At most ``cfg.train_customers`` customers of the labelled rows, a random sample seeded
+    by ``cfg.seed``, with all their cutoffs (so every split keeps whole customers); the
+    rows as they are and None when all of them fit."""
+    keys = np.sort(hist["customer_key"].astype(str).unique())
+    if not cfg.train_customers or len(keys) <= cfg.train_customers:
+        return hist, None
+    rng = np.random.default_rng(cfg.seed)
+    sample = set(rng.choice(keys, cfg.train_customers, replace=False).tolist())
+    log.info(
+        "training on a seeded sample of %d of %d customers (C720_CHURN_TRAIN_CUSTOMERS)",
+        len(sample),
+        len(keys),
+    )
+    return hist[hist["customer_key"].astype(str).isin(sample)], sample
 
 
 def _held_customers(rows: pd.DataFrame, seed: int) -> set:

@@ -173,6 +173,8 @@ def train_churn(as_of: dt.date, cfg: ChurnConfig | None = None, on_step: Step = 
                     "last_cutoff": max(frame["cutoff_date"]).date(),
                 },
                 "cutoffs": info["splits"],
+                # customers in the training frame when sampled (C720_CHURN_TRAIN_CUSTOMERS)
+                "sampled_customers": info["sampled_customers"],
                 "rows": {k: int(len(v)) for k, v in y.items()},
                 "churn_rate": {k: float(np.mean(v)) if len(v) else None for k, v in y.items()},
                 "features": spec.to_dict(),

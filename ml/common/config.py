@@ -48,6 +48,10 @@ class ChurnConfig:
     # sales rep reads, so they follow the consistent attribution; C720_ML_EXACT_REASONS=0
     # switches to path contributions (~10x faster); see ml.churn.model.contributions
     exact_reasons: bool = True
+    # C720_CHURN_TRAIN_CUSTOMERS: the training frame (every split) holds at most this many
+    # customers, a seeded random sample with all their cutoffs (0: all). Its memory grows
+    # with customers x cutoffs (~2 KB a row at M); scoring still covers everyone
+    train_customers: int = 100_000
     model_dir: Path = field(default_factory=lambda: get_settings().model_dir / "churn")
     reports_dir: Path = field(default_factory=lambda: get_settings().reports_dir / "churn")
 
@@ -64,6 +68,7 @@ class ChurnConfig:
             calibration=s.churn_calibration,
             risk_bands=s.churn_risk_bands,
             exact_reasons=s.churn_exact_reasons,
+            train_customers=s.churn_train_customers,
             model_dir=s.model_dir / "churn",
             reports_dir=s.reports_dir / "churn",
         )

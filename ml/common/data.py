@@ -63,11 +63,21 @@ def feature_cutoffs() -> list[pd.Timestamp]:
     return [pd.Timestamp(d).normalize() for d in df["cutoff_date"]]
 
 
-def load_features(cutoffs: Iterable[dt.date] | None = None) -> pd.DataFrame:
-    """Rows of ``ml.customer_features`` (all cutoffs, or only the given ones)."""
+def load_features(
+    cutoffs: Iterable[dt.date] | None = None, customers: set[str] | None = None
+) -> pd.DataFrame:
+    """Rows of ``ml.customer_features`` (all cutoffs, or only the given ones; all customers,
+    or only ``customers``, read one cutoff at a time so that memory holds one cutoff's
+    rows beside the kept ones)."""
     require_table(*FEATURES_TABLE)
     sql = "select * from ml.customer_features"
     cutoffs = list(cutoffs) if cutoffs is not None else None
+    if customers is not None and cutoffs:
+        parts = []
+        for cutoff in cutoffs:
+            part = load_features([cutoff])
+            parts.append(part[part["customer_key"].isin(customers)])
+        return pd.concat(parts, ignore_index=True)
     if cutoffs is not None:
         if not cutoffs:
             return pd.DataFrame(columns=list(KEY_COLUMNS))

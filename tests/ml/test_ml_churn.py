@@ -235,3 +235,24 @@ def test_a_past_date_is_scored_with_the_champion_of_its_time(tmp_path, caplog):
     # older than every model: the current one, and the log says so
     assert common.resolve_scoring_version(tmp_path, as_of=date(2024, 2, 1))[0] == "20240308-bbbb"
     assert "no churn model trained for 2024-02-01 or before" in caplog.text
+
+
+def test_training_on_a_sample_of_customers_keeps_their_every_cutoff(synthetic_wh):
+    """C720_CHURN_TRAIN_CUSTOMERS bounds training memory at scale: the frame holds that
+    many customers, the same ones on every run (seeded), each with all of its labelled
+    cutoffs, so every split keeps whole customers; the model card says it was sampled."""
+    from ml.churn.dataset import build_training_frame
+
+    as_of = synthetic_wh["as_of"]
+    full, info = build_training_frame(as_of, _cfg(train_customers=0))
+    assert info["sampled_customers"] is None
+    n = full["customer_key"].nunique() // 3
+    sample, sample_info = build_training_frame(as_of, _cfg(train_customers=n))
+    again, _ = build_training_frame(as_of, _cfg(train_customers=n))
+    assert sample_info["sampled_customers"] == sample["customer_key"].nunique() == n
+    pd.testing.assert_frame_equal(sample, again)
+    kept = full[full["customer_key"].isin(set(sample["customer_key"]))]
+    pd.testing.assert_frame_equal(sample, kept.reset_index(drop=True), check_like=True)
+    s = train_churn(as_of, _cfg(train_customers=n))
+    meta = registry.load_model(ChurnConfig.from_settings().model_dir, s["version"]).metadata
+    assert meta["sampled_customers"] == n
