@@ -14,7 +14,7 @@ from ml.churn import labels
 from ml.churn.features import FeatureSpec, build_matrix, infer_spec
 from ml.common import data
 from ml.common.config import ChurnConfig
-from ml.common.holdout import sample_customers
+from ml.common.holdout import draw_customers, sample_customers
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +74,17 @@ def _sample_customers(hist: pd.DataFrame, cfg: ChurnConfig) -> tuple[pd.DataFram
     """At most ``cfg.train_customers`` customers of the labelled rows, a random sample seeded
     by ``cfg.seed``, with all their cutoffs (so every split keeps whole customers); the
     rows as they are and None when all of them fit."""
-    keys = np.sort(hist["customer_key"].astype(str).unique())
-    if not cfg.train_customers or len(keys) <= cfg.train_customers:
+    keys = hist["customer_key"].astype(str)
+    distinct = keys.unique()
+    if not cfg.train_customers or len(distinct) <= cfg.train_customers:
         return hist, None
-    rng = np.random.default_rng(cfg.seed)
-    sample = set(rng.choice(keys, cfg.train_customers, replace=False).tolist())
+    sample = draw_customers(distinct, cfg.train_customers, np.random.default_rng(cfg.seed))
     log.info(
         "training on a seeded sample of %d of %d customers (C720_CHURN_TRAIN_CUSTOMERS)",
         len(sample),
-        len(keys),
+        len(distinct),
     )
-    return hist[hist["customer_key"].astype(str).isin(sample)], sample
+    return hist[keys.isin(sample)], sample
 
 
 def _held_customers(rows: pd.DataFrame, seed: int) -> set:

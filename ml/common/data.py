@@ -72,6 +72,8 @@ def load_features(
     require_table(*FEATURES_TABLE)
     sql = "select * from ml.customer_features"
     cutoffs = list(cutoffs) if cutoffs is not None else None
+    if customers is not None and cutoffs is None:
+        cutoffs = feature_cutoffs()
     if customers is not None and cutoffs:
         parts = []
         for cutoff in cutoffs:

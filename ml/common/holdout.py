@@ -11,5 +11,11 @@ def sample_customers(keys: np.ndarray, share: float, rng: np.random.Generator) -
     The keys are sorted first, so the draw depends only on which customers there are and
     on ``rng``, not on the row order of the frame they came from. Pass one generator to
     several calls to draw within strata (churners and the others) reproducibly."""
-    keys = np.sort(np.unique(keys))
-    return set(rng.choice(keys, size=max(1, int(len(keys) * share)), replace=False))
+    distinct = np.unique(keys)
+    return draw_customers(distinct, max(1, int(len(distinct) * share)), rng)
+
+
+def draw_customers(keys: np.ndarray, size: int, rng: np.random.Generator) -> set:
+    """``size`` of the distinct ``keys``, drawn without replacement from them sorted (so the
+    draw depends only on which customers there are and on ``rng``)."""
+    return set(rng.choice(np.sort(np.unique(keys)), size=size, replace=False))
